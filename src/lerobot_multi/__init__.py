@@ -1,0 +1,19 @@
+"""lerobot-multi: train one LeRobot policy on many LeRobot v3.0 datasets, without copying them."""
+
+from __future__ import annotations
+
+from lerobot_multi.config import MultiDatasetConfig, MultiTrainPipelineConfig
+from lerobot_multi.dataset import MultiLeRobotDataset
+from lerobot_multi.factory import make_dataset
+from lerobot_multi.metadata import MultiDatasetMetadata
+from lerobot_multi.sources import DatasetSourceError
+
+__all__ = [
+    "DatasetSourceError",
+    "MultiDatasetConfig",
+    "MultiDatasetMetadata",
+    "MultiLeRobotDataset",
+    "MultiTrainPipelineConfig",
+    "make_dataset",
+]
+__version__ = "0.1.0"

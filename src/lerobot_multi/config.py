@@ -1,0 +1,93 @@
+"""Config classes: lerobot's DatasetConfig / TrainPipelineConfig, with a dataset list allowed.
+
+They parse the guide's YAML verbatim (draccus `--config_path` or `from_yaml`), the CLI forms
+`--dataset.repo_id='[a,b]'` and `dataset.repo_id="['a','b']"`, and round-trip through the
+`train_config.json` that lerobot saves with each checkpoint.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import draccus
+import lerobot.envs  # noqa: F401  registers env config choices for draccus
+import lerobot.policies  # noqa: F401  registers policy config choices (`policy.type: act`)
+import yaml
+from lerobot.configs.default import DatasetConfig
+from lerobot.configs.train import TrainPipelineConfig
+
+from lerobot_multi.sources import DatasetSourceError
+
+
+def _parse_listish(value: Any, field: str) -> Any:
+    """A CLI string such as "[a,b]" or "{'a': [0, 1]}" becomes the list/dict it spells (YAML, safely)."""
+    if isinstance(value, str) and value.strip()[:1] in "[{":
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise DatasetSourceError(f"dataset.{field}: cannot parse {value!r} as a list/mapping: {e}") from e
+    return value
+
+
+@dataclass
+class MultiDatasetConfig(DatasetConfig):
+    """lerobot's dataset config, where `repo_id` may be a list and `episodes` a per-repo mapping.
+
+    `root` may be a folder holding `<repo_id>/` sub-folders or a mapping `{repo_id: folder}`.
+    """
+
+    repo_id: str | list[str]
+    root: str | dict[str, str] | None = None
+    episodes: list[int] | dict[str, list[int] | None] | None = None
+
+    def __post_init__(self) -> None:
+        self.repo_id = _parse_listish(self.repo_id, "repo_id")
+        self.episodes = _parse_listish(self.episodes, "episodes")
+        self.root = _parse_listish(self.root, "root")
+        if isinstance(self.repo_id, list):
+            bad = [r for r in self.repo_id if not isinstance(r, str)]
+            if bad:
+                raise DatasetSourceError(f"dataset.repo_id: every entry must be a string, got {bad}")
+        elif not isinstance(self.repo_id, str):
+            raise DatasetSourceError(
+                f"dataset.repo_id: expected a string or a list of strings, got {self.repo_id!r}"
+            )
+        if isinstance(self.episodes, dict):
+            self.episodes = {str(k): v for k, v in self.episodes.items()}
+
+    @property
+    def is_multi(self) -> bool:
+        return isinstance(self.repo_id, list)
+
+
+@dataclass
+class MultiTrainPipelineConfig(TrainPipelineConfig):
+    """lerobot's TrainPipelineConfig with a `MultiDatasetConfig`: same flags as `lerobot-train`."""
+
+    dataset: MultiDatasetConfig
+
+    def validate(self) -> None:
+        # lerobot's validate() refuses a list repo_id outright (and only reads it for RA-BC paths);
+        # show it a string for the duration of the call and keep everything else lerobot's.
+        repo_id = self.dataset.repo_id
+        if isinstance(repo_id, list):
+            if self.use_rabc and not self.rabc_progress_path:
+                raise DatasetSourceError(
+                    "use_rabc with several datasets needs an explicit rabc_progress_path"
+                )
+            self.dataset.repo_id = repo_id[0] if repo_id else ""
+        try:
+            super().validate()
+        finally:
+            self.dataset.repo_id = repo_id
+
+    @classmethod
+    def from_yaml(
+        cls: builtins.type[MultiTrainPipelineConfig], path: str | Path, args: list[str] | None = None
+    ):
+        """Parse a YAML training config (the guide's `TrainPipelineConfig.from_yaml`)."""
+        with draccus.config_type("yaml"):
+            return draccus.parse(cls, str(path), args=args or [])

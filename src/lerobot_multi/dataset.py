@@ -1,0 +1,207 @@
+"""MultiLeRobotDataset: several LeRobot v3.0 datasets read as one, without copying them.
+
+Each sub-dataset is lerobot's own `LeRobotDataset` (decoding, delta timestamps, padding stay lerobot's).
+This class maps a global frame index to (dataset, local position) by binary search over cumulative
+frame offsets, then rewrites the sample's indices into the mixture's global numbering.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
+
+from lerobot_multi.metadata import MultiDatasetMetadata
+from lerobot_multi.schema import select_delta_timestamps
+from lerobot_multi.sources import (
+    DatasetSource,
+    DatasetSourceError,
+    EpisodesSpec,
+    RootSpec,
+    load_all_metadata,
+    make_sources,
+)
+from lerobot_multi.video import resolve_video_backend
+
+logger = logging.getLogger(__name__)
+
+
+class MultiLeRobotDataset(torch.utils.data.Dataset):
+    """Concatenation of LeRobot datasets with global episode/frame/task indices and `dataset_index`.
+
+    Args:
+        repo_ids: dataset ids, numbered in this order (`repo_id_to_index`).
+        root: None (each under `HF_LEROBOT_HOME/<repo_id>`, downloaded by lerobot if absent), a folder
+            holding `<repo_id>/` sub-folders, or a mapping `{repo_id: dataset_folder}`.
+        episodes: `{repo_id: [episode ids] | None}` (a plain list only for a single dataset).
+        delta_timestamps: `{key: [seconds]}` applied to every dataset (they share one fps).
+        image_transforms: applied to each camera frame of the common camera keys.
+
+    Samples carry lerobot's keys for the features common to all datasets, with `episode_index`,
+    `index` and `task_index` global, the `task` string, and `dataset_index`.
+    """
+
+    def __init__(
+        self,
+        repo_ids: str | Sequence[str],
+        root: RootSpec = None,
+        episodes: EpisodesSpec = None,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        image_transforms: Callable | None = None,
+        tolerance_s: float = 1e-4,
+        revision: str | None = None,
+        video_backend: str | None = None,
+        max_workers: int = 8,
+    ):
+        super().__init__()
+        self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
+        self.meta = MultiDatasetMetadata(self.sources, load_all_metadata(self.sources, max_workers))
+        self.delta_timestamps: dict[str, list[float]] | None = None
+        self.image_transforms = image_transforms
+        self.tolerance_s = tolerance_s
+        self.video_backend = resolve_video_backend(video_backend)
+        self._datasets = self._open_all(max_workers)
+        self._drop_keys = [self._keys_to_drop(i) for i in range(len(self._datasets))]
+        self.set_delta_timestamps(delta_timestamps)
+
+    def set_delta_timestamps(self, delta_timestamps: Mapping[str, Sequence[float]] | None) -> None:
+        """(Re)configure temporal context on every sub-dataset, as LeRobotDataset's constructor does.
+
+        Lets `make_dataset` resolve the policy's delta indices against the merged metadata first.
+        """
+        self.delta_timestamps = select_delta_timestamps(
+            delta_timestamps, self.meta.features, self.repo_ids[0]
+        )
+        for ds in self._datasets:
+            ds.delta_timestamps = self.delta_timestamps
+            ds.delta_indices = None
+            if self.delta_timestamps is not None:
+                check_delta_timestamps(self.delta_timestamps, ds.fps, ds.tolerance_s)
+                ds.delta_indices = get_delta_indices(self.delta_timestamps, ds.fps)
+
+    # --- construction -------------------------------------------------------------------------------
+    def _open(self, source: DatasetSource) -> LeRobotDataset:
+        try:
+            ds = LeRobotDataset(
+                source.repo_id,
+                root=source.root,
+                episodes=list(source.episodes) if source.episodes is not None else None,
+                tolerance_s=self.tolerance_s,
+                revision=source.revision,
+                video_backend=self.video_backend,
+            )
+        except DatasetSourceError:
+            raise
+        except Exception as e:
+            raise DatasetSourceError(
+                f"dataset {source.repo_id!r} ({source.root}): cannot open data: {e}"
+            ) from e
+        self.meta.check_loaded_frames(source.index, len(ds.hf_dataset))
+        # Disabled cameras would still be decoded by lerobot (it decodes every video key of its meta);
+        # dropping them from this in-memory copy of the features skips that work. Disk is untouched.
+        for key in self.meta.schema.disabled_by_dataset.get(source.repo_id, []):
+            if ds.meta.info["features"].get(key, {}).get("dtype") == "video":
+                del ds.meta.info["features"][key]
+        return ds
+
+    def _open_all(self, max_workers: int) -> list[LeRobotDataset]:
+        if len(self.sources) == 1:
+            return [self._open(self.sources[0])]
+        with ThreadPoolExecutor(max_workers=max_workers) as pool:
+            return list(pool.map(self._open, self.sources))
+
+    def _keys_to_drop(self, dataset_index: int) -> tuple[str, ...]:
+        disabled = self.meta.schema.disabled_by_dataset.get(self.repo_ids[dataset_index], [])
+        keys = [*disabled, *(f"{k}_is_pad" for k in disabled)]
+        if "subtask_index" in disabled:
+            keys.append("subtask")
+        return tuple(keys)
+
+    # --- the guide's attributes ---------------------------------------------------------------------
+    @property
+    def repo_ids(self) -> list[str]:
+        return self.meta.repo_ids
+
+    @property
+    def repo_id_to_index(self) -> dict[str, int]:
+        return self.meta.repo_id_to_index
+
+    @property
+    def disabled_features(self) -> set[str]:
+        return self.meta.disabled_features
+
+    @property
+    def datasets(self) -> tuple[LeRobotDataset, ...]:
+        return tuple(self._datasets)
+
+    @property
+    def num_frames(self) -> int:
+        return self.meta.total_frames
+
+    @property
+    def num_episodes(self) -> int:
+        return self.meta.total_episodes
+
+    @property
+    def episodes(self) -> None:
+        """Global episode ids in use, lerobot-style: None, since `meta.episodes` holds only the selection.
+
+        The per-dataset selection in source ids is `selected_episodes`.
+        """
+        return None
+
+    @property
+    def selected_episodes(self) -> dict[str, list[int] | None]:
+        return {s.repo_id: list(s.episodes) if s.episodes is not None else None for s in self.sources}
+
+    @property
+    def fps(self) -> int:
+        return self.meta.fps
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return self.meta.features
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return self.meta.camera_keys
+
+    @property
+    def stats(self):
+        return self.meta.stats
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def __getitem__(self, idx: int) -> dict:
+        idx = int(idx)
+        if idx < 0:
+            idx += len(self)
+        ds, local = self.meta.locate(idx)
+        item = self._datasets[ds][local]
+        for key in self._drop_keys[ds]:
+            item.pop(key, None)
+        item["episode_index"] = torch.tensor(self.meta.global_episode(ds, int(item["episode_index"])))
+        item["task_index"] = torch.tensor(self.meta.global_task(ds, int(item["task_index"])))
+        item["index"] = torch.tensor(idx)
+        item["dataset_index"] = torch.tensor(ds)
+        if self.image_transforms is not None:
+            for cam in self.meta.camera_keys:
+                item[cam] = self.image_transforms(item[cam])
+        return item
+
+    def __repr__(self) -> str:
+        rows = "\n".join(
+            f"    [{i}] {rid}: {self.meta.num_episodes_of(i)} episodes, {self.meta.num_frames_of(i)} frames"
+            for i, rid in enumerate(self.repo_ids)
+        )
+        return (
+            f"{type(self).__name__}(\n{rows}\n"
+            f"    total: {self.num_episodes} episodes, {self.num_frames} frames at {self.fps} fps\n"
+            f"    features: {list(self.features)}\n"
+            f"    disabled features: {sorted(self.disabled_features)}\n)"
+        )

@@ -1,0 +1,63 @@
+"""make_dataset(cfg): a string repo_id gives lerobot's dataset, a list gives a MultiLeRobotDataset."""
+
+from __future__ import annotations
+
+import logging
+from pprint import pformat
+
+import torch
+from lerobot.datasets import factory as lerobot_factory
+from lerobot.datasets.transforms import ImageTransforms
+
+from lerobot_multi.dataset import MultiLeRobotDataset
+from lerobot_multi.video import resolve_video_backend
+
+logger = logging.getLogger(__name__)
+
+
+def apply_imagenet_stats(meta) -> None:
+    """lerobot's `use_imagenet_stats`: camera mean/std replaced by ImageNet's."""
+    for key in meta.camera_keys:
+        for stats_type, stats in lerobot_factory.IMAGENET_STATS.items():
+            meta.stats[key][stats_type] = torch.tensor(stats, dtype=torch.float32)
+
+
+def make_dataset(cfg):
+    """Build the training dataset of a lerobot `TrainPipelineConfig` (or ours).
+
+    `cfg.dataset.repo_id` a string: exactly lerobot's `make_dataset` (with a video decoder that loads).
+    A list: a `MultiLeRobotDataset` whose delta_timestamps come from the policy config, resolved against
+    the mixture's common features and fps (all datasets share the first dataset's fps).
+    """
+    ds_cfg = cfg.dataset
+    ds_cfg.video_backend = resolve_video_backend(ds_cfg.video_backend)
+    if isinstance(ds_cfg.repo_id, str):
+        return lerobot_factory.make_dataset(cfg)
+    if ds_cfg.streaming:
+        raise NotImplementedError(
+            "dataset.streaming=true with a list of repo_ids is not available in this version; "
+            "use map-style datasets (streaming=false)"
+        )
+
+    image_transforms = ImageTransforms(ds_cfg.image_transforms) if ds_cfg.image_transforms.enable else None
+    dataset = MultiLeRobotDataset(
+        ds_cfg.repo_id,
+        root=ds_cfg.root,
+        episodes=ds_cfg.episodes,
+        image_transforms=image_transforms,
+        tolerance_s=cfg.tolerance_s,
+        revision=ds_cfg.revision,
+        video_backend=ds_cfg.video_backend,
+    )
+    delta_timestamps = lerobot_factory.resolve_delta_timestamps(cfg.policy, dataset.meta)
+    if delta_timestamps is not None:
+        dataset.set_delta_timestamps(delta_timestamps)
+    logger.info(
+        "Multiple datasets were provided. Applied the following index mapping to the provided datasets: %s",
+        pformat(dataset.repo_id_to_index, indent=2),
+    )
+    if dataset.disabled_features:
+        logger.info("Disabled features (not in every dataset): %s", sorted(dataset.disabled_features))
+    if ds_cfg.use_imagenet_stats:
+        apply_imagenet_stats(dataset.meta)
+    return dataset

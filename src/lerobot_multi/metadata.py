@@ -1,0 +1,199 @@
+"""MultiDatasetMetadata: merged info, episodes, tasks and stats of several datasets, globally indexed.
+
+It stands where lerobot's training path expects a `LeRobotDatasetMetadata` (`make_policy`, the pre/post
+processors, `EpisodeAwareSampler`); docs/lerobot-contract.md lists what lerobot reads and the tests
+exercise each item. Memory is O(datasets + episodes): nothing here is per frame.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Sequence
+
+import datasets
+import numpy as np
+import pandas as pd
+from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
+
+from lerobot_multi.schema import FeatureSchema, check_fps, check_robot_types, reconcile_features
+from lerobot_multi.sources import DatasetSource, DatasetSourceError
+from lerobot_multi.stats import Stats, aggregate, source_stats
+
+logger = logging.getLogger(__name__)
+
+
+def _episode_table(meta: LeRobotDatasetMetadata, source: DatasetSource) -> pd.DataFrame:
+    """The selected episodes of one dataset, in storage order, with local ids, lengths and tasks."""
+    table = meta.episodes.select_columns(["episode_index", "length", "tasks"]).to_pandas()
+    if source.episodes is not None:
+        table = table[table["episode_index"].isin(source.episodes)]
+    return table.sort_values("episode_index").reset_index(drop=True)
+
+
+class MultiDatasetMetadata:
+    """Merged metadata over `sources` in order: global episode/frame/task indices, common features."""
+
+    def __init__(self, sources: Sequence[DatasetSource], metas: Sequence[LeRobotDatasetMetadata]):
+        self.sources = list(sources)
+        self.sub_metas = list(metas)
+        self.repo_ids = [s.repo_id for s in self.sources]
+        self.repo_id_to_index = {rid: i for i, rid in enumerate(self.repo_ids)}
+
+        self.schema: FeatureSchema = reconcile_features(
+            {s.repo_id: m.features for s, m in zip(sources, metas)}
+        )
+        fps = check_fps({s.repo_id: m.fps for s, m in zip(sources, metas)})
+        robot_type = check_robot_types({s.repo_id: m.robot_type for s, m in zip(sources, metas)})
+
+        tables = [_episode_table(m, s) for s, m in zip(sources, metas)]
+        self._build_tasks(metas)
+        self._build_episodes(tables)
+
+        self.info = copy.deepcopy(metas[0].info)
+        self.info.update(
+            features=self.schema.features,
+            fps=fps,
+            robot_type=robot_type,
+            total_episodes=int(self.episode_offsets[-1]),
+            total_frames=int(self.frame_offsets[-1]),
+            total_tasks=len(self.tasks),
+            splits={"train": f"0:{int(self.episode_offsets[-1])}"},
+        )
+        self.per_dataset_stats: list[Stats] = [
+            source_stats(m, s.repo_id, s.episodes, self.schema.features) for s, m in zip(sources, metas)
+        ]
+        self.stats: Stats = aggregate(self.per_dataset_stats, keys=self.schema.features)
+
+    # --- construction -------------------------------------------------------------------------------
+    def _build_tasks(self, metas: Sequence[LeRobotDatasetMetadata]) -> None:
+        # Same rule as lerobot's aggregate_datasets: tasks in dataset order, first appearance wins.
+        names = pd.concat([m.tasks for m in metas]).index.unique()
+        self.tasks = pd.DataFrame({"task_index": np.arange(len(names))}, index=names)
+        self.task_maps: list[np.ndarray] = []
+        for m in metas:
+            local = np.full(int(m.tasks["task_index"].max()) + 1 if len(m.tasks) else 0, -1, dtype=np.int64)
+            local[m.tasks["task_index"].to_numpy()] = self.tasks.loc[m.tasks.index, "task_index"].to_numpy()
+            self.task_maps.append(local)
+
+    def _build_episodes(self, tables: Sequence[pd.DataFrame]) -> None:
+        counts = [len(t) for t in tables]
+        frames = [int(t["length"].sum()) for t in tables]
+        self.episode_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.frame_offsets = np.concatenate([[0], np.cumsum(frames)]).astype(np.int64)
+        # local episode id -> global episode id, -1 where not selected (O(episodes) per dataset)
+        self.episode_maps: list[np.ndarray] = []
+        for i, (t, m) in enumerate(zip(tables, self.sub_metas)):
+            local = np.full(m.total_episodes, -1, dtype=np.int64)
+            local[t["episode_index"].to_numpy()] = self.episode_offsets[i] + np.arange(len(t))
+            self.episode_maps.append(local)
+        lengths = np.concatenate([t["length"].to_numpy(dtype=np.int64) for t in tables])
+        to_index = np.cumsum(lengths)
+        self.episodes = datasets.Dataset.from_dict(
+            {
+                "episode_index": np.arange(len(lengths), dtype=np.int64),
+                "dataset_index": np.repeat(np.arange(len(tables), dtype=np.int64), counts),
+                "source_episode_index": np.concatenate(
+                    [t["episode_index"].to_numpy(np.int64) for t in tables]
+                ),
+                "tasks": [list(x) for t in tables for x in t["tasks"]],
+                "length": lengths,
+                "dataset_from_index": to_index - lengths,
+                "dataset_to_index": to_index,
+            }
+        )
+
+    # --- lookups ------------------------------------------------------------------------------------
+    def locate(self, index: int) -> tuple[int, int]:
+        """Global frame index -> (dataset index, position inside that dataset's selected frames)."""
+        if not 0 <= index < self.frame_offsets[-1]:
+            raise IndexError(f"frame index {index} out of range for {int(self.frame_offsets[-1])} frames")
+        ds = int(np.searchsorted(self.frame_offsets, index, side="right")) - 1
+        return ds, index - int(self.frame_offsets[ds])
+
+    def global_episode(self, dataset_index: int, local_episode: int) -> int:
+        return int(self.episode_maps[dataset_index][local_episode])
+
+    def global_task(self, dataset_index: int, local_task: int) -> int:
+        return int(self.task_maps[dataset_index][local_task])
+
+    def num_frames_of(self, dataset_index: int) -> int:
+        return int(self.frame_offsets[dataset_index + 1] - self.frame_offsets[dataset_index])
+
+    def num_episodes_of(self, dataset_index: int) -> int:
+        return int(self.episode_offsets[dataset_index + 1] - self.episode_offsets[dataset_index])
+
+    # --- what LeRobotDatasetMetadata offers ---------------------------------------------------------
+    @property
+    def repo_id(self) -> str:
+        return "+".join(self.repo_ids)
+
+    @property
+    def root(self):
+        return self.sub_metas[0].root
+
+    @property
+    def fps(self) -> int:
+        return self.info["fps"]
+
+    @property
+    def robot_type(self) -> str | None:
+        return self.info["robot_type"]
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return self.info["features"]
+
+    @property
+    def disabled_features(self) -> set[str]:
+        return self.schema.disabled_features
+
+    @property
+    def image_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft["dtype"] == "image"]
+
+    @property
+    def video_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft["dtype"] == "video"]
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft["dtype"] in ("video", "image")]
+
+    @property
+    def names(self) -> dict:
+        return {k: ft["names"] for k, ft in self.features.items()}
+
+    @property
+    def shapes(self) -> dict:
+        return {k: tuple(ft["shape"]) for k, ft in self.features.items()}
+
+    @property
+    def total_episodes(self) -> int:
+        return self.info["total_episodes"]
+
+    @property
+    def total_frames(self) -> int:
+        return self.info["total_frames"]
+
+    @property
+    def total_tasks(self) -> int:
+        return self.info["total_tasks"]
+
+    def get_task_index(self, task: str) -> int | None:
+        return int(self.tasks.loc[task, "task_index"]) if task in self.tasks.index else None
+
+    def check_loaded_frames(self, dataset_index: int, loaded: int) -> None:
+        """The frames lerobot loaded must match meta/episodes, or global indices would be off."""
+        expected = self.num_frames_of(dataset_index)
+        if loaded != expected:
+            raise DatasetSourceError(
+                f"dataset {self.repo_ids[dataset_index]!r}: data/ holds {loaded} frames for the selected "
+                f"episodes but meta/episodes says {expected}; the dataset is inconsistent"
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"MultiDatasetMetadata(datasets={self.repo_ids}, episodes={self.total_episodes}, "
+            f"frames={self.total_frames}, fps={self.fps}, features={list(self.features)})"
+        )

@@ -1,0 +1,223 @@
+"""One entry per dataset: where it lives and which of its episodes are used.
+
+This is the first step of the data flow (sources -> schema -> metadata/stats -> dataset -> sampler):
+it turns the user's `repo_id` list, `root` and `episodes` into validated `DatasetSource` objects and
+reads each dataset's metadata, with an error that names the dataset and the field for every bad input.
+Nothing here writes to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
+from lerobot.utils.constants import HF_LEROBOT_HOME
+
+logger = logging.getLogger(__name__)
+
+# Hub ids are "name" or "owner/name" made of letters, digits, '-', '_', '.'; never '..' or absolute.
+_HUB_ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SUPPORTED_CODEBASE_MAJOR = "v3."
+
+
+class DatasetSourceError(ValueError):
+    """A dataset in the mixture is missing, malformed or badly configured."""
+
+
+RootSpec = str | Path | Mapping[str, str | Path] | None
+EpisodesSpec = Sequence[int] | Mapping[str, Sequence[int] | None] | None
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """One dataset of the mixture: its id, folder and selected source episode ids (None = all)."""
+
+    index: int
+    repo_id: str
+    root: Path
+    explicit_root: bool
+    episodes: tuple[int, ...] | None = None
+    revision: str | None = None
+
+
+def validate_repo_id(repo_id: object, position: int) -> str:
+    """Reject ids that are not hub-shaped: they would escape the dataset folder or the hub namespace."""
+    if not isinstance(repo_id, str) or not repo_id.strip():
+        raise DatasetSourceError(f"dataset.repo_id[{position}]: expected a non-empty string, got {repo_id!r}")
+    parts = repo_id.split("/")
+    if (
+        repo_id.startswith("/")
+        or len(parts) > 2
+        or any(not _HUB_ID_PART.match(p) or ".." in p for p in parts)
+    ):
+        raise DatasetSourceError(
+            f"dataset.repo_id[{position}]={repo_id!r} is not a valid dataset id: expected 'name' or "
+            "'owner/name' with letters, digits, '-', '_' or '.', no '..' and no absolute path. "
+            "To use a local folder, pass it through `root` (a folder holding <repo_id>/ or a "
+            "{repo_id: folder} mapping)."
+        )
+    return repo_id
+
+
+def normalize_repo_ids(repo_ids: str | Sequence[str]) -> list[str]:
+    """Validate the id list: non-empty, each id hub-shaped, no id twice."""
+    ids = [repo_ids] if isinstance(repo_ids, str) else list(repo_ids)
+    if not ids:
+        raise DatasetSourceError("dataset.repo_id: the list of datasets is empty; give at least one repo_id")
+    seen: dict[str, int] = {}
+    for pos, rid in enumerate(ids):
+        validate_repo_id(rid, pos)
+        if rid in seen:
+            raise DatasetSourceError(
+                f"dataset.repo_id: {rid!r} is listed twice (positions {seen[rid]} and {pos}); "
+                "each dataset may appear once (use `episodes` to select parts of it)"
+            )
+        seen[rid] = pos
+    return ids
+
+
+def resolve_root(repo_id: str, root: RootSpec) -> tuple[Path, bool]:
+    """Return (dataset folder, whether the user named it) for one repo_id."""
+    if root is None:
+        return HF_LEROBOT_HOME / repo_id, False
+    if isinstance(root, Mapping):
+        if repo_id not in root:
+            return HF_LEROBOT_HOME / repo_id, False
+        return Path(root[repo_id]).expanduser(), True
+    base = Path(root).expanduser().resolve()
+    folder = (base / repo_id).resolve()
+    if base not in folder.parents:
+        raise DatasetSourceError(f"dataset {repo_id!r}: root {folder} escapes the root folder {base}")
+    return folder, True
+
+
+def normalize_episodes(repo_ids: Sequence[str], episodes: EpisodesSpec) -> dict[str, tuple[int, ...] | None]:
+    """Per-repo episode selection; a plain list is allowed for a single dataset only."""
+    if episodes is None:
+        return dict.fromkeys(repo_ids)
+    if not isinstance(episodes, Mapping):
+        if len(repo_ids) != 1:
+            raise DatasetSourceError(
+                "dataset.episodes: a plain list of episode ids is ambiguous with several datasets; "
+                "use a mapping {repo_id: [ids] or null}"
+            )
+        episodes = {repo_ids[0]: episodes}
+    unknown = [k for k in episodes if k not in repo_ids]
+    if unknown:
+        raise DatasetSourceError(
+            f"dataset.episodes names {unknown} which are not in dataset.repo_id {list(repo_ids)}"
+        )
+    out: dict[str, tuple[int, ...] | None] = {}
+    for rid in repo_ids:
+        sel = episodes.get(rid)
+        if sel is None:
+            out[rid] = None
+            continue
+        if isinstance(sel, (str, bytes)) or not all(
+            isinstance(e, int) and not isinstance(e, bool) for e in sel
+        ):
+            raise DatasetSourceError(f"dataset.episodes[{rid!r}]: expected a list of integers, got {sel!r}")
+        if len(set(sel)) != len(sel):
+            raise DatasetSourceError(f"dataset.episodes[{rid!r}]: episode ids repeat in {list(sel)}")
+        if not sel:
+            raise DatasetSourceError(
+                f"dataset.episodes[{rid!r}]: empty selection; drop the dataset from repo_id instead"
+            )
+        out[rid] = tuple(sorted(sel))  # on-disk order, so global numbering follows storage order
+    return out
+
+
+def make_sources(
+    repo_ids: str | Sequence[str],
+    root: RootSpec = None,
+    episodes: EpisodesSpec = None,
+    revision: str | None = None,
+) -> list[DatasetSource]:
+    """Validate the user's dataset arguments into one `DatasetSource` per dataset, in the given order."""
+    ids = normalize_repo_ids(repo_ids)
+    if isinstance(root, Mapping):
+        unknown = [k for k in root if k not in ids]
+        if unknown:
+            raise DatasetSourceError(f"dataset.root names {unknown} which are not in dataset.repo_id {ids}")
+    selection = normalize_episodes(ids, episodes)
+    sources = []
+    for i, rid in enumerate(ids):
+        folder, explicit = resolve_root(rid, root)
+        sources.append(DatasetSource(i, rid, folder, explicit, selection[rid], revision))
+    return sources
+
+
+def _read_info(source: DatasetSource) -> dict:
+    info_path = source.root / "meta" / "info.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except json.JSONDecodeError as e:
+        raise DatasetSourceError(f"dataset {source.repo_id!r}: {info_path} is not valid JSON ({e})") from e
+    if not isinstance(info, dict):
+        raise DatasetSourceError(f"dataset {source.repo_id!r}: {info_path} must hold a JSON object")
+    version = str(info.get("codebase_version", ""))
+    if not version.startswith(SUPPORTED_CODEBASE_MAJOR):
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: codebase_version is {version or 'missing'!r} in {info_path}; "
+            "lerobot-multi reads LeRobot v3.0 datasets (convert older ones with lerobot's "
+            "`lerobot.datasets.v30.convert_dataset_v21_to_v30`)"
+        )
+    for field in ("fps", "features", "total_episodes", "total_frames"):
+        if field not in info:
+            raise DatasetSourceError(f"dataset {source.repo_id!r}: field {field!r} missing from {info_path}")
+    return info
+
+
+def load_source_metadata(source: DatasetSource) -> LeRobotDatasetMetadata:
+    """Open one dataset's metadata with lerobot, after checks that keep lerobot from touching disk.
+
+    lerobot creates `<root>/meta` and tries the hub when metadata is missing; for a folder the user
+    named, a missing dataset is an error instead, so reading never writes.
+    """
+    if source.explicit_root or (source.root / "meta" / "info.json").exists():
+        if not source.root.is_dir():
+            raise DatasetSourceError(f"dataset {source.repo_id!r}: root folder {source.root} does not exist")
+        if not (source.root / "meta" / "info.json").is_file():
+            raise DatasetSourceError(
+                f"dataset {source.repo_id!r}: {source.root} is not a LeRobot dataset (meta/info.json missing)"
+            )
+        info = _read_info(source)
+    else:
+        info = None
+    try:
+        meta = LeRobotDatasetMetadata(source.repo_id, root=source.root, revision=source.revision)
+    except DatasetSourceError:
+        raise
+    except Exception as e:  # lerobot raises many types; re-raise with the dataset's name
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r} ({source.root}): cannot read metadata: {e}"
+        ) from e
+    if info is None:
+        _read_info(source)  # downloaded from the hub: same checks
+    check_episode_selection(source, meta.total_episodes)
+    return meta
+
+
+def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
+    if source.episodes is None:
+        return
+    bad = [e for e in source.episodes if e < 0 or e >= total_episodes]
+    if bad:
+        raise DatasetSourceError(
+            f"dataset.episodes[{source.repo_id!r}]: episode ids {bad} out of range; "
+            f"this dataset has episodes 0..{total_episodes - 1}"
+        )
+
+
+def load_all_metadata(sources: Sequence[DatasetSource], max_workers: int = 8) -> list[LeRobotDatasetMetadata]:
+    """Read every dataset's metadata, in parallel (I/O bound), keeping the given order."""
+    if len(sources) == 1:
+        return [load_source_metadata(sources[0])]
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        return list(pool.map(load_source_metadata, sources))

@@ -1,0 +1,127 @@
+"""Aggregating normalization statistics across datasets (and across selected episodes).
+
+min/max/mean/std/count come from lerobot's own `aggregate_stats` (min of mins, max of maxes,
+count-weighted mean, pooled std = within-dataset variance plus between-dataset spread). lerobot
+averages quantiles by count, which is not a quantile of the mixture; here each source's quantiles
+(with its min and max) are read as knots of a piecewise-linear CDF, the count-weighted mixture CDF is
+formed and inverted. That is exact when every source is uniform between its knots and otherwise an
+approximation whose error is bounded by the gap between neighbouring knots.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from lerobot.datasets.compute_stats import aggregate_stats
+
+from lerobot_multi.sources import DatasetSourceError
+
+Stats = dict[str, dict[str, np.ndarray]]
+_QUANTILE_KEY = re.compile(r"^q(\d+)$")
+
+
+def quantile_keys(ft_stats: Mapping[str, np.ndarray]) -> list[str]:
+    return sorted((k for k in ft_stats if _QUANTILE_KEY.match(k)), key=lambda k: int(k[1:]))
+
+
+def _mixture_quantiles(
+    stats_list: Sequence[Mapping[str, np.ndarray]], qkeys: list[str]
+) -> dict[str, np.ndarray]:
+    """Invert the count-weighted mixture of piecewise-linear CDFs built from each source's knots."""
+    levels = np.array([0.0] + [int(k[1:]) / 100 for k in qkeys] + [1.0])
+    counts = np.array([float(np.asarray(s["count"]).reshape(-1)[0]) for s in stats_list])
+    weights = counts / counts.sum()
+    shape = np.asarray(stats_list[0][qkeys[0]]).shape
+    # knots[i, j, e]: source i, level j, element e
+    knots = np.stack(
+        [
+            np.stack([np.asarray(s[k], dtype=np.float64).reshape(-1) for k in ["min", *qkeys, "max"]])
+            for s in stats_list
+        ]
+    )
+    knots = np.maximum.accumulate(knots, axis=1)  # guard against slightly non-monotone inputs
+    out = np.empty((len(qkeys), knots.shape[2]))
+    for e in range(knots.shape[2]):
+        xs = np.unique(knots[:, :, e])
+        cdf = sum(w * np.interp(xs, knots[i, :, e], levels) for i, w in enumerate(weights))
+        # a flat stretch of the CDF (a gap between sources) maps to its left end, like np.quantile
+        cdf, first = np.unique(cdf, return_index=True)
+        out[:, e] = np.interp(levels[1:-1], cdf, xs[first]) if len(cdf) > 1 else xs[0]
+    return {k: out[j].reshape(shape).astype(np.float64) for j, k in enumerate(qkeys)}
+
+
+def aggregate(stats_list: Sequence[Stats], keys: Iterable[str] | None = None) -> Stats:
+    """Merge per-source stats into one set for `keys` (default: keys every source has)."""
+    stats_list = [s for s in stats_list if s]
+    if not stats_list:
+        return {}
+    wanted = set.intersection(*(set(s) for s in stats_list)) if keys is None else set(keys)
+    trimmed = [{k: s[k] for k in wanted if k in s} for s in stats_list]
+    merged = aggregate_stats(trimmed)
+    for key in merged:
+        per_source = [s[key] for s in trimmed if key in s]
+        qkeys = [k for k in quantile_keys(per_source[0]) if all(k in s for s in per_source)]
+        if len(per_source) > 1 and qkeys:
+            merged[key].update(_mixture_quantiles(per_source, qkeys))
+        elif len(per_source) == 1:
+            merged[key].update({k: np.asarray(per_source[0][k]) for k in qkeys})
+    return merged
+
+
+def load_episode_stats(root: Path, repo_id: str, episodes: Sequence[int]) -> list[Stats]:
+    """Per-episode stats that v3 stores as `stats/<key>/<stat>` columns in meta/episodes."""
+    files = sorted((root / "meta" / "episodes").glob("*/*.parquet"))
+    wanted = set(episodes)
+    found: dict[int, Stats] = {}
+    for path in files:
+        table = pq.read_table(path)
+        table = table.filter(pc.is_in(table["episode_index"], value_set=_int_array(wanted)))
+        stat_cols = [c for c in table.column_names if c.startswith("stats/")]
+        for row in table.select(["episode_index", *stat_cols]).to_pylist():
+            ep_stats: Stats = {}
+            for col in stat_cols:
+                key, stat = col[len("stats/") :].rsplit("/", 1)
+                if row[col] is not None:
+                    ep_stats.setdefault(key, {})[stat] = np.asarray(row[col], dtype=np.float64)
+            found[row["episode_index"]] = ep_stats
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise DatasetSourceError(
+            f"dataset {repo_id!r}: no per-episode stats in meta/episodes for episodes {missing}"
+        )
+    return [found[e] for e in sorted(wanted)]
+
+
+def _int_array(values: Iterable[int]) -> pa.Array:
+    return pa.array(sorted(values), type=pa.int64())
+
+
+def check_finite(stats: Stats, repo_id: str) -> None:
+    """NaN or inf in stats would silently poison every normalized batch."""
+    for key, ft in stats.items():
+        for name, value in ft.items():
+            arr = np.asarray(value, dtype=np.float64)
+            if not np.all(np.isfinite(arr)):
+                raise DatasetSourceError(
+                    f"dataset {repo_id!r}: stats for {key!r}/{name} contain NaN or inf "
+                    "(recompute meta/stats.json)"
+                )
+
+
+def source_stats(meta, repo_id: str, episodes: Sequence[int] | None, keys: Iterable[str]) -> Stats:
+    """One dataset's stats over its selected episodes (whole-dataset stats.json when all are used)."""
+    keys = list(keys)
+    if episodes is None:
+        if meta.stats is None:
+            raise DatasetSourceError(f"dataset {repo_id!r}: meta/stats.json is missing")
+        stats = {k: v for k, v in meta.stats.items() if k in keys}
+    else:
+        stats = aggregate(load_episode_stats(meta.root, repo_id, episodes), keys=keys)
+    check_finite(stats, repo_id)
+    return stats

@@ -1,0 +1,68 @@
+"""Real LeRobot v3.0 datasets on disk, written with lerobot's own writer (no mocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+
+def build_dataset(
+    root: Path,
+    repo_id: str,
+    lengths: Sequence[int],
+    *,
+    tasks: Sequence[str] = ("pick the cube",),
+    fps: int = 30,
+    state_dim: int = 6,
+    action_dim: int = 6,
+    camera: str | None = "observation.images.top",
+    camera_dtype: str = "video",
+    image_size: int = 64,
+    robot_type: str = "so100",
+    extra: dict[str, int] | None = None,
+    seed: int = 0,
+    offset: float = 0.0,
+) -> Path:
+    """Episode i has lengths[i] frames and task tasks[i % len(tasks)]; values depend on seed/offset."""
+    features: dict[str, dict] = {
+        "observation.state": {"dtype": "float32", "shape": (state_dim,), "names": [f"s{i}" for i in range(state_dim)]},
+        "action": {"dtype": "float32", "shape": (action_dim,), "names": [f"a{i}" for i in range(action_dim)]},
+    }
+    if camera is not None:
+        features[camera] = {
+            "dtype": camera_dtype,
+            "shape": (image_size, image_size, 3),
+            "names": ["height", "width", "channels"],
+        }
+    for key, dim in (extra or {}).items():
+        features[key] = {"dtype": "float32", "shape": (dim,), "names": None}
+    ds = LeRobotDataset.create(
+        repo_id=repo_id,
+        fps=fps,
+        root=root,
+        robot_type=robot_type,
+        features=features,
+        use_videos=camera_dtype == "video",
+        image_writer_threads=0,
+    )
+    rng = np.random.default_rng(seed)
+    for ep, length in enumerate(lengths):
+        for t in range(length):
+            frame = {
+                "observation.state": (rng.normal(size=state_dim) + offset + t * 0.01).astype(np.float32),
+                "action": (rng.normal(size=action_dim) * 2 + offset).astype(np.float32),
+                "task": tasks[ep % len(tasks)],
+            }
+            if camera is not None:
+                # brightness encodes (episode, frame) so decoded frames can be matched to their source
+                level = (ep * 37 + t * 5 + seed * 11) % 200 + 20
+                frame[camera] = np.full((image_size, image_size, 3), level, dtype=np.uint8)
+            for key, dim in (extra or {}).items():
+                frame[key] = rng.normal(size=dim).astype(np.float32)
+            ds.add_frame(frame)
+        ds.save_episode()
+    ds.finalize()
+    return root
