@@ -28,7 +28,11 @@ def build_dataset(
 ) -> Path:
     """Episode i has lengths[i] frames and task tasks[i % len(tasks)]; values depend on seed/offset."""
     features: dict[str, dict] = {
-        "observation.state": {"dtype": "float32", "shape": (state_dim,), "names": [f"s{i}" for i in range(state_dim)]},
+        "observation.state": {
+            "dtype": "float32",
+            "shape": (state_dim,),
+            "names": [f"s{i}" for i in range(state_dim)],
+        },
         "action": {"dtype": "float32", "shape": (action_dim,), "names": [f"a{i}" for i in range(action_dim)]},
     }
     if camera is not None:

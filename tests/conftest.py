@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).parent))
+
+from builders import build_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """Three same-schema video datasets (different lengths, tasks, ranges) plus odd ones for errors."""
+    base = tmp_path_factory.mktemp("datasets")
+    build_dataset(base / "lab/sess_a", "lab/sess_a", [10, 7, 12], tasks=["pick", "place"], seed=1)
+    build_dataset(
+        base / "lab/sess_b", "lab/sess_b", [5, 9, 6, 4], tasks=["place", "stack"], seed=2, offset=3.0
+    )
+    build_dataset(base / "lab/sess_c", "lab/sess_c", [8, 11], tasks=["pick"], seed=3, offset=-1.0)
+    build_dataset(
+        base / "lab/extra",
+        "lab/extra",
+        [6, 5],
+        tasks=["wipe"],
+        seed=4,
+        extra={"observation.extra": 2},
+        robot_type="koch",
+    )
+    build_dataset(base / "lab/fps15", "lab/fps15", [6], fps=15, seed=5)
+    build_dataset(base / "lab/wide", "lab/wide", [6], state_dim=14, action_dim=14, seed=6)
+    build_dataset(base / "lab/nocam", "lab/nocam", [5, 5], camera=None, seed=7)
+    build_dataset(base / "lab/images", "lab/images", [6, 4], camera_dtype="image", seed=8)
+    return base
+
+
+SAME = ["lab/sess_a", "lab/sess_b", "lab/sess_c"]
+
+
+def tree_hash(root: Path) -> dict[str, str]:
+    """Content hash of every file under root: reading a dataset must not change any of them."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
