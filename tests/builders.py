@@ -25,15 +25,21 @@ def build_dataset(
     extra: dict[str, int] | None = None,
     seed: int = 0,
     offset: float = 0.0,
+    state_key: str = "observation.state",
+    action_key: str = "action",
 ) -> Path:
     """Episode i has lengths[i] frames and task tasks[i % len(tasks)]; values depend on seed/offset."""
     features: dict[str, dict] = {
-        "observation.state": {
+        state_key: {
             "dtype": "float32",
             "shape": (state_dim,),
             "names": [f"s{i}" for i in range(state_dim)],
         },
-        "action": {"dtype": "float32", "shape": (action_dim,), "names": [f"a{i}" for i in range(action_dim)]},
+        action_key: {
+            "dtype": "float32",
+            "shape": (action_dim,),
+            "names": [f"a{i}" for i in range(action_dim)],
+        },
     }
     if camera is not None:
         features[camera] = {
@@ -56,8 +62,8 @@ def build_dataset(
     for ep, length in enumerate(lengths):
         for t in range(length):
             frame = {
-                "observation.state": (rng.normal(size=state_dim) + offset + t * 0.01).astype(np.float32),
-                "action": (rng.normal(size=action_dim) * 2 + offset).astype(np.float32),
+                state_key: (rng.normal(size=state_dim) + offset + t * 0.01).astype(np.float32),
+                action_key: (rng.normal(size=action_dim) * 2 + offset).astype(np.float32),
                 "task": tasks[ep % len(tasks)],
             }
             if camera is not None:

@@ -34,6 +34,14 @@ def data_root(tmp_path_factory) -> Path:
     build_dataset(base / "lab/fps15", "lab/fps15", [6], fps=15, seed=5)
     build_dataset(base / "lab/wide", "lab/wide", [6], state_dim=14, action_dim=14, seed=6)
     build_dataset(base / "lab/nocam", "lab/nocam", [5, 5], camera=None, seed=7)
+    build_dataset(
+        base / "lab/other",
+        "lab/other",
+        [5],
+        camera=None,
+        state_key="observation.joints",
+        action_key="joint_targets",
+    )
     build_dataset(base / "lab/images", "lab/images", [6, 4], camera_dtype="image", seed=8)
     return base
 

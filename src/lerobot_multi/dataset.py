@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -24,6 +23,7 @@ from lerobot_multi.sources import (
     RootSpec,
     load_all_metadata,
     make_sources,
+    parallel_map,
 )
 from lerobot_multi.video import resolve_video_backend
 
@@ -64,7 +64,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self.image_transforms = image_transforms
         self.tolerance_s = tolerance_s
         self.video_backend = resolve_video_backend(video_backend)
-        self._datasets = self._open_all(max_workers)
+        self._datasets = parallel_map(self._open, self.sources, max_workers)
         self._drop_keys = [self._keys_to_drop(i) for i in range(len(self._datasets))]
         self.set_delta_timestamps(delta_timestamps)
 
@@ -107,12 +107,6 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             if ds.meta.info["features"].get(key, {}).get("dtype") == "video":
                 del ds.meta.info["features"][key]
         return ds
-
-    def _open_all(self, max_workers: int) -> list[LeRobotDataset]:
-        if len(self.sources) == 1:
-            return [self._open(self.sources[0])]
-        with ThreadPoolExecutor(max_workers=max_workers) as pool:
-            return list(pool.map(self._open, self.sources))
 
     def _keys_to_drop(self, dataset_index: int) -> tuple[str, ...]:
         disabled = self.meta.schema.disabled_by_dataset.get(self.repo_ids[dataset_index], [])

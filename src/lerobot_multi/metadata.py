@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 
+from lerobot_multi.indexing import cumulative_offsets, locate
 from lerobot_multi.schema import FeatureSchema, check_fps, check_robot_types, reconcile_features
 from lerobot_multi.sources import DatasetSource, DatasetSourceError
 from lerobot_multi.stats import Stats, aggregate, source_stats
@@ -79,8 +80,8 @@ class MultiDatasetMetadata:
     def _build_episodes(self, tables: Sequence[pd.DataFrame]) -> None:
         counts = [len(t) for t in tables]
         frames = [int(t["length"].sum()) for t in tables]
-        self.episode_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.frame_offsets = np.concatenate([[0], np.cumsum(frames)]).astype(np.int64)
+        self.episode_offsets = cumulative_offsets(counts)
+        self.frame_offsets = cumulative_offsets(frames)
         # local episode id -> global episode id, -1 where not selected (O(episodes) per dataset)
         self.episode_maps: list[np.ndarray] = []
         for i, (t, m) in enumerate(zip(tables, self.sub_metas)):
@@ -106,10 +107,7 @@ class MultiDatasetMetadata:
     # --- lookups ------------------------------------------------------------------------------------
     def locate(self, index: int) -> tuple[int, int]:
         """Global frame index -> (dataset index, position inside that dataset's selected frames)."""
-        if not 0 <= index < self.frame_offsets[-1]:
-            raise IndexError(f"frame index {index} out of range for {int(self.frame_offsets[-1])} frames")
-        ds = int(np.searchsorted(self.frame_offsets, index, side="right")) - 1
-        return ds, index - int(self.frame_offsets[ds])
+        return locate(self.frame_offsets, index)
 
     def global_episode(self, dataset_index: int, local_episode: int) -> int:
         return int(self.episode_maps[dataset_index][local_episode])

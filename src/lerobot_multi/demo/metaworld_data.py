@@ -1,0 +1,368 @@
+"""Record Meta-World scripted-expert demonstrations as LeRobot v3.0 datasets.
+
+Every dataset is written with lerobot 0.4.4's own writer (`LeRobotDataset.create` / `add_frame` /
+`save_episode` / `finalize`), so the files are exactly what lerobot produces for real robots. The
+observation layout is built by `MetaWorldSim.observe`, which the evaluator reuses, so training and
+evaluation see identical state/env-state/image features.
+
+Layout of Meta-World's 39-d observation (MT1 makes the goal observable):
+  [0:3] hand xyz, [3] gripper opening in [0, 1], [4:7] object xyz, [7:11] object quaternion,
+  [11:18] second object (zero padded), [18:36] the previous frame, [36:39] goal xyz.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+import warnings
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+# MuJoCo picks its GL backend when first imported: default to headless EGL unless the caller chose.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+NUM_PLACEMENTS = 50  # MT1 always yields 50 fixed object/goal placements per task
+CAMERA_NAME = "corner2"
+# lerobot's MetaworldEnv moves corner2 closer; without it objects are a few pixels wide at 64-96 px.
+CORNER2_POS = (0.75, 0.075, 0.7)
+METAWORLD_FPS = 80  # control period = frame_skip (5) x timestep (2.5 ms) = 12.5 ms
+MIN_AV1_IMAGE_SIZE = 32  # libsvtav1 dies with SIGFPE (whole interpreter) on frames <= 24 px
+GENERATION_FILE = "generation.json"
+GENERATOR_VERSION = 1  # bump when the recorded content changes, to invalidate caches
+
+STATE_KEY = "observation.state"
+ENV_STATE_KEY = "observation.environment_state"
+IMAGE_KEY = "observation.image"
+ACTION_KEY = "action"
+STATE_NAMES = ["hand_x", "hand_y", "hand_z", "gripper"]
+ENV_STATE_NAMES = ["object_x", "object_y", "object_z", "goal_x", "goal_y", "goal_z"]
+ACTION_NAMES = ["delta_x", "delta_y", "delta_z", "gripper_effort"]
+
+
+def task_description(task_name: str) -> str:
+    """Natural-language task string, taken from lerobot's Meta-World table so it matches lerobot's env."""
+    try:
+        table = json.loads(resources.files("lerobot.envs").joinpath("metaworld_config.json").read_text())
+        return str(table["TASK_DESCRIPTIONS"][task_name])
+    except (FileNotFoundError, KeyError, ModuleNotFoundError):
+        return task_name.removesuffix("-v3").replace("-", " ")
+
+
+def dataset_features(image_size: int | None) -> dict[str, dict[str, Any]]:
+    """LeRobot feature spec of the recorded datasets (shared with the evaluator)."""
+    features: dict[str, dict[str, Any]] = {
+        STATE_KEY: {"dtype": "float32", "shape": (len(STATE_NAMES),), "names": STATE_NAMES},
+        ENV_STATE_KEY: {"dtype": "float32", "shape": (len(ENV_STATE_NAMES),), "names": ENV_STATE_NAMES},
+        ACTION_KEY: {"dtype": "float32", "shape": (len(ACTION_NAMES),), "names": ACTION_NAMES},
+    }
+    if image_size is not None:
+        features[IMAGE_KEY] = {
+            "dtype": "video",
+            "shape": (image_size, image_size, 3),
+            "names": ["height", "width", "channels"],
+        }
+    return features
+
+
+def split_placements(num_train: int, num_eval: int | None = None) -> tuple[list[int], list[int]]:
+    """Train placements 0..num_train-1 and held-out ones taken from the end (default: all the rest)."""
+    num_eval = NUM_PLACEMENTS - num_train if num_eval is None else num_eval
+    if num_train < 0 or num_eval < 0 or num_train + num_eval > NUM_PLACEMENTS:
+        raise ValueError(f"need num_train + num_eval <= {NUM_PLACEMENTS}, got {num_train} + {num_eval}")
+    return list(range(num_train)), list(range(NUM_PLACEMENTS - num_eval, NUM_PLACEMENTS))
+
+
+class MetaWorldSim:
+    """One Meta-World task with fixed MT1 placements, fast rendering and the recorder's observation layout."""
+
+    def __init__(self, task_name: str, image_size: int | None = None, seed: int = 0) -> None:
+        import metaworld
+
+        self.task_name = task_name
+        self.image_size = image_size
+        benchmark = metaworld.MT1(task_name, seed=seed)
+        self._placements = benchmark.train_tasks
+        kwargs: dict[str, Any] = {}
+        if image_size is not None:
+            kwargs = {"render_mode": "rgb_array", "camera_name": CAMERA_NAME}
+            kwargs.update(width=image_size, height=image_size)
+        self.env = benchmark.train_classes[task_name](**kwargs)
+        self._viewer: Any = None
+        if image_size is not None:
+            self._setup_rendering()
+
+    def _setup_rendering(self) -> None:
+        import mujoco
+
+        model = self.env.model
+        model.cam_pos[model.camera(CAMERA_NAME).id] = CORNER2_POS
+        # Multisampling dominates render time on CPU GL (62 -> 9 ms at 96 px); it is read when the GL
+        # context is created, so it must be set before the viewer below exists.
+        model.vis.quality.offsamples = 0
+        self._viewer = self.env.mujoco_renderer._get_viewer("rgb_array")
+        self._viewer.scn.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+        self._viewer.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+
+    @property
+    def fps(self) -> float:
+        return 1.0 / float(self.env.dt)
+
+    @property
+    def max_path_length(self) -> int:
+        return int(self.env.max_path_length)
+
+    def reset(self, placement: int) -> np.ndarray:
+        if not 0 <= placement < len(self._placements):
+            raise ValueError(f"placement {placement} outside 0..{len(self._placements) - 1}")
+        # set_task freezes the placement's random vector, so reset() lands on exactly that placement.
+        self.env.set_task(self._placements[placement])
+        obs, _ = self.env.reset()
+        return obs
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, bool]:
+        obs, _reward, _terminated, _truncated, info = self.env.step(action)
+        return obs, bool(info["success"])
+
+    def render(self) -> np.ndarray:
+        # gymnasium makes a viewer's GL context current only once; with several envs alive in one
+        # process the last created context wins and older envs render garbage, so re-bind each time.
+        self._viewer.make_context_current()
+        image = self.env.render()
+        return np.ascontiguousarray(image[::-1, ::-1])  # corner2 renders upside-down on both axes
+
+    def observe(self, obs: np.ndarray) -> dict[str, np.ndarray]:
+        """Dataset-layout features for the current state (renders when images are enabled)."""
+        frame = {
+            STATE_KEY: obs[:4].astype(np.float32),
+            ENV_STATE_KEY: np.concatenate([obs[4:7], obs[36:39]]).astype(np.float32),
+        }
+        if self.image_size is not None:
+            frame[IMAGE_KEY] = self.render()
+        return frame
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __enter__(self) -> MetaWorldSim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def record_expert_episode(
+    sim: MetaWorldSim, placement: int, max_steps: int, extra_frames_after_success: int
+) -> list[dict[str, np.ndarray]] | None:
+    """Frames (observation + clipped expert action) until success + extra frames; None on failure."""
+    from metaworld.policies import ENV_POLICY_MAP
+
+    expert = ENV_POLICY_MAP[sim.task_name]()
+    obs = sim.reset(placement)
+    frames: list[dict[str, np.ndarray]] = []
+    success_step: int | None = None
+    with warnings.catch_warnings():
+        # The experts' gains exceed the action box by design; the env clips and we clip before storing.
+        warnings.filterwarnings("ignore", message="Constant", category=UserWarning)
+        for step in range(max_steps):
+            frame = sim.observe(obs)
+            action = np.clip(expert.get_action(obs), -1.0, 1.0).astype(np.float32)
+            frame[ACTION_KEY] = action
+            frames.append(frame)
+            obs, success = sim.step(action)
+            if success and success_step is None:
+                success_step = step
+            # Extra frames teach the policy to hold still once done instead of ending mid-motion.
+            if success_step is not None and step - success_step >= extra_frames_after_success:
+                break
+    return frames if success_step is not None else None
+
+
+def _video_codec(image_size: int | None) -> str | None:
+    if image_size is None:
+        return None
+    if image_size >= MIN_AV1_IMAGE_SIZE:
+        return "libsvtav1"  # lerobot's default codec
+    if image_size % 2:
+        raise ValueError(f"image_size {image_size} < {MIN_AV1_IMAGE_SIZE} must be even (h264/yuv420p)")
+    return "h264"
+
+
+def _generation_params(
+    task_name: str,
+    repo_id: str,
+    num_episodes: int,
+    placements: list[int],
+    image_size: int | None,
+    fps: int,
+    extra_frames_after_success: int,
+    max_steps: int,
+    seed: int,
+) -> dict[str, Any]:
+    params = {
+        "generator_version": GENERATOR_VERSION,
+        "task_name": task_name,
+        "task": task_description(task_name),
+        "repo_id": repo_id,
+        "num_episodes": num_episodes,
+        "placements": [int(p) for p in placements[:num_episodes]],
+        "image_size": image_size,
+        "vcodec": _video_codec(image_size),
+        "fps": fps,
+        "extra_frames_after_success": extra_frames_after_success,
+        "max_steps": max_steps,
+        "seed": seed,
+        # Physics or writer changes alter the recorded data, so versions are part of the cache key.
+        "versions": {pkg: metadata.version(pkg) for pkg in ("metaworld", "mujoco", "lerobot")},
+    }
+    return json.loads(json.dumps(params))  # normalise to what a JSON round trip yields
+
+
+def generate_task_dataset(
+    task_name: str,
+    repo_id: str,
+    root: Path,
+    num_episodes: int,
+    placements: list[int],
+    image_size: int | None = None,
+    fps: int = METAWORLD_FPS,
+    extra_frames_after_success: int = 10,
+    max_steps: int = 200,
+    seed: int = 0,
+) -> Path:
+    """Record `num_episodes` expert episodes on `placements[:num_episodes]` into a new dataset at `root`.
+
+    `fps` defaults to Meta-World's control frequency (80 Hz): lerobot turns ACT's chunk offsets into
+    timestamps with it, and a different value would mislabel the real time between frames.
+    Raises RuntimeError if the expert fails a placement (it succeeds on all 50 of the tested tasks).
+    """
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    root = Path(root)
+    if len(placements) < num_episodes:
+        raise ValueError(f"{num_episodes} episodes need as many placements, got {len(placements)}")
+    if root.exists():
+        raise FileExistsError(f"{root} exists; lerobot's writer needs a fresh directory (see ensure_dataset)")
+    params = _generation_params(
+        task_name, repo_id, num_episodes, placements, image_size, fps,
+        extra_frames_after_success, max_steps, seed,
+    )  # fmt: skip
+    task = params["task"]
+    start = time.perf_counter()
+    with MetaWorldSim(task_name, image_size=image_size, seed=seed) as sim:
+        if max_steps > sim.max_path_length:
+            raise ValueError(f"max_steps {max_steps} exceeds Meta-World's limit {sim.max_path_length}")
+        if abs(fps - sim.fps) > 1e-6:
+            logger.warning("fps=%s differs from Meta-World's control frequency %.1f Hz", fps, sim.fps)
+        dataset = LeRobotDataset.create(
+            repo_id=repo_id,
+            fps=fps,
+            root=root,
+            robot_type="sawyer",
+            features=dataset_features(image_size),
+            use_videos=True,
+            vcodec=params["vcodec"] or "libsvtav1",
+        )
+        try:
+            for placement in params["placements"]:
+                frames = record_expert_episode(sim, placement, max_steps, extra_frames_after_success)
+                if frames is None:
+                    raise RuntimeError(
+                        f"expert failed {task_name} placement {placement} in {max_steps} steps"
+                    )
+                for frame in frames:
+                    dataset.add_frame({**frame, "task": task})
+                dataset.save_episode()
+                logger.debug("%s placement %d: %d frames", task_name, placement, len(frames))
+        except BaseException:
+            dataset.finalize()
+            shutil.rmtree(root, ignore_errors=True)  # never leave a half-written dataset behind
+            raise
+        dataset.finalize()
+    # Written last: its presence marks a complete dataset for ensure_dataset.
+    tmp = root / f"{GENERATION_FILE}.tmp"
+    tmp.write_text(json.dumps(params, indent=2))
+    tmp.replace(root / GENERATION_FILE)
+    logger.info(
+        "Generated %s (%d episodes, %d frames) in %.1fs",
+        root, num_episodes, dataset.meta.total_frames, time.perf_counter() - start,
+    )  # fmt: skip
+    return root
+
+
+def ensure_dataset(
+    task_name: str,
+    repo_id: str,
+    root: Path,
+    num_episodes: int,
+    placements: list[int],
+    image_size: int | None = None,
+    fps: int = METAWORLD_FPS,
+    extra_frames_after_success: int = 10,
+    max_steps: int = 200,
+    seed: int = 0,
+) -> Path:
+    """`generate_task_dataset` unless `root` already holds a complete dataset made with the same params."""
+    root = Path(root)
+    params = _generation_params(
+        task_name, repo_id, num_episodes, placements, image_size, fps,
+        extra_frames_after_success, max_steps, seed,
+    )  # fmt: skip
+    marker = root / GENERATION_FILE
+    if (root / "meta" / "info.json").is_file() and marker.is_file():
+        try:
+            cached = json.loads(marker.read_text())
+        except json.JSONDecodeError:
+            cached = None
+        if cached == params:
+            logger.info("Reusing cached dataset %s", root)
+            return root
+    if root.exists():
+        # Only delete what looks like one of ours, never an arbitrary user directory.
+        if not (marker.exists() or (root / "meta").is_dir() or not any(root.iterdir())):
+            raise FileExistsError(f"{root} exists and is not a generated dataset; refusing to overwrite")
+        logger.info("Regenerating stale or incomplete dataset %s", root)
+        shutil.rmtree(root)
+    return generate_task_dataset(
+        task_name, repo_id, root, num_episodes, placements, image_size, fps,
+        extra_frames_after_success, max_steps, seed,
+    )  # fmt: skip
+
+
+def generate_demo_suite(
+    base_dir: Path,
+    tasks: list[str],
+    episodes_per_task: int,
+    image_size: int | None,
+    seed: int,
+    *,
+    extra_frames_after_success: int = 10,
+    max_steps: int = 200,
+) -> dict[str, Path]:
+    """One cached dataset per task at `base_dir/metaworld_<task>` (repo_id `local/metaworld_<task>`).
+
+    Train placements are 0..episodes_per_task-1; `split_placements(episodes_per_task)[1]` are held out.
+    """
+    train, _ = split_placements(episodes_per_task, 0)
+    roots: dict[str, Path] = {}
+    for task_name in tasks:
+        roots[task_name] = ensure_dataset(
+            task_name=task_name,
+            repo_id=f"local/metaworld_{task_name}",
+            root=Path(base_dir) / f"metaworld_{task_name}",
+            num_episodes=episodes_per_task,
+            placements=train,
+            image_size=image_size,
+            fps=METAWORLD_FPS,
+            extra_frames_after_success=extra_frames_after_success,
+            max_steps=max_steps,
+            seed=seed,
+        )
+    return roots

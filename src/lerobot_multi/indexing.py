@@ -1,0 +1,21 @@
+"""Index arithmetic of a concatenation: cumulative offsets and binary search. Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def cumulative_offsets(sizes: Sequence[int] | np.ndarray) -> np.ndarray:
+    """[0, s0, s0+s1, ...]: part i covers global indices offsets[i] .. offsets[i+1]-1."""
+    return np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))]).astype(np.int64)
+
+
+def locate(offsets: np.ndarray, index: int) -> tuple[int, int]:
+    """Global index -> (part, position inside the part), O(log parts); empty parts are skipped."""
+    total = int(offsets[-1])
+    if not 0 <= index < total:
+        raise IndexError(f"index {index} out of range for {total} items")
+    part = int(np.searchsorted(offsets, index, side="right")) - 1
+    return part, index - int(offsets[part])

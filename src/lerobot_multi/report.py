@@ -1,0 +1,75 @@
+"""The mixture report: what `lerobot-multi-info` prints, as plain data (dict) and as a table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lerobot_multi.metadata import MultiDatasetMetadata
+from lerobot_multi.sources import EpisodesSpec, RootSpec, load_all_metadata, make_sources
+
+
+def open_metadata(
+    repo_ids: str | Sequence[str],
+    root: RootSpec = None,
+    episodes: EpisodesSpec = None,
+    revision: str | None = None,
+) -> MultiDatasetMetadata:
+    """Merged metadata alone (no frame data is opened): enough to inspect a mixture."""
+    sources = make_sources(repo_ids, root, episodes, revision)
+    return MultiDatasetMetadata(sources, load_all_metadata(sources))
+
+
+def mixture_report(meta: MultiDatasetMetadata) -> dict:
+    total = max(meta.total_frames, 1)
+    rows = []
+    for i, (source, sub) in enumerate(zip(meta.sources, meta.sub_metas)):
+        rows.append(
+            {
+                "dataset_index": i,
+                "repo_id": source.repo_id,
+                "root": str(source.root),
+                "robot_type": sub.robot_type,
+                "fps": sub.fps,
+                "episodes_selected": meta.num_episodes_of(i),
+                "episodes_total": sub.total_episodes,
+                "frames": meta.num_frames_of(i),
+                "share": meta.num_frames_of(i) / total,
+            }
+        )
+    return {
+        "datasets": rows,
+        "total_episodes": meta.total_episodes,
+        "total_frames": meta.total_frames,
+        "fps": meta.fps,
+        "tasks": list(meta.tasks.index),
+        "features": {
+            k: {"dtype": ft["dtype"], "shape": list(ft["shape"])} for k, ft in meta.features.items()
+        },
+        "disabled_features": meta.schema.disabled_by_dataset,
+    }
+
+
+def format_report(report: dict) -> str:
+    header = (
+        f"{'idx':>3}  {'repo_id':<32} {'robot':<10} {'fps':>5} {'episodes':>11} {'frames':>8} {'share':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in report["datasets"]:
+        eps = f"{r['episodes_selected']}/{r['episodes_total']}"
+        lines.append(
+            f"{r['dataset_index']:>3}  {r['repo_id']:<32} {str(r['robot_type']):<10} {r['fps']:>5} "
+            f"{eps:>11} {r['frames']:>8} {r['share']:>7.1%}"
+        )
+    lines.append("-" * len(header))
+    lines.append(
+        f"total: {report['total_episodes']} episodes, {report['total_frames']} frames at {report['fps']} fps"
+    )
+    lines.append(f"tasks ({len(report['tasks'])}): {report['tasks']}")
+    lines.append("kept features:")
+    lines += [f"  {k}: {ft['dtype']} {tuple(ft['shape'])}" for k, ft in report["features"].items()]
+    if report["disabled_features"]:
+        lines.append("disabled features (not in every dataset):")
+        lines += [f"  {rid}: {keys}" for rid, keys in report["disabled_features"].items()]
+    else:
+        lines.append("disabled features: none")
+    return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""lerobot-multi-info: print a mixture (datasets, shares, kept/disabled features) without training.
+
+Takes the same dataset flags as lerobot-multi-train (`--dataset.repo_id='[a,b]'`, `--dataset.root`,
+`--dataset.episodes`, or `--config_path=train.yaml`), plus `--json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import draccus
+
+from lerobot_multi.config import MultiTrainPipelineConfig
+from lerobot_multi.report import format_report, mixture_report, open_metadata
+from lerobot_multi.sources import DatasetSourceError
+
+
+def parse(argv: list[str]) -> tuple[MultiTrainPipelineConfig, bool]:
+    as_json = "--json" in argv
+    args = [a for a in argv if a != "--json"]
+    config_path = next((a.split("=", 1)[1] for a in args if a.startswith("--config_path=")), None)
+    args = [a for a in args if not a.startswith("--config_path=")]
+    with draccus.config_type("yaml"):
+        cfg = draccus.parse(MultiTrainPipelineConfig, config_path, args=args)
+    return cfg, as_json
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cfg, as_json = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        meta = open_metadata(
+            cfg.dataset.repo_id, cfg.dataset.root, cfg.dataset.episodes, cfg.dataset.revision
+        )
+    except DatasetSourceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    report = mixture_report(meta)
+    print(json.dumps(report, indent=2) if as_json else format_report(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
