@@ -63,6 +63,7 @@ def evaluate_policy(
     policy.eval()
     successes: list[bool] = []
     steps: list[int] = []
+    episode_seconds: list[float] = []
     start = time.perf_counter()
     with MetaWorldSim(task_name, image_size=image_size, seed=seed) as sim:
         if max_steps > sim.max_path_length:
@@ -72,6 +73,7 @@ def evaluate_policy(
             policy.reset()
             preprocessor.reset()
             postprocessor.reset()
+            episode_start = time.perf_counter()
             obs = sim.reset(placement)
             success = False
             step = 0
@@ -84,6 +86,7 @@ def evaluate_policy(
                 step += 1
             successes.append(success)
             steps.append(step)
+            episode_seconds.append(time.perf_counter() - episode_start)
             logger.info("%s placement %d: success=%s after %d steps", task_name, placement, success, step)
     elapsed = time.perf_counter() - start
     episodes = len(successes)
@@ -94,6 +97,7 @@ def evaluate_policy(
         "episodes": episodes,
         "placements": list(placements),
         "steps": steps,
+        "episode_seconds": episode_seconds,
         "seconds": elapsed,
     }
 
