@@ -70,8 +70,10 @@ def test_contract_items(data_root):
 
     # 7. use_imagenet_stats writes meta.stats[key] for meta.camera_keys
     apply_imagenet_stats(meta)
-    assert torch.allclose(torch.as_tensor(meta.stats["observation.images.top"]["mean"]).flatten(),
-                          torch.tensor([0.485, 0.456, 0.406]))
+    assert torch.allclose(
+        torch.as_tensor(meta.stats["observation.images.top"]["mean"]).flatten(),
+        torch.tensor([0.485, 0.456, 0.406]),
+    )
 
     # 8. a collated batch goes through the preprocessor and the policy trains on it
     loader = torch.utils.data.DataLoader(ds, batch_size=4, sampler=sampler)

@@ -128,6 +128,13 @@ def test_refuses_foreign_directory(tmp_path: Path) -> None:
     assert (tmp_path / "mine.txt").exists()
 
 
+def test_expert_failure_raises_and_cleans_up(tmp_path: Path) -> None:
+    root = tmp_path / "fail"
+    with pytest.raises(RuntimeError, match="expert failed"):
+        generate_task_dataset(TASK, "local/fail", root, 1, [0], max_steps=5)
+    assert not root.exists()
+
+
 def test_split_placements() -> None:
     train, held_out = split_placements(40)
     assert train == list(range(40)) and held_out == list(range(40, 50))

@@ -12,6 +12,7 @@ Layout of Meta-World's 39-d observation (MT1 makes the goal observable):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -282,7 +283,8 @@ def generate_task_dataset(
                 dataset.save_episode()
                 logger.debug("%s placement %d: %d frames", task_name, placement, len(frames))
         except BaseException:
-            dataset.finalize()
+            with contextlib.suppress(Exception):  # keep the original error, not a writer-close one
+                dataset.finalize()
             shutil.rmtree(root, ignore_errors=True)  # never leave a half-written dataset behind
             raise
         dataset.finalize()
