@@ -158,7 +158,7 @@ def test_two_process_accelerate_run(data_root, tmp_path):
         "-m",
         "lerobot_multi.scripts.train",
         *TINY_ACT,
-        f"--dataset.repo_id=[lab/sess_a,lab/sess_c]",
+        "--dataset.repo_id=[lab/sess_a,lab/sess_c]",
         f"--dataset.root={data_root}",
         "--steps=2",
         "--num_workers=0",
