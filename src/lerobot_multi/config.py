@@ -42,11 +42,17 @@ class MultiDatasetConfig(DatasetConfig):
     repo_id: str | list[str]
     root: str | dict[str, str] | None = None
     episodes: list[int] | dict[str, list[int] | None] | None = None
+    # Mixing (docs/mixing.md): each dataset's share of the samples drawn, as a list aligned with
+    # repo_id or {repo_id: weight}; or temperature τ (shares ∝ frames**τ); samples per epoch.
+    weights: list[float] | dict[str, float] | None = None
+    temperature: float | None = None
+    epoch_size: int | None = None
 
     def __post_init__(self) -> None:
         self.repo_id = _parse_listish(self.repo_id, "repo_id")
         self.episodes = _parse_listish(self.episodes, "episodes")
         self.root = _parse_listish(self.root, "root")
+        self.weights = _parse_listish(self.weights, "weights")
         if isinstance(self.repo_id, list):
             bad = [r for r in self.repo_id if not isinstance(r, str)]
             if bad:
@@ -54,6 +60,12 @@ class MultiDatasetConfig(DatasetConfig):
         elif not isinstance(self.repo_id, str):
             raise DatasetSourceError(
                 f"dataset.repo_id: expected a string or a list of strings, got {self.repo_id!r}"
+            )
+        if isinstance(self.repo_id, str) and any(
+            v is not None for v in (self.weights, self.temperature, self.epoch_size)
+        ):
+            raise DatasetSourceError(
+                "dataset.weights/temperature/epoch_size need a list of datasets in dataset.repo_id"
             )
         if isinstance(self.episodes, dict):
             self.episodes = {str(k): v for k, v in self.episodes.items()}

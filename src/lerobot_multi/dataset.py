@@ -15,6 +15,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
 
 from lerobot_multi.metadata import MultiDatasetMetadata
+from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.schema import select_delta_timestamps
 from lerobot_multi.sources import (
     DatasetSource,
@@ -40,6 +41,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         episodes: `{repo_id: [episode ids] | None}` (a plain list only for a single dataset).
         delta_timestamps: `{key: [seconds]}` applied to every dataset (they share one fps).
         image_transforms: applied to each camera frame of the common camera keys.
+        weights / temperature: each dataset's share of the samples drawn (`sampling_shares`), used by
+            `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
 
     Samples carry lerobot's keys for the features common to all datasets, with `episode_index`,
     `index` and `task_index` global, the `task` string, and `dataset_index`.
@@ -55,11 +58,15 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         tolerance_s: float = 1e-4,
         revision: str | None = None,
         video_backend: str | None = None,
+        weights: Sequence[float] | Mapping[str, float] | None = None,
+        temperature: float | None = None,
         max_workers: int = 8,
     ):
         super().__init__()
         self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
         self.meta = MultiDatasetMetadata(self.sources, load_all_metadata(self.sources, max_workers))
+        frames = [self.meta.num_frames_of(i) for i in range(len(self.sources))]
+        self.sampling_shares = mixture_shares(frames, normalize_weights(weights, self.repo_ids), temperature)
         self.delta_timestamps: dict[str, list[float]] | None = None
         self.image_transforms = image_transforms
         self.tolerance_s = tolerance_s

@@ -48,6 +48,8 @@ def make_dataset(cfg):
         tolerance_s=cfg.tolerance_s,
         revision=ds_cfg.revision,
         video_backend=ds_cfg.video_backend,
+        weights=getattr(ds_cfg, "weights", None),
+        temperature=getattr(ds_cfg, "temperature", None),
     )
     delta_timestamps = lerobot_factory.resolve_delta_timestamps(cfg.policy, dataset.meta)
     if delta_timestamps is not None:

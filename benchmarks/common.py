@@ -1,0 +1,43 @@
+"""Shared helpers for the benchmark scripts: cached synthetic datasets and interleaved timing."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from builders import build_dataset  # noqa: E402
+
+CACHE = Path(os.environ.get("LEROBOT_MULTI_BENCH_CACHE", "outputs/bench"))
+
+
+def small_datasets(
+    count: int, lengths=(12, 8), camera: str | None = None, tag: str = "small"
+) -> tuple[Path, list[str]]:
+    """`count` small state/action datasets written with lerobot's writer, cached across runs."""
+    root = CACHE / f"{tag}_{lengths}_{camera}".replace(" ", "")
+    repo_ids = [f"bench/ds{i:04d}" for i in range(count)]
+    for i, rid in enumerate(repo_ids):
+        if not (root / rid / "meta" / "info.json").exists():
+            build_dataset(
+                root / rid, rid, list(lengths), tasks=[f"task {i % 7}"], camera=camera, seed=i, offset=i % 5
+            )
+    return root, repo_ids
+
+
+def interleaved(fns: dict[str, Callable[[], None]], rounds: int = 5) -> dict[str, float]:
+    """Median seconds per call of each fn, measured round-robin so machine noise hits all alike."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) for k, v in times.items()}

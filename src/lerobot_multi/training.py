@@ -1,0 +1,136 @@
+"""The seam into lerobot 0.4.4's training script (`lerobot.scripts.lerobot_train`).
+
+lerobot's `train()` looks up three module-level names that we route for the duration of a run:
+- `make_dataset`: ours, so a list of repo_ids gives a MultiLeRobotDataset;
+- `EpisodeAwareSampler`: when the mixture has weights/temperature/epoch_size, our
+  WeightedMixtureSampler instead (same episode-aware frame dropping), resumed at the checkpoint's step;
+- `save_checkpoint`: lerobot's, plus the sampler state in `training_state/mixture_sampler.json`.
+Everything else (loop, accelerate, logging, checkpoint format) stays lerobot's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+
+from lerobot.datasets.sampler import EpisodeAwareSampler
+from lerobot.scripts import lerobot_train
+
+from lerobot_multi.dataset import MultiLeRobotDataset
+from lerobot_multi.factory import make_dataset
+from lerobot_multi.sampling import WeightedMixtureSampler
+
+logger = logging.getLogger(__name__)
+
+SAMPLER_STATE = "mixture_sampler.json"
+
+
+def mixing_requested(ds_cfg) -> bool:
+    return any(getattr(ds_cfg, k, None) is not None for k in ("weights", "temperature", "epoch_size"))
+
+
+def _num_processes() -> int:
+    from accelerate import PartialState
+
+    return PartialState().num_processes
+
+
+def build_sampler(
+    dataset: MultiLeRobotDataset, cfg, drop_n_first_frames: int = 0, drop_n_last_frames: int = 0
+) -> WeightedMixtureSampler:
+    """The training stream for `dataset` under `cfg`, positioned after the resumed step if any."""
+    episodes = dataset.meta.episodes
+    sampler = WeightedMixtureSampler(
+        episodes["dataset_from_index"],
+        episodes["dataset_to_index"],
+        episodes["dataset_index"],
+        shares=dataset.sampling_shares,
+        epoch_size=cfg.dataset.epoch_size,
+        seed=cfg.seed or 0,
+        drop_n_first_frames=drop_n_first_frames,
+        drop_n_last_frames=drop_n_last_frames,
+        infinite=True,
+    )
+    if cfg.resume and cfg.checkpoint_path is not None:
+        state_file = Path(cfg.checkpoint_path) / "training_state" / SAMPLER_STATE
+        if state_file.exists():
+            sampler.load_state_dict(json.loads(state_file.read_text()))
+            logger.info("Mixture sampler resumed at stream position %d", sampler.position)
+        else:
+            logger.warning(
+                "No %s in %s: the sample stream restarts from its beginning", SAMPLER_STATE, state_file.parent
+            )
+    return sampler
+
+
+@contextmanager
+def lerobot_train_seam(cfg):
+    """Route lerobot_train's dataset, sampler and checkpoint names through lerobot_multi for one run."""
+    made: dict[str, object] = {}
+    added_drop_attr = []
+    original = {
+        name: getattr(lerobot_train, name)
+        for name in ("make_dataset", "EpisodeAwareSampler", "save_checkpoint")
+    }
+
+    def _make_dataset(run_cfg):
+        dataset = make_dataset(run_cfg)
+        made["dataset"] = dataset
+        # lerobot only builds a sampler for policies that declare drop_n_last_frames (diffusion);
+        # for the others (ACT) declare "drop none" so the weighted sampler is used for them too.
+        if (
+            isinstance(dataset, MultiLeRobotDataset)
+            and mixing_requested(run_cfg.dataset)
+            and not hasattr(run_cfg.policy, "drop_n_last_frames")
+        ):
+            run_cfg.policy.drop_n_last_frames = 0
+            added_drop_attr.append(run_cfg.policy)
+        return dataset
+
+    def _sampler(
+        from_index,
+        to_index,
+        episode_indices_to_use=None,
+        drop_n_first_frames=0,
+        drop_n_last_frames=0,
+        shuffle=False,
+    ):
+        dataset = made.get("dataset")
+        if isinstance(dataset, MultiLeRobotDataset) and mixing_requested(cfg.dataset):
+            sampler = build_sampler(dataset, cfg, drop_n_first_frames, drop_n_last_frames)
+            made["sampler"] = sampler
+            return sampler
+        return EpisodeAwareSampler(
+            from_index, to_index, episode_indices_to_use, drop_n_first_frames, drop_n_last_frames, shuffle
+        )
+
+    def _save_checkpoint(checkpoint_dir: Path, step: int, cfg, *args, **kwargs):
+        original["save_checkpoint"](checkpoint_dir, step, cfg, *args, **kwargs)
+        sampler = made.get("sampler")
+        if isinstance(sampler, WeightedMixtureSampler):
+            # the DataLoader prefetches, so the sampler's own counter runs ahead of training; the loop
+            # consumes exactly one full batch per step and process, which fixes the true position.
+            state = sampler.state_dict() | {"position": step * cfg.batch_size * _num_processes()}
+            path = Path(checkpoint_dir) / "training_state" / SAMPLER_STATE
+            path.write_text(json.dumps(state | {"shares": sampler.shares.tolist()}, indent=2))
+
+    lerobot_train.make_dataset = _make_dataset
+    lerobot_train.EpisodeAwareSampler = _sampler
+    lerobot_train.save_checkpoint = _save_checkpoint
+    try:
+        yield made
+    finally:
+        for name, value in original.items():
+            setattr(lerobot_train, name, value)
+        for policy_cfg in added_drop_attr:
+            del policy_cfg.drop_n_last_frames
+
+
+def train(cfg, accelerator=None) -> None:
+    """Run lerobot's training loop on `cfg` (a single dataset or a list)."""
+    with lerobot_train_seam(cfg):
+        # `lerobot_train.train` is wrapped by lerobot's CLI parser, which would re-parse sys.argv as a
+        # plain TrainPipelineConfig; `__wrapped__` is the loop itself.
+        lerobot_train.train.__wrapped__(cfg, accelerator=accelerator)
