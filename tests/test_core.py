@@ -105,3 +105,17 @@ def test_info_cli_table_and_json(data_root, capsys):
 def test_info_cli_reports_errors(data_root, capsys):
     assert info.main(["--dataset.repo_id=[lab/sess_a,lab/fps15]", f"--dataset.root={data_root}"]) == 2
     assert "different fps" in capsys.readouterr().err
+
+
+def test_info_cli_weights_and_plot(data_root, tmp_path, capsys):
+    png = tmp_path / "mix.png"
+    args = [
+        f"--dataset.repo_id=[{','.join(SAME)}]",
+        f"--dataset.root={data_root}",
+        "--dataset.weights=[1,1,2]",
+    ]
+    assert info.main(args + ["--json", f"--plot={png}"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["share"] for r in report["datasets"]] == [0.25, 0.25, 0.5]
+    assert report["mixing"]["rule"] == "weights"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

@@ -168,3 +168,44 @@ def test_two_process_accelerate_run(data_root, tmp_path):
     text = log.stdout + log.stderr
     assert "Effective batch size: 4 x 2 = 8" in text
     assert (out / "checkpoints/last/pretrained_model/model.safetensors").exists()
+
+
+def test_weighted_mixture_trains_and_resumes_the_stream(data_root, tmp_path):
+    out = tmp_path / "weighted"
+    args = [
+        f"--dataset.repo_id=[{','.join(['lab/sess_a', 'lab/sess_c'])}]",
+        f"--dataset.root={data_root}",
+        "--dataset.weights=[1,3]",
+    ]
+    run(
+        train_cmd(*args, "--steps=3", "--save_freq=2", "--num_workers=2", f"--output_dir={out}"), cwd=tmp_path
+    )
+    state = json.loads((out / "checkpoints/000002/training_state/mixture_sampler.json").read_text())
+    assert state["position"] == 2 * 4 and state["shares"] == [0.25, 0.75] and state["seed"] == 1000
+    assert (
+        json.loads((out / "checkpoints/000003/training_state/mixture_sampler.json").read_text())["position"]
+        == 12
+    )
+    saved = json.loads((out / "checkpoints/last/pretrained_model/train_config.json").read_text())
+    assert saved["dataset"]["weights"] == [1, 3]
+    # ACT declares no drop_n_last_frames: the run must not leak the temporary attribute into its config
+    assert "drop_n_last_frames" not in json.loads(
+        (out / "checkpoints/last/pretrained_model/config.json").read_text()
+    )
+    cfg = out / "checkpoints/last/pretrained_model/train_config.json"
+    log = run(
+        [
+            sys.executable,
+            "-m",
+            "lerobot_multi.scripts.train",
+            f"--config_path={cfg}",
+            "--resume=true",
+            "--steps=4",
+        ],
+        cwd=tmp_path,
+    )
+    assert "Mixture sampler resumed at stream position 12" in log.stdout + log.stderr
+    assert (
+        json.loads((out / "checkpoints/000004/training_state/mixture_sampler.json").read_text())["position"]
+        == 16
+    )

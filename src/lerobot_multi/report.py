@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lerobot_multi.metadata import MultiDatasetMetadata
+from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.sources import EpisodesSpec, RootSpec, load_all_metadata, make_sources
 
 
@@ -19,8 +20,10 @@ def open_metadata(
     return MultiDatasetMetadata(sources, load_all_metadata(sources))
 
 
-def mixture_report(meta: MultiDatasetMetadata) -> dict:
+def mixture_report(meta: MultiDatasetMetadata, weights=None, temperature: float | None = None) -> dict:
     total = max(meta.total_frames, 1)
+    frames = [meta.num_frames_of(i) for i in range(len(meta.sources))]
+    shares = mixture_shares(frames, normalize_weights(weights, meta.repo_ids), temperature)
     rows = []
     for i, (source, sub) in enumerate(zip(meta.sources, meta.sub_metas)):
         rows.append(
@@ -33,7 +36,8 @@ def mixture_report(meta: MultiDatasetMetadata) -> dict:
                 "episodes_selected": meta.num_episodes_of(i),
                 "episodes_total": sub.total_episodes,
                 "frames": meta.num_frames_of(i),
-                "share": meta.num_frames_of(i) / total,
+                "frame_share": meta.num_frames_of(i) / total,
+                "share": float(shares[i]),
             }
         )
     return {
@@ -46,24 +50,33 @@ def mixture_report(meta: MultiDatasetMetadata) -> dict:
             k: {"dtype": ft["dtype"], "shape": list(ft["shape"])} for k, ft in meta.features.items()
         },
         "disabled_features": meta.schema.disabled_by_dataset,
+        "mixing": {
+            "weights": weights,
+            "temperature": temperature,
+            "rule": "weights"
+            if weights is not None
+            else f"frames^{1.0 if temperature is None else temperature}",
+        },
     }
 
 
 def format_report(report: dict) -> str:
     header = (
-        f"{'idx':>3}  {'repo_id':<32} {'robot':<10} {'fps':>5} {'episodes':>11} {'frames':>8} {'share':>7}"
+        f"{'idx':>3}  {'repo_id':<32} {'robot':<10} {'fps':>5} {'episodes':>11} {'frames':>8} "
+        f"{'frames%':>8} {'samples%':>8}"
     )
     lines = [header, "-" * len(header)]
     for r in report["datasets"]:
         eps = f"{r['episodes_selected']}/{r['episodes_total']}"
         lines.append(
             f"{r['dataset_index']:>3}  {r['repo_id']:<32} {str(r['robot_type']):<10} {r['fps']:>5} "
-            f"{eps:>11} {r['frames']:>8} {r['share']:>7.1%}"
+            f"{eps:>11} {r['frames']:>8} {r['frame_share']:>8.1%} {r['share']:>8.1%}"
         )
     lines.append("-" * len(header))
     lines.append(
         f"total: {report['total_episodes']} episodes, {report['total_frames']} frames at {report['fps']} fps"
     )
+    lines.append(f"sampling: shares by {report['mixing']['rule']} (samples% = share of samples drawn)")
     lines.append(f"tasks ({len(report['tasks'])}): {report['tasks']}")
     lines.append("kept features:")
     lines += [f"  {k}: {ft['dtype']} {tuple(ft['shape'])}" for k, ft in report["features"].items()]

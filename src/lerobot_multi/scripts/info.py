@@ -1,7 +1,8 @@
 """lerobot-multi-info: print a mixture (datasets, shares, kept/disabled features) without training.
 
 Takes the same dataset flags as lerobot-multi-train (`--dataset.repo_id='[a,b]'`, `--dataset.root`,
-`--dataset.episodes`, or `--config_path=train.yaml`), plus `--json`.
+`--dataset.episodes`, `--dataset.weights`, or `--config_path=train.yaml`), plus `--json` and
+`--plot=FILE.png` (per-dataset ranges of each action/state dimension and the sample shares).
 """
 
 from __future__ import annotations
@@ -17,28 +18,34 @@ from lerobot_multi.report import format_report, mixture_report, open_metadata
 from lerobot_multi.sources import DatasetSourceError
 
 
-def parse(argv: list[str]) -> tuple[MultiTrainPipelineConfig, bool]:
+def parse(argv: list[str]) -> tuple[MultiTrainPipelineConfig, bool, str | None]:
     as_json = "--json" in argv
-    args = [a for a in argv if a != "--json"]
+    plot = next((a.split("=", 1)[1] for a in argv if a.startswith("--plot=")), None)
+    args = [a for a in argv if a != "--json" and not a.startswith("--plot=")]
     config_path = next((a.split("=", 1)[1] for a in args if a.startswith("--config_path=")), None)
     args = [a for a in args if not a.startswith("--config_path=")]
     with draccus.config_type("yaml"):
         cfg = draccus.parse(MultiTrainPipelineConfig, config_path, args=args)
-    return cfg, as_json
+    return cfg, as_json, plot
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cfg, as_json = parse(sys.argv[1:] if argv is None else argv)
+    cfg, as_json, plot = parse(sys.argv[1:] if argv is None else argv)
     try:
         meta = open_metadata(
             cfg.dataset.repo_id, cfg.dataset.root, cfg.dataset.episodes, cfg.dataset.revision
         )
+        report = mixture_report(meta, cfg.dataset.weights, cfg.dataset.temperature)
     except DatasetSourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    report = mixture_report(meta)
     print(json.dumps(report, indent=2) if as_json else format_report(report))
+    if plot:
+        from lerobot_multi.plot import plot_mixture
+
+        shares = [r["share"] for r in report["datasets"]]
+        print(f"plot written to {plot_mixture(meta, shares, plot)}", file=sys.stderr)
     return 0
 
 
