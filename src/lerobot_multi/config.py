@@ -47,12 +47,17 @@ class MultiDatasetConfig(DatasetConfig):
     weights: list[float] | dict[str, float] | None = None
     temperature: float | None = None
     epoch_size: int | None = None
+    # Mixed frame rates (docs/mixing.md): allow different fps; the policy's delta indices are then
+    # resolved per dataset with its own fps. `delta_timestamps` overrides them per repo, in seconds.
+    mixed_fps: bool = False
+    delta_timestamps: dict[str, dict[str, list[float]]] | None = None
 
     def __post_init__(self) -> None:
         self.repo_id = _parse_listish(self.repo_id, "repo_id")
         self.episodes = _parse_listish(self.episodes, "episodes")
         self.root = _parse_listish(self.root, "root")
         self.weights = _parse_listish(self.weights, "weights")
+        self.delta_timestamps = _parse_listish(self.delta_timestamps, "delta_timestamps")
         if isinstance(self.repo_id, list):
             bad = [r for r in self.repo_id if not isinstance(r, str)]
             if bad:

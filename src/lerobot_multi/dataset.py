@@ -16,7 +16,7 @@ from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
 
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.sampling import mixture_shares, normalize_weights
-from lerobot_multi.schema import select_delta_timestamps
+from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
 from lerobot_multi.sources import (
     DatasetSource,
     DatasetSourceError,
@@ -39,8 +39,10 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         root: None (each under `HF_LEROBOT_HOME/<repo_id>`, downloaded by lerobot if absent), a folder
             holding `<repo_id>/` sub-folders, or a mapping `{repo_id: dataset_folder}`.
         episodes: `{repo_id: [episode ids] | None}` (a plain list only for a single dataset).
-        delta_timestamps: `{key: [seconds]}` applied to every dataset (they share one fps).
+        delta_timestamps: `{key: [seconds]}` applied to every dataset (see `set_delta_timestamps` for
+            per-dataset overrides and `set_delta_indices` for offsets in frames).
         image_transforms: applied to each camera frame of the common camera keys.
+        mixed_fps: allow datasets of different frame rates (`meta.fps` is then the first dataset's).
         weights / temperature: each dataset's share of the samples drawn (`sampling_shares`), used by
             `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
 
@@ -60,14 +62,18 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         video_backend: str | None = None,
         weights: Sequence[float] | Mapping[str, float] | None = None,
         temperature: float | None = None,
+        mixed_fps: bool = False,
         max_workers: int = 8,
     ):
         super().__init__()
         self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
-        self.meta = MultiDatasetMetadata(self.sources, load_all_metadata(self.sources, max_workers))
+        self.meta = MultiDatasetMetadata(
+            self.sources, load_all_metadata(self.sources, max_workers), mixed_fps
+        )
         frames = [self.meta.num_frames_of(i) for i in range(len(self.sources))]
         self.sampling_shares = mixture_shares(frames, normalize_weights(weights, self.repo_ids), temperature)
         self.delta_timestamps: dict[str, list[float]] | None = None
+        self.delta_timestamps_by_dataset: dict[str, dict[str, list[float]] | None] = {}
         self.image_transforms = image_transforms
         self.tolerance_s = tolerance_s
         self.video_backend = resolve_video_backend(video_backend)
@@ -75,20 +81,51 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self._drop_keys = [self._keys_to_drop(i) for i in range(len(self._datasets))]
         self.set_delta_timestamps(delta_timestamps)
 
-    def set_delta_timestamps(self, delta_timestamps: Mapping[str, Sequence[float]] | None) -> None:
+    def set_delta_timestamps(
+        self,
+        delta_timestamps: Mapping[str, Sequence[float]] | None,
+        per_dataset: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    ) -> None:
         """(Re)configure temporal context on every sub-dataset, as LeRobotDataset's constructor does.
 
-        Lets `make_dataset` resolve the policy's delta indices against the merged metadata first.
+        `delta_timestamps` (seconds) applies to every dataset; `per_dataset` ({repo_id: {key: seconds}})
+        overrides it for the datasets it names. Lets `make_dataset` resolve the policy's delta indices
+        against the merged metadata first.
         """
+        unknown = [r for r in (per_dataset or {}) if r not in self.repo_id_to_index]
+        if unknown:
+            raise DatasetSourceError(
+                f"per-dataset delta_timestamps name {unknown}, not in repo_id {self.repo_ids}"
+            )
+        resolved = {
+            rid: select_delta_timestamps(
+                (per_dataset or {}).get(rid, delta_timestamps), self.meta.features, rid
+            )
+            for rid in self.repo_ids
+        }
+        check_same_lengths(resolved)
         self.delta_timestamps = select_delta_timestamps(
             delta_timestamps, self.meta.features, self.repo_ids[0]
         )
-        for ds in self._datasets:
-            ds.delta_timestamps = self.delta_timestamps
-            ds.delta_indices = None
-            if self.delta_timestamps is not None:
-                check_delta_timestamps(self.delta_timestamps, ds.fps, ds.tolerance_s)
-                ds.delta_indices = get_delta_indices(self.delta_timestamps, ds.fps)
+        self.delta_timestamps_by_dataset = resolved
+        for rid, ds in zip(self.repo_ids, self._datasets):
+            ds.delta_timestamps, ds.delta_indices = resolved[rid], None
+            if resolved[rid] is not None:
+                try:
+                    check_delta_timestamps(resolved[rid], ds.fps, ds.tolerance_s)
+                except ValueError as e:
+                    raise DatasetSourceError(f"dataset {rid!r} ({ds.fps} fps): delta_timestamps: {e}") from e
+                ds.delta_indices = get_delta_indices(resolved[rid], ds.fps)
+
+    def set_delta_indices(self, delta_indices: Mapping[str, Sequence[int]] | None) -> None:
+        """Temporal context in frames: each dataset converts them to seconds with its own fps."""
+        if delta_indices is None:
+            return self.set_delta_timestamps(None)
+        per_dataset = {
+            rid: {k: [i / fps for i in idx] for k, idx in delta_indices.items()}
+            for rid, fps in zip(self.repo_ids, self.meta.fps_by_dataset)
+        }
+        return self.set_delta_timestamps(None, per_dataset)
 
     # --- construction -------------------------------------------------------------------------------
     def _open(self, source: DatasetSource) -> LeRobotDataset:

@@ -50,10 +50,20 @@ def make_dataset(cfg):
         video_backend=ds_cfg.video_backend,
         weights=getattr(ds_cfg, "weights", None),
         temperature=getattr(ds_cfg, "temperature", None),
+        mixed_fps=getattr(ds_cfg, "mixed_fps", False),
     )
+    # lerobot resolves the policy's delta indices (in frames) to seconds with one fps; with mixed frame
+    # rates each dataset converts the same indices with its own fps, so a chunk is N of its frames.
     delta_timestamps = lerobot_factory.resolve_delta_timestamps(cfg.policy, dataset.meta)
-    if delta_timestamps is not None:
-        dataset.set_delta_timestamps(delta_timestamps)
+    if getattr(ds_cfg, "mixed_fps", False) and delta_timestamps is not None:
+        fps = dataset.meta.fps
+        dataset.set_delta_indices({k: [round(t * fps) for t in v] for k, v in delta_timestamps.items()})
+        if ds_cfg.delta_timestamps:
+            dataset.set_delta_timestamps(
+                None, {**dataset.delta_timestamps_by_dataset, **ds_cfg.delta_timestamps}
+            )
+    elif delta_timestamps is not None or getattr(ds_cfg, "delta_timestamps", None):
+        dataset.set_delta_timestamps(delta_timestamps, getattr(ds_cfg, "delta_timestamps", None))
     logger.info(
         "Multiple datasets were provided. Applied the following index mapping to the provided datasets: %s",
         pformat(dataset.repo_id_to_index, indent=2),

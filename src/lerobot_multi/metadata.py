@@ -35,7 +35,12 @@ def _episode_table(meta: LeRobotDatasetMetadata, source: DatasetSource) -> pd.Da
 class MultiDatasetMetadata:
     """Merged metadata over `sources` in order: global episode/frame/task indices, common features."""
 
-    def __init__(self, sources: Sequence[DatasetSource], metas: Sequence[LeRobotDatasetMetadata]):
+    def __init__(
+        self,
+        sources: Sequence[DatasetSource],
+        metas: Sequence[LeRobotDatasetMetadata],
+        mixed_fps: bool = False,
+    ):
         self.sources = list(sources)
         self.sub_metas = list(metas)
         self.repo_ids = [s.repo_id for s in self.sources]
@@ -44,7 +49,8 @@ class MultiDatasetMetadata:
         self.schema: FeatureSchema = reconcile_features(
             {s.repo_id: m.features for s, m in zip(sources, metas)}
         )
-        fps = check_fps({s.repo_id: m.fps for s, m in zip(sources, metas)})
+        fps = check_fps({s.repo_id: m.fps for s, m in zip(sources, metas)}, mixed_fps)
+        self.fps_by_dataset = [m.fps for m in metas]
         robot_type = check_robot_types({s.repo_id: m.robot_type for s, m in zip(sources, metas)})
 
         tables = [_episode_table(m, s) for s, m in zip(sources, metas)]

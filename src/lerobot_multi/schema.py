@@ -76,15 +76,21 @@ def reconcile_features(features_by_repo: Mapping[str, Mapping[str, dict]]) -> Fe
     return FeatureSchema({k: dict(per_repo[0][k]) for k in common}, disabled)
 
 
-def check_fps(fps_by_repo: Mapping[str, float]) -> float:
-    """All datasets must share one frame rate: delta_timestamps are resolved once for all of them."""
+def check_fps(fps_by_repo: Mapping[str, float], mixed_fps: bool = False) -> float:
+    """One frame rate for all, unless `mixed_fps` (then each dataset resolves delta indices itself)."""
     values = set(fps_by_repo.values())
-    if len(values) > 1:
-        listing = ", ".join(f"{rid}: {fps}" for rid, fps in fps_by_repo.items())
+    listing = ", ".join(f"{rid}: {fps}" for rid, fps in fps_by_repo.items())
+    if len(values) > 1 and not mixed_fps:
         raise DatasetSourceError(
-            f"Datasets have different fps ({listing}); every dataset of a mixture must share one frame rate"
+            f"Datasets have different fps ({listing}); every dataset of a mixture must share one frame "
+            "rate, or set dataset.mixed_fps=true so each dataset resolves the policy's delta indices "
+            "(e.g. ACT's action chunk) with its own fps"
         )
-    return next(iter(values))
+    if len(values) > 1:
+        logger.warning(
+            "Mixed frame rates (%s): temporal offsets are counted in each dataset's own frames", listing
+        )
+    return next(iter(fps_by_repo.values()))
 
 
 def check_robot_types(robot_type_by_repo: Mapping[str, str | None]) -> str | None:
@@ -96,6 +102,19 @@ def check_robot_types(robot_type_by_repo: Mapping[str, str | None]) -> str | Non
             ", ".join(f"{rid}: {rt}" for rid, rt in robot_type_by_repo.items()),
         )
     return types[0]
+
+
+def check_same_lengths(per_dataset: Mapping[str, Mapping[str, Sequence[float]] | None]) -> None:
+    """Samples of all datasets are collated together: each key needs as many offsets everywhere."""
+    ref_rid, ref = next(iter(per_dataset.items()))
+    for rid, dt in per_dataset.items():
+        for key in set(ref or {}) | set(dt or {}):
+            a, b = len((ref or {}).get(key, [])), len((dt or {}).get(key, []))
+            if a != b:
+                raise DatasetSourceError(
+                    f"delta_timestamps[{key!r}] has {a} offsets for {ref_rid} but {b} for {rid}; "
+                    "batches need the same number in every dataset"
+                )
 
 
 def select_delta_timestamps(
