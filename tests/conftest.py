@@ -42,6 +42,20 @@ def data_root(tmp_path_factory) -> Path:
         state_key="observation.joints",
         action_key="joint_targets",
     )
+    env = {"observation.environment_state": 3}  # ACT needs an image or an environment state
+    build_dataset(
+        base / "lab/arm_small", "lab/arm_small", [20, 15], camera=None, robot_type="arm_a", seed=9, extra=env
+    )
+    build_dataset(
+        base / "lab/arm_big",
+        "lab/arm_big",
+        [25],
+        camera=None,
+        robot_type="arm_b",
+        seed=10,
+        offset=50.0,
+        extra=env,
+    )
     build_dataset(base / "lab/images", "lab/images", [6, 4], camera_dtype="image", seed=8)
     return base
 

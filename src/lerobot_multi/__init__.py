@@ -6,10 +6,13 @@ from lerobot_multi.config import MultiDatasetConfig, MultiTrainPipelineConfig
 from lerobot_multi.dataset import MultiLeRobotDataset
 from lerobot_multi.factory import make_dataset
 from lerobot_multi.metadata import MultiDatasetMetadata
+from lerobot_multi.normalize import GroupNormalizerProcessorStep, GroupUnnormalizerProcessorStep
 from lerobot_multi.sources import DatasetSourceError
 
 __all__ = [
     "DatasetSourceError",
+    "GroupNormalizerProcessorStep",
+    "GroupUnnormalizerProcessorStep",
     "MultiDatasetConfig",
     "MultiDatasetMetadata",
     "MultiLeRobotDataset",

@@ -50,6 +50,8 @@ class MultiDatasetConfig(DatasetConfig):
     # Mixed frame rates (docs/mixing.md): allow different fps; the policy's delta indices are then
     # resolved per dataset with its own fps. `delta_timestamps` overrides them per repo, in seconds.
     mixed_fps: bool = False
+    # Normalization stats per group (docs/mixing.md): global | per_robot (robot_type) | per_dataset.
+    normalization_mode: str = "global"
     delta_timestamps: dict[str, dict[str, list[float]]] | None = None
 
     def __post_init__(self) -> None:
@@ -71,6 +73,10 @@ class MultiDatasetConfig(DatasetConfig):
         ):
             raise DatasetSourceError(
                 "dataset.weights/temperature/epoch_size need a list of datasets in dataset.repo_id"
+            )
+        if self.normalization_mode not in ("global", "per_robot", "per_dataset"):
+            raise DatasetSourceError(
+                f"dataset.normalization_mode = {self.normalization_mode!r}: expected global, per_robot or per_dataset"
             )
         if isinstance(self.episodes, dict):
             self.episodes = {str(k): v for k, v in self.episodes.items()}

@@ -20,6 +20,12 @@ from lerobot.scripts import lerobot_train
 
 from lerobot_multi.dataset import MultiLeRobotDataset
 from lerobot_multi.factory import make_dataset
+from lerobot_multi.normalize import (
+    dataset_group_stats,
+    install_group_normalization,
+    saved_with_groups,
+    translate_overrides,
+)
 from lerobot_multi.sampling import WeightedMixtureSampler
 
 logger = logging.getLogger(__name__)
@@ -72,7 +78,7 @@ def lerobot_train_seam(cfg):
     added_drop_attr = []
     original = {
         name: getattr(lerobot_train, name)
-        for name in ("make_dataset", "EpisodeAwareSampler", "save_checkpoint")
+        for name in ("make_dataset", "EpisodeAwareSampler", "save_checkpoint", "make_pre_post_processors")
     }
 
     def _make_dataset(run_cfg):
@@ -116,7 +122,29 @@ def lerobot_train_seam(cfg):
             path = Path(checkpoint_dir) / "training_state" / SAMPLER_STATE
             path.write_text(json.dumps(state | {"shares": sampler.shares.tolist()}, indent=2))
 
+    def _make_processors(policy_cfg, pretrained_path=None, **kwargs):
+        dataset = made.get("dataset")
+        mode = getattr(cfg.dataset, "normalization_mode", "global")
+        if not isinstance(dataset, MultiLeRobotDataset) or mode == "global":
+            return original["make_pre_post_processors"](policy_cfg, pretrained_path=pretrained_path, **kwargs)
+        repo_groups, stats = dataset_group_stats(dataset, mode, cfg.dataset.use_imagenet_stats)
+        if pretrained_path is not None and saved_with_groups(pretrained_path):
+            # lerobot refreshes the plain normalizers' stats by override; ours carry one set per group
+            kwargs = translate_overrides(kwargs, stats)
+            pre, post = original["make_pre_post_processors"](
+                policy_cfg, pretrained_path=pretrained_path, **kwargs
+            )
+            install_group_normalization(pre, post, repo_groups, None)
+        else:
+            pre, post = original["make_pre_post_processors"](
+                policy_cfg, pretrained_path=pretrained_path, **kwargs
+            )
+            install_group_normalization(pre, post, repo_groups, stats)
+        logger.info("Normalization %s: groups %s", mode, sorted(set(repo_groups.values())))
+        return pre, post
+
     lerobot_train.make_dataset = _make_dataset
+    lerobot_train.make_pre_post_processors = _make_processors
     lerobot_train.EpisodeAwareSampler = _sampler
     lerobot_train.save_checkpoint = _save_checkpoint
     try:

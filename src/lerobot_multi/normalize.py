@@ -1,0 +1,248 @@
+"""Per-robot / per-dataset normalization: a lerobot processor step with one set of stats per group.
+
+Groups are robot types (`per_robot`) or datasets (`per_dataset`). In training, each sample is
+normalized with its group's stats, found through its `dataset_index`; at inference (no
+`dataset_index` in the batch) the step uses the group the user names, a robot_type or a repo_id:
+
+    import lerobot_multi  # registers the steps with lerobot's ProcessorStepRegistry
+    pre, post = make_pre_post_processors(cfg, pretrained_path=ckpt,
+        preprocessor_overrides={"lerobot_multi_group_normalizer": {"group": "koch"}},
+        postprocessor_overrides={"lerobot_multi_group_unnormalizer": {"group": "koch"}})
+
+The arithmetic is lerobot's own `NormalizerProcessorStep`/`UnnormalizerProcessorStep`, one per group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
+from lerobot.processor.converters import batch_to_transition
+from lerobot.processor.core import TransitionKey
+from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
+from lerobot.processor.pipeline import ProcessorStep, ProcessorStepRegistry
+
+from lerobot_multi.sources import DatasetSourceError
+from lerobot_multi.stats import Stats, aggregate
+
+NORMALIZATION_MODES = ("global", "per_robot", "per_dataset")
+DATASET_INDEX = "dataset_index"
+
+
+def group_of_datasets(
+    repo_ids: Sequence[str], robot_types: Sequence[str | None], mode: str
+) -> dict[str, str]:
+    """{repo_id: group name} for a normalization mode."""
+    if mode not in NORMALIZATION_MODES:
+        raise DatasetSourceError(
+            f"dataset.normalization_mode = {mode!r}: expected one of {list(NORMALIZATION_MODES)}"
+        )
+    if mode == "per_dataset":
+        return {r: r for r in repo_ids}
+    if mode == "per_robot":
+        return {r: str(t) for r, t in zip(repo_ids, robot_types)}
+    return dict.fromkeys(repo_ids, "all")
+
+
+def group_stats(repo_groups: Mapping[str, str], per_dataset_stats: Sequence[Stats]) -> dict[str, Stats]:
+    """Aggregate each group's datasets' stats (same rules as the global stats)."""
+    out: dict[str, list[Stats]] = {}
+    for stats, group in zip(per_dataset_stats, repo_groups.values()):
+        out.setdefault(group, []).append(stats)
+    return {g: aggregate(s) for g, s in out.items()}
+
+
+def _features_from_config(features: Mapping[str, Any]) -> dict[str, PolicyFeature]:
+    return {
+        k: v
+        if isinstance(v, PolicyFeature)
+        else PolicyFeature(type=FeatureType(v["type"]), shape=tuple(v["shape"]))
+        for k, v in features.items()
+    }
+
+
+@dataclass
+class _GroupNormalization(ProcessorStep):
+    """One lerobot (un)normalizer per group; samples are routed by `dataset_index`."""
+
+    features: dict[str, Any]
+    norm_map: dict[Any, Any]
+    repo_groups: dict[str, str]  # repo_id -> group, in dataset_index order
+    stats: dict[str, Stats] | None = None  # group -> stats
+    group: str | None = None  # for batches without dataset_index (inference): a group or a repo_id
+    eps: float = 1e-8
+    device: torch.device | str | None = None
+    _steps: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    base: type = field(default=NormalizerProcessorStep, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.features = _features_from_config(self.features)
+        self.norm_map = {
+            FeatureType(k) if isinstance(k, str) else k: NormalizationMode(v) if isinstance(v, str) else v
+            for k, v in self.norm_map.items()
+        }
+        self.groups = list(dict.fromkeys(self.repo_groups.values()))
+        self._dataset_group = torch.tensor([self.groups.index(g) for g in self.repo_groups.values()])
+        stats = self.stats or {}
+        self._steps = {
+            g: self.base(
+                features=self.features,
+                norm_map=self.norm_map,
+                stats=stats.get(g),
+                eps=self.eps,
+                device=self.device,
+            )
+            for g in self.groups
+        }
+
+    def _resolve(self, name: str | None) -> str:
+        if name in self.groups:
+            return name
+        if name in self.repo_groups:
+            return self.repo_groups[name]
+        raise DatasetSourceError(
+            f"normalization group {name!r} is unknown: name one of the groups {self.groups} or a repo_id of "
+            f"{list(self.repo_groups)} (override 'group' of the {type(self).__name__} step)"
+        )
+
+    def __call__(self, transition):
+        ids = (transition.get(TransitionKey.COMPLEMENTARY_DATA) or {}).get(DATASET_INDEX)
+        if ids is None:
+            return self._steps[self._resolve(self.group)](transition)
+        sample_group = self._dataset_group.to(torch.as_tensor(ids).device)[
+            torch.as_tensor(ids).long().reshape(-1)
+        ]
+        out = dict(transition)
+        obs = dict(transition.get(TransitionKey.OBSERVATION) or {})
+        action = transition.get(TransitionKey.ACTION)
+        new_obs = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in obs.items()}
+        new_action = action.clone() if isinstance(action, torch.Tensor) else action
+        for gi in sample_group.unique().tolist():
+            rows = sample_group == gi
+            sub = dict(transition)
+            sub[TransitionKey.OBSERVATION] = {
+                k: v[rows] if isinstance(v, torch.Tensor) else v for k, v in obs.items()
+            }
+            sub[TransitionKey.ACTION] = action[rows] if isinstance(action, torch.Tensor) else action
+            res = self._steps[self.groups[gi]](sub)
+            for k, v in (res.get(TransitionKey.OBSERVATION) or {}).items():
+                if isinstance(v, torch.Tensor) and k in new_obs:
+                    new_obs[k][rows] = v.to(new_obs[k].dtype)
+            if isinstance(new_action, torch.Tensor):
+                new_action[rows] = res[TransitionKey.ACTION].to(new_action.dtype)
+        out[TransitionKey.OBSERVATION] = new_obs if obs else transition.get(TransitionKey.OBSERVATION)
+        out[TransitionKey.ACTION] = new_action
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "features": {k: {"type": f.type.value, "shape": list(f.shape)} for k, f in self.features.items()},
+            "norm_map": {k.value: v.value for k, v in self.norm_map.items()},
+            "repo_groups": dict(self.repo_groups),
+            "group": self.group,
+            "eps": self.eps,
+        }
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {
+            f"{gi}.{k}": v for gi, g in enumerate(self.groups) for k, v in self._steps[g].state_dict().items()
+        }
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        for gi, g in enumerate(self.groups):
+            prefix = f"{gi}."
+            self._steps[g].load_state_dict(
+                {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            )
+
+    def to(self, device=None, dtype=None):
+        for step in self._steps.values():
+            step.to(device=device, dtype=dtype)
+        self._dataset_group = self._dataset_group.to(device) if device is not None else self._dataset_group
+        return self
+
+    def transform_features(self, features):
+        return features
+
+
+@ProcessorStepRegistry.register(name="lerobot_multi_group_normalizer")
+@dataclass
+class GroupNormalizerProcessorStep(_GroupNormalization):
+    base: type = field(default=NormalizerProcessorStep, init=False, repr=False)
+
+
+@ProcessorStepRegistry.register(name="lerobot_multi_group_unnormalizer")
+@dataclass
+class GroupUnnormalizerProcessorStep(_GroupNormalization):
+    base: type = field(default=UnnormalizerProcessorStep, init=False, repr=False)
+
+
+def batch_to_transition_with_dataset_index(batch: dict) -> dict:
+    """lerobot's batch_to_transition drops `dataset_index`; keep it for per-group normalization."""
+    transition = batch_to_transition(batch)
+    if DATASET_INDEX in batch:
+        comp = dict(transition.get(TransitionKey.COMPLEMENTARY_DATA) or {})
+        comp[DATASET_INDEX] = batch[DATASET_INDEX]
+        transition[TransitionKey.COMPLEMENTARY_DATA] = comp
+    return transition
+
+
+def install_group_normalization(
+    preprocessor, postprocessor, repo_groups: dict[str, str], stats: dict[str, Stats] | None
+) -> None:
+    """Swap lerobot's (un)normalizer steps for group-aware ones (stats None: keep loaded ones)."""
+    for pipeline, plain, grouped in (
+        (preprocessor, NormalizerProcessorStep, GroupNormalizerProcessorStep),
+        (postprocessor, UnnormalizerProcessorStep, GroupUnnormalizerProcessorStep),
+    ):
+        for i, step in enumerate(pipeline.steps):
+            if isinstance(step, plain):
+                pipeline.steps[i] = grouped(
+                    features=step.features,
+                    norm_map=step.norm_map,
+                    repo_groups=repo_groups,
+                    stats=stats,
+                    eps=step.eps,
+                    device=step.device,
+                )
+    preprocessor.to_transition = batch_to_transition_with_dataset_index
+
+
+def dataset_group_stats(
+    dataset, mode: str, use_imagenet_stats: bool = False
+) -> tuple[dict[str, str], dict[str, Stats]]:
+    """({repo_id: group}, {group: stats}) of a MultiLeRobotDataset under `mode`."""
+    meta = dataset.meta
+    repo_groups = group_of_datasets(meta.repo_ids, [m.robot_type for m in meta.sub_metas], mode)
+    stats = group_stats(repo_groups, meta.per_dataset_stats)
+    if use_imagenet_stats:
+        for group in stats.values():
+            for key in meta.camera_keys:
+                group[key].update({k: meta.stats[key][k] for k in ("mean", "std")})
+    return repo_groups, stats
+
+
+def saved_with_groups(pretrained_path) -> bool:
+    """Whether a saved preprocessor already holds group normalizers."""
+    path = Path(pretrained_path) / "policy_preprocessor.json"
+    return path.exists() and "lerobot_multi_group_normalizer" in path.read_text()
+
+
+def translate_overrides(kwargs: dict, stats: dict[str, Stats]) -> dict:
+    """lerobot's resume overrides name the plain (un)normalizer steps; point them at ours."""
+    out = dict(kwargs)
+    for key, plain, grouped in (
+        ("preprocessor_overrides", "normalizer_processor", "lerobot_multi_group_normalizer"),
+        ("postprocessor_overrides", "unnormalizer_processor", "lerobot_multi_group_unnormalizer"),
+    ):
+        overrides = dict(out.get(key) or {})
+        if plain in overrides:
+            overrides.pop(plain)
+            overrides[grouped] = {"stats": stats}
+        out[key] = overrides
+    return out
