@@ -30,14 +30,16 @@ def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_train(dataset_args: list[str], out: Path, steps: int, device: str) -> tuple[float, float, float]:
+def run_train(
+    dataset_args: list[str], out: Path, steps: int, device: str, batch_size: int, workers: int
+) -> tuple[float, float, float]:
     """(steps/s from lerobot's logged update+data time, seconds to the first step, wall seconds)."""
     cmd = [
         sys.executable, "-m", "lerobot_multi.scripts.train", *dataset_args,
         "--policy.type=act", f"--policy.device={device}", "--policy.push_to_hub=false",
         "--policy.pretrained_backbone_weights=null", "--policy.chunk_size=10", "--policy.n_action_steps=10",
-        "--batch_size=8", f"--steps={steps}", f"--log_freq={steps // 2}", "--save_checkpoint=false",
-        "--num_workers=2", "--dataset.video_backend=pyav", "--wandb.enable=false", f"--output_dir={out}",
+        f"--batch_size={batch_size}", f"--steps={steps}", f"--log_freq={steps // 2}", "--save_checkpoint=false",
+        f"--num_workers={workers}", "--dataset.video_backend=pyav", "--wandb.enable=false", f"--output_dir={out}",
     ]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -56,6 +58,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     root = CACHE / "train"
     for i, rid in enumerate(REPOS):
@@ -73,10 +77,14 @@ def main() -> None:
     shutil.rmtree(runs, ignore_errors=True)
     for r in range(args.rounds):
         for name, ds_args in (("multi", multi_args), ("merged", merged_args)):
-            results[name].append(run_train(ds_args, runs / f"{name}{r}", args.steps, args.device))
+            results[name].append(
+                run_train(
+                    ds_args, runs / f"{name}{r}", args.steps, args.device, args.batch_size, args.workers
+                )
+            )
     med = {k: np.median(np.array(v), axis=0) for k, v in results.items()}
     print(
-        f"frames: {sum(sum(v) for v in LENGTHS.values())}, ACT batch 8, {args.steps} steps, device {args.device}"
+        f"frames: {sum(sum(v) for v in LENGTHS.values())}, ACT batch {args.batch_size}, {args.workers} workers, {args.steps} steps, device {args.device}"
     )
     print(f"{'':>8} {'steps/s':>8} {'first step s':>12} {'wall s':>7}")
     for k, (sps, first, wall) in med.items():

@@ -52,6 +52,11 @@ class MultiDatasetConfig(DatasetConfig):
     mixed_fps: bool = False
     # Normalization stats per group (docs/mixing.md): global | per_robot (robot_type) | per_dataset.
     normalization_mode: str = "global"
+    # Heterogeneous schemas (docs/mixing.md): per-repo key renames {repo_id: {old: new}}, applied
+    # before the common-feature filter; zero-padding of vector features; zero-filled missing cameras.
+    rename_map: dict[str, dict[str, str]] | None = None
+    pad_vectors: bool = False
+    fill_missing_cameras: bool = False
     delta_timestamps: dict[str, dict[str, list[float]]] | None = None
 
     def __post_init__(self) -> None:
@@ -60,6 +65,7 @@ class MultiDatasetConfig(DatasetConfig):
         self.root = _parse_listish(self.root, "root")
         self.weights = _parse_listish(self.weights, "weights")
         self.delta_timestamps = _parse_listish(self.delta_timestamps, "delta_timestamps")
+        self.rename_map = _parse_listish(self.rename_map, "rename_map")
         if isinstance(self.repo_id, list):
             bad = [r for r in self.repo_id if not isinstance(r, str)]
             if bad:

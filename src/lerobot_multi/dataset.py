@@ -7,6 +7,7 @@ frame offsets, then rewrites the sample's indices into the mixture's global numb
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
@@ -14,6 +15,7 @@ import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
 
+from lerobot_multi.adapt import SampleAdapter
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
@@ -22,7 +24,8 @@ from lerobot_multi.sources import (
     DatasetSourceError,
     EpisodesSpec,
     RootSpec,
-    load_all_metadata,
+    check_after_open,
+    check_before_open,
     make_sources,
     parallel_map,
 )
@@ -43,6 +46,10 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             per-dataset overrides and `set_delta_indices` for offsets in frames).
         image_transforms: applied to each camera frame of the common camera keys.
         mixed_fps: allow datasets of different frame rates (`meta.fps` is then the first dataset's).
+        rename_map: `{repo_id: {old_key: new_key}}`, applied before the common-feature filter.
+        pad_vectors: keep 1-D float features of different sizes, zero-padded to the largest, with a
+            `<key>_pad_mask` (True = padded dimension) in every sample.
+        fill_missing_cameras: keep cameras some datasets lack; theirs are zeros, `<key>_pad_mask` True.
         weights / temperature: each dataset's share of the samples drawn (`sampling_shares`), used by
             `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
 
@@ -63,22 +70,37 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         weights: Sequence[float] | Mapping[str, float] | None = None,
         temperature: float | None = None,
         mixed_fps: bool = False,
+        rename_map: Mapping[str, Mapping[str, str]] | None = None,
+        pad_vectors: bool = False,
+        fill_missing_cameras: bool = False,
         max_workers: int = 8,
     ):
         super().__init__()
         self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
+        self.tolerance_s = tolerance_s
+        self.video_backend = resolve_video_backend(video_backend)
+        # lerobot's LeRobotDataset loads each dataset's metadata itself: merge those, not a second copy
+        self._datasets = parallel_map(self._open, self.sources, max_workers)
         self.meta = MultiDatasetMetadata(
-            self.sources, load_all_metadata(self.sources, max_workers), mixed_fps
+            self.sources,
+            [ds.meta for ds in self._datasets],
+            mixed_fps=mixed_fps,
+            rename_map=rename_map,
+            pad_vectors=pad_vectors,
+            fill_missing_cameras=fill_missing_cameras,
         )
+        for i, ds in enumerate(self._datasets):
+            self.meta.check_loaded_frames(i, len(ds.hf_dataset))
+            self._skip_disabled_videos(i, ds)
         frames = [self.meta.num_frames_of(i) for i in range(len(self.sources))]
         self.sampling_shares = mixture_shares(frames, normalize_weights(weights, self.repo_ids), temperature)
         self.delta_timestamps: dict[str, list[float]] | None = None
         self.delta_timestamps_by_dataset: dict[str, dict[str, list[float]] | None] = {}
         self.image_transforms = image_transforms
-        self.tolerance_s = tolerance_s
-        self.video_backend = resolve_video_backend(video_backend)
-        self._datasets = parallel_map(self._open, self.sources, max_workers)
-        self._drop_keys = [self._keys_to_drop(i) for i in range(len(self._datasets))]
+        # 0-d tensors reused by every sample: building them per item costs more than the lookup
+        self._dataset_tensors = [torch.tensor(i) for i in range(len(self._datasets))]
+        self._episode_tensors = [[torch.tensor(int(g)) for g in m] for m in self.meta.episode_maps]
+        self._task_tensors = [[torch.tensor(int(g)) for g in m] for m in self.meta.task_maps]
         self.set_delta_timestamps(delta_timestamps)
 
     def set_delta_timestamps(
@@ -108,14 +130,22 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             delta_timestamps, self.meta.features, self.repo_ids[0]
         )
         self.delta_timestamps_by_dataset = resolved
-        for rid, ds in zip(self.repo_ids, self._datasets):
-            ds.delta_timestamps, ds.delta_indices = resolved[rid], None
+        for i, (rid, ds) in enumerate(zip(self.repo_ids, self._datasets)):
+            # the sub-dataset knows its own key names: undo renames, skip cameras it lacks
+            own = None
             if resolved[rid] is not None:
+                own = {self.meta.source_key(i, k): v for k, v in resolved[rid].items()}
+                own = {k: v for k, v in own.items() if k in ds.meta.features} or None
+            ds.delta_timestamps, ds.delta_indices = own, None
+            if own is not None:
                 try:
-                    check_delta_timestamps(resolved[rid], ds.fps, ds.tolerance_s)
+                    check_delta_timestamps(own, ds.fps, ds.tolerance_s)
                 except ValueError as e:
                     raise DatasetSourceError(f"dataset {rid!r} ({ds.fps} fps): delta_timestamps: {e}") from e
-                ds.delta_indices = get_delta_indices(resolved[rid], ds.fps)
+                ds.delta_indices = get_delta_indices(own, ds.fps)
+        self._adapters = [
+            SampleAdapter.for_dataset(self.meta, i, resolved[r]) for i, r in enumerate(self.repo_ids)
+        ]
 
     def set_delta_indices(self, delta_indices: Mapping[str, Sequence[int]] | None) -> None:
         """Temporal context in frames: each dataset converts them to seconds with its own fps."""
@@ -129,6 +159,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
 
     # --- construction -------------------------------------------------------------------------------
     def _open(self, source: DatasetSource) -> LeRobotDataset:
+        info = check_before_open(source)
         try:
             ds = LeRobotDataset(
                 source.repo_id,
@@ -138,26 +169,26 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
                 revision=source.revision,
                 video_backend=self.video_backend,
             )
-        except DatasetSourceError:
-            raise
-        except Exception as e:
+        except Exception as e:  # lerobot raises many types; re-raise with the dataset's name
             raise DatasetSourceError(
                 f"dataset {source.repo_id!r} ({source.root}): cannot open data: {e}"
             ) from e
-        self.meta.check_loaded_frames(source.index, len(ds.hf_dataset))
-        # Disabled cameras would still be decoded by lerobot (it decodes every video key of its meta);
-        # dropping them from this in-memory copy of the features skips that work. Disk is untouched.
-        for key in self.meta.schema.disabled_by_dataset.get(source.repo_id, []):
-            if ds.meta.info["features"].get(key, {}).get("dtype") == "video":
-                del ds.meta.info["features"][key]
+        check_after_open(source, info, ds.meta.total_episodes)
         return ds
 
-    def _keys_to_drop(self, dataset_index: int) -> tuple[str, ...]:
-        disabled = self.meta.schema.disabled_by_dataset.get(self.repo_ids[dataset_index], [])
-        keys = [*disabled, *(f"{k}_is_pad" for k in disabled)]
-        if "subtask_index" in disabled:
-            keys.append("subtask")
-        return tuple(keys)
+    def _skip_disabled_videos(self, i: int, ds: LeRobotDataset) -> None:
+        """lerobot decodes every video key of its meta, disabled cameras too; give the sub-dataset a
+        copy of its metadata without them (in memory only: disk and `meta.sub_metas` are untouched)."""
+        disabled = [
+            self.meta.source_key(i, k) for k in self.meta.schema.disabled_by_dataset.get(self.repo_ids[i], [])
+        ]
+        videos = [k for k in disabled if ds.meta.features.get(k, {}).get("dtype") == "video"]
+        if videos:
+            ds.meta = copy.copy(ds.meta)
+            ds.meta.info = {
+                **ds.meta.info,
+                "features": {k: v for k, v in ds.meta.features.items() if k not in videos},
+            }
 
     # --- the guide's attributes ---------------------------------------------------------------------
     @property
@@ -220,13 +251,11 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         if idx < 0:
             idx += len(self)
         ds, local = self.meta.locate(idx)
-        item = self._datasets[ds][local]
-        for key in self._drop_keys[ds]:
-            item.pop(key, None)
-        item["episode_index"] = torch.tensor(self.meta.global_episode(ds, int(item["episode_index"])))
-        item["task_index"] = torch.tensor(self.meta.global_task(ds, int(item["task_index"])))
+        item = self._adapters[ds](self._datasets[ds][local])
+        item["episode_index"] = self._episode_tensors[ds][item["episode_index"].item()]
+        item["task_index"] = self._task_tensors[ds][item["task_index"].item()]
         item["index"] = torch.tensor(idx)
-        item["dataset_index"] = torch.tensor(ds)
+        item["dataset_index"] = self._dataset_tensors[ds]
         if self.image_transforms is not None:
             for cam in self.meta.camera_keys:
                 item[cam] = self.image_transforms(item[cam])

@@ -51,6 +51,9 @@ def make_dataset(cfg):
         weights=getattr(ds_cfg, "weights", None),
         temperature=getattr(ds_cfg, "temperature", None),
         mixed_fps=getattr(ds_cfg, "mixed_fps", False),
+        rename_map=getattr(ds_cfg, "rename_map", None),
+        pad_vectors=getattr(ds_cfg, "pad_vectors", False),
+        fill_missing_cameras=getattr(ds_cfg, "fill_missing_cameras", False),
     )
     # lerobot resolves the policy's delta indices (in frames) to seconds with one fps; with mixed frame
     # rates each dataset converts the same indices with its own fps, so a chunk is N of its frames.

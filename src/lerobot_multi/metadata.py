@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import datasets
 import numpy as np
@@ -17,9 +17,15 @@ import pandas as pd
 from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 
 from lerobot_multi.indexing import cumulative_offsets, locate
-from lerobot_multi.schema import FeatureSchema, check_fps, check_robot_types, reconcile_features
+from lerobot_multi.schema import (
+    FeatureSchema,
+    apply_renames,
+    check_fps,
+    check_robot_types,
+    reconcile_features,
+)
 from lerobot_multi.sources import DatasetSource, DatasetSourceError
-from lerobot_multi.stats import Stats, aggregate, source_stats
+from lerobot_multi.stats import Stats, aggregate, aggregate_by_dimension, pad_feature_stats, source_stats
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +46,18 @@ class MultiDatasetMetadata:
         sources: Sequence[DatasetSource],
         metas: Sequence[LeRobotDatasetMetadata],
         mixed_fps: bool = False,
+        rename_map: Mapping[str, Mapping[str, str]] | None = None,
+        pad_vectors: bool = False,
+        fill_missing_cameras: bool = False,
     ):
         self.sources = list(sources)
         self.sub_metas = list(metas)
         self.repo_ids = [s.repo_id for s in self.sources]
         self.repo_id_to_index = {rid: i for i, rid in enumerate(self.repo_ids)}
 
-        self.schema: FeatureSchema = reconcile_features(
-            {s.repo_id: m.features for s, m in zip(sources, metas)}
-        )
+        features = apply_renames({s.repo_id: m.features for s, m in zip(sources, metas)}, rename_map)
+        self.rename_map = {rid: dict((rename_map or {}).get(rid) or {}) for rid in self.repo_ids}
+        self.schema: FeatureSchema = reconcile_features(features, pad_vectors, fill_missing_cameras)
         fps = check_fps({s.repo_id: m.fps for s, m in zip(sources, metas)}, mixed_fps)
         self.fps_by_dataset = [m.fps for m in metas]
         robot_type = check_robot_types({s.repo_id: m.robot_type for s, m in zip(sources, metas)})
@@ -67,12 +76,37 @@ class MultiDatasetMetadata:
             total_tasks=len(self.tasks),
             splits={"train": f"0:{int(self.episode_offsets[-1])}"},
         )
+        own_stats = [self._own_stats(i) for i in range(len(self.sources))]
+        self.stats: Stats = aggregate(own_stats, keys=self.schema.features)
+        for key, sizes in self.schema.padded.items():
+            # each dimension from the datasets that have it: padding must not shift the real ones
+            per_source = [(st[key], sizes[rid]) for st, rid in zip(own_stats, self.repo_ids)]
+            self.stats[key] = aggregate_by_dimension(per_source, self.features[key]["shape"][0])
+        # per dataset, padded to the mixture's sizes (what per-dataset/per-robot normalization uses)
         self.per_dataset_stats: list[Stats] = [
-            source_stats(m, s.repo_id, s.episodes, self.schema.features) for s, m in zip(sources, metas)
+            {
+                k: pad_feature_stats(v, self.features[k]["shape"][0]) if k in self.schema.padded else v
+                for k, v in st.items()
+            }
+            for st in own_stats
         ]
-        self.stats: Stats = aggregate(self.per_dataset_stats, keys=self.schema.features)
 
     # --- construction -------------------------------------------------------------------------------
+    def _own_stats(self, i: int) -> Stats:
+        """Dataset i's stats over its selected episodes, under the mixture's (renamed) keys."""
+        source, meta, renames = self.sources[i], self.sub_metas[i], self.rename_map[self.repo_ids[i]]
+        original = {new: old for old, new in renames.items()}
+        keys = [original.get(k, k) for k in self.schema.features if original.get(k, k) in meta.features]
+        stats = source_stats(meta, source.repo_id, source.episodes, keys)
+        return {renames.get(k, k): v for k, v in stats.items()}
+
+    def source_key(self, dataset_index: int, key: str) -> str:
+        """A mixture key's name inside dataset `dataset_index` (undoing its rename)."""
+        for old, new in self.rename_map[self.repo_ids[dataset_index]].items():
+            if new == key:
+                return old
+        return key
+
     def _build_tasks(self, metas: Sequence[LeRobotDatasetMetadata]) -> None:
         # Same rule as lerobot's aggregate_datasets: tasks in dataset order, first appearance wins.
         names = pd.concat([m.tasks for m in metas]).index.unique()
@@ -88,6 +122,7 @@ class MultiDatasetMetadata:
         frames = [int(t["length"].sum()) for t in tables]
         self.episode_offsets = cumulative_offsets(counts)
         self.frame_offsets = cumulative_offsets(frames)
+        self._frame_offsets_list = self.frame_offsets.tolist()
         # local episode id -> global episode id, -1 where not selected (O(episodes) per dataset)
         self.episode_maps: list[np.ndarray] = []
         for i, (t, m) in enumerate(zip(tables, self.sub_metas)):
@@ -113,7 +148,7 @@ class MultiDatasetMetadata:
     # --- lookups ------------------------------------------------------------------------------------
     def locate(self, index: int) -> tuple[int, int]:
         """Global frame index -> (dataset index, position inside that dataset's selected frames)."""
-        return locate(self.frame_offsets, index)
+        return locate(self._frame_offsets_list, index)
 
     def global_episode(self, dataset_index: int, local_episode: int) -> int:
         return int(self.episode_maps[dataset_index][local_episode])

@@ -16,16 +16,59 @@ logger = logging.getLogger(__name__)
 CAMERA_DTYPES = ("video", "image")
 
 
+BOOKKEEPING = ("timestamp", "frame_index", "episode_index", "index", "task_index")
+
+
 @dataclass(frozen=True)
 class FeatureSchema:
-    """The features every dataset shares (first dataset's order) and what was left out, per dataset."""
+    """The mixture's features (first dataset's order) and what was left out, padded or filled.
+
+    `padded[key][repo_id]` is a vector feature's true size in that dataset (features hold the largest);
+    `filled[key]` lists the datasets that lack a kept camera (their samples get zeros and a mask).
+    """
 
     features: dict[str, dict]
     disabled_by_dataset: dict[str, list[str]] = field(default_factory=dict)
+    padded: dict[str, dict[str, int]] = field(default_factory=dict)
+    filled: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def disabled_features(self) -> set[str]:
         return {k for keys in self.disabled_by_dataset.values() for k in keys}
+
+
+def apply_renames(
+    features_by_repo: Mapping[str, Mapping[str, dict]], renames: Mapping[str, Mapping[str, str]] | None
+) -> dict[str, dict[str, dict]]:
+    """Rename keys per dataset ({repo_id: {old: new}}), before the common-feature filter."""
+    renames = renames or {}
+    unknown = [r for r in renames if r not in features_by_repo]
+    if unknown:
+        raise DatasetSourceError(
+            f"dataset.rename_map names {unknown} which are not in dataset.repo_id {list(features_by_repo)}"
+        )
+    out = {}
+    for rid, feats in features_by_repo.items():
+        mapping = dict(renames.get(rid) or {})
+        for old, new in mapping.items():
+            if old not in feats:
+                raise DatasetSourceError(
+                    f"dataset.rename_map[{rid!r}]: {rid} has no feature {old!r} (it has {list(feats)})"
+                )
+            if old in BOOKKEEPING or new in BOOKKEEPING:
+                raise DatasetSourceError(
+                    f"dataset.rename_map[{rid!r}]: {old!r} -> {new!r} touches lerobot's index columns"
+                )
+            if new in feats and new not in mapping:
+                raise DatasetSourceError(
+                    f"dataset.rename_map[{rid!r}]: {old!r} -> {new!r} collides with {rid}'s own {new!r}"
+                )
+        targets = list(mapping.values())
+        dupes = sorted({t for t in targets if targets.count(t) > 1})
+        if dupes:
+            raise DatasetSourceError(f"dataset.rename_map[{rid!r}]: several keys renamed to {dupes}")
+        out[rid] = {mapping.get(k, k): dict(ft) for k, ft in feats.items()}
+    return out
 
 
 def _same_kind(a: dict, b: dict) -> bool:
@@ -34,38 +77,63 @@ def _same_kind(a: dict, b: dict) -> bool:
     return a["dtype"] == b["dtype"]
 
 
-def reconcile_features(features_by_repo: Mapping[str, Mapping[str, dict]]) -> FeatureSchema:
-    """Keep the keys present in every dataset; refuse a shared key whose shape or dtype differs."""
+def _paddable(specs: Sequence[dict]) -> bool:
+    return (
+        all(s["dtype"] in ("float32", "float64") and len(s["shape"]) == 1 for s in specs)
+        and len({s["dtype"] for s in specs}) == 1
+    )
+
+
+def reconcile_features(
+    features_by_repo: Mapping[str, Mapping[str, dict]],
+    pad_vectors: bool = False,
+    fill_missing_cameras: bool = False,
+) -> FeatureSchema:
+    """Keep the keys present in every dataset; refuse a shared key whose shape or dtype differs.
+
+    `pad_vectors`: a 1-D float feature of different sizes is kept at the largest size.
+    `fill_missing_cameras`: a camera some datasets lack is kept; those datasets' samples get zeros.
+    """
     repo_ids = list(features_by_repo)
     per_repo = list(features_by_repo.values())
-    common = [k for k in per_repo[0] if all(k in f for f in per_repo[1:])]
-    # lerobot's bookkeeping columns are in every v3 dataset; keys beyond them must be shared to train
-    bookkeeping = {"timestamp", "frame_index", "episode_index", "index", "task_index"}
-    if not [k for k in common if k not in bookkeeping]:
+    all_keys = list(dict.fromkeys(k for f in per_repo for k in f))
+    cameras = {k for k in all_keys if any(f.get(k, {}).get("dtype") in CAMERA_DTYPES for f in per_repo)}
+    common = [k for k in all_keys if all(k in f for f in per_repo) or (fill_missing_cameras and k in cameras)]
+    if not [k for k in common if k not in BOOKKEEPING]:
         listing = "; ".join(
-            f"{rid}: {sorted(k for k in f if k not in bookkeeping)}" for rid, f in features_by_repo.items()
+            f"{rid}: {sorted(k for k in f if k not in BOOKKEEPING)}" for rid, f in features_by_repo.items()
         )
         raise DatasetSourceError(f"No keys common to all datasets. Keys per dataset: {listing}")
 
-    conflicts = []
+    conflicts, padded, filled, merged = [], {}, {}, {}
     for key in common:
-        specs = [(rid, f[key]) for rid, f in features_by_repo.items()]
+        specs = [(rid, f[key]) for rid, f in features_by_repo.items() if key in f]
         ref_rid, ref = specs[0]
+        shapes = {tuple(spec["shape"]) for _, spec in specs}
+        if len(shapes) > 1 and pad_vectors and _paddable([spec for _, spec in specs]):
+            sizes = {rid: spec["shape"][0] for rid, spec in specs}
+            largest = max(specs, key=lambda x: x[1]["shape"][0])[1]
+            merged[key] = dict(largest)
+            padded[key] = sizes
+            continue
         for rid, spec in specs[1:]:
             if not _same_kind(ref, spec) or tuple(ref["shape"]) != tuple(spec["shape"]):
                 conflicts.append(
                     f"{key!r}: {ref_rid} has dtype={ref['dtype']} shape={tuple(ref['shape'])}, "
                     f"{rid} has dtype={spec['dtype']} shape={tuple(spec['shape'])}"
                 )
+        merged[key] = dict(ref)
+        if len(specs) < len(repo_ids):
+            filled[key] = [rid for rid in repo_ids if key not in features_by_repo[rid]]
     if conflicts:
+        hint = "rename them, drop a dataset, or set dataset.pad_vectors=true for vector features"
         raise DatasetSourceError(
-            "Features with the same key differ across datasets (rename them or drop a dataset): "
-            + "; ".join(conflicts)
+            f"Features with the same key differ across datasets ({hint}): " + "; ".join(conflicts)
         )
 
     disabled = {}
     for rid in repo_ids:
-        extra = [k for k in features_by_repo[rid] if k not in common]
+        extra = [k for k in features_by_repo[rid] if k not in merged]
         if extra:
             disabled[rid] = extra
             logger.warning(
@@ -73,7 +141,19 @@ def reconcile_features(features_by_repo: Mapping[str, Mapping[str, dict]]) -> Fe
                 rid,
                 extra,
             )
-    return FeatureSchema({k: dict(per_repo[0][k]) for k in common}, disabled)
+    for key, rids in filled.items():
+        logger.warning(
+            "Camera %r is missing from %s; their samples get zeros and %s_pad_mask=True", key, rids, key
+        )
+    for key, sizes in padded.items():
+        logger.warning(
+            "Feature %r padded to %d (sizes per dataset: %s) with %s_pad_mask",
+            key,
+            merged[key]["shape"][0],
+            sizes,
+            key,
+        )
+    return FeatureSchema(merged, disabled, padded, filled)
 
 
 def check_fps(fps_by_repo: Mapping[str, float], mixed_fps: bool = False) -> float:

@@ -178,8 +178,8 @@ def _read_info(source: DatasetSource) -> dict:
     return info
 
 
-def load_source_metadata(source: DatasetSource) -> LeRobotDatasetMetadata:
-    """Open one dataset's metadata with lerobot, after checks that keep lerobot from touching disk.
+def check_before_open(source: DatasetSource) -> dict | None:
+    """Cheap checks before lerobot opens a dataset; its info.json, or None if lerobot will download it.
 
     lerobot creates `<root>/meta` and tries the hub when metadata is missing; for a folder the user
     named, a missing dataset is an error instead, so reading never writes.
@@ -192,19 +192,27 @@ def load_source_metadata(source: DatasetSource) -> LeRobotDatasetMetadata:
                 f"dataset {source.repo_id!r}: {source.root} is not a LeRobot dataset (meta/info.json missing)"
             )
         info = _read_info(source)
-    else:
-        info = None
+        check_episode_selection(source, int(info["total_episodes"]))
+        return info
+    return None
+
+
+def check_after_open(source: DatasetSource, info: dict | None, total_episodes: int) -> None:
+    if info is None:
+        _read_info(source)  # downloaded from the hub: same checks
+    check_episode_selection(source, total_episodes)
+
+
+def load_source_metadata(source: DatasetSource) -> LeRobotDatasetMetadata:
+    """Open one dataset's metadata alone with lerobot (inspection without frame data)."""
+    info = check_before_open(source)
     try:
         meta = LeRobotDatasetMetadata(source.repo_id, root=source.root, revision=source.revision)
-    except DatasetSourceError:
-        raise
     except Exception as e:  # lerobot raises many types; re-raise with the dataset's name
         raise DatasetSourceError(
             f"dataset {source.repo_id!r} ({source.root}): cannot read metadata: {e}"
         ) from e
-    if info is None:
-        _read_info(source)  # downloaded from the hub: same checks
-    check_episode_selection(source, meta.total_episodes)
+    check_after_open(source, info, meta.total_episodes)
     return meta
 
 

@@ -125,3 +125,40 @@ def source_stats(meta, repo_id: str, episodes: Sequence[int] | None, keys: Itera
         stats = aggregate(load_episode_stats(meta.root, repo_id, episodes), keys=keys)
     check_finite(stats, repo_id)
     return stats
+
+
+def pad_feature_stats(ft: Mapping[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+    """Pad a vector feature's stats to `size` so padded zeros normalize to 0 in every lerobot mode.
+
+    mean 0 / std 1 (MEAN_STD), min -1 / max 1 (MIN_MAX), q<50 -1, q50 0, q>50 1 (QUANTILES): no
+    division by zero, no effect on the real dimensions.
+    """
+    out = {}
+    for name, value in ft.items():
+        arr = np.asarray(value, dtype=np.float64)
+        if name == "count" or arr.ndim != 1 or arr.shape[0] >= size:
+            out[name] = arr
+            continue
+        level = int(name[1:]) if _QUANTILE_KEY.match(name) else None
+        fill = {"mean": 0.0, "std": 1.0, "min": -1.0, "max": 1.0}.get(name)
+        if fill is None:
+            fill = 0.0 if level in (None, 50) else (-1.0 if level < 50 else 1.0)
+        out[name] = np.concatenate([arr, np.full(size - arr.shape[0], fill)])
+    return out
+
+
+def aggregate_by_dimension(
+    per_source: Sequence[tuple[Mapping[str, np.ndarray], int]], size: int
+) -> dict[str, np.ndarray]:
+    """Stats of a padded vector feature: dimension j aggregated over the sources that have it."""
+    columns = []
+    for j in range(size):
+        having = [
+            {"x": {k: (np.asarray(v)[j : j + 1] if k != "count" else np.asarray(v)) for k, v in st.items()}}
+            for st, n in per_source
+            if n > j
+        ]
+        columns.append(aggregate(having)["x"])
+    out = {k: np.concatenate([c[k] for c in columns]) for k in columns[0] if k != "count"}
+    out["count"] = np.asarray([sum(int(np.asarray(st["count"]).reshape(-1)[0]) for st, _ in per_source)])
+    return out
