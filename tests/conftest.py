@@ -56,6 +56,7 @@ def data_root(tmp_path_factory) -> Path:
         offset=50.0,
         extra=env,
     )
+    build_dataset(base / "lab/fixedcam", "lab/fixedcam", [7, 5], camera="observation.images.fixed", seed=11)
     build_dataset(base / "lab/images", "lab/images", [6, 4], camera_dtype="image", seed=8)
     return base
 

@@ -77,7 +77,8 @@ class MultiDatasetMetadata:
             splits={"train": f"0:{int(self.episode_offsets[-1])}"},
         )
         own_stats = [self._own_stats(i) for i in range(len(self.sources))]
-        self.stats: Stats = aggregate(own_stats, keys=self.schema.features)
+        plain_keys = [k for k in self.schema.features if k not in self.schema.padded]
+        self.stats: Stats = aggregate(own_stats, keys=plain_keys)
         for key, sizes in self.schema.padded.items():
             # each dimension from the datasets that have it: padding must not shift the real ones
             per_source = [(st[key], sizes[rid]) for st, rid in zip(own_stats, self.repo_ids)]
