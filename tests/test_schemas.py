@@ -108,3 +108,20 @@ def test_fill_missing_cameras(data_root):
     assert with_cam[f"{CAM}_pad_mask"].item() is False and without[f"{CAM}_pad_mask"].item() is True
     assert without[CAM].shape == (3, 64, 64) and torch.all(without[CAM] == 0)
     np.testing.assert_allclose(ds.stats[CAM]["count"], [29])  # from the dataset that has it
+
+
+def test_info_shows_groups_renames_padding(data_root, capsys):
+    from lerobot_multi.scripts import info
+
+    args = [
+        "--dataset.repo_id=[lab/sess_a,lab/wide,lab/fixedcam]",
+        f"--dataset.root={data_root}",
+        "--dataset.pad_vectors=true",
+        "--dataset.normalization_mode=per_dataset",
+        "--dataset.rename_map={lab/fixedcam: {observation.images.fixed: observation.images.top}}",
+    ]
+    assert info.main(args) == 0
+    out = capsys.readouterr().out
+    assert "padded action to 14 (sizes {'lab/sess_a': 6, 'lab/wide': 14, 'lab/fixedcam': 6})" in out
+    assert "renamed keys: {'lab/fixedcam': {'observation.images.fixed': 'observation.images.top'}}" in out
+    assert "normalization per_dataset: groups" in out and "disabled features: none" in out

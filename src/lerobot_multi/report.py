@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lerobot_multi.metadata import MultiDatasetMetadata
+from lerobot_multi.normalize import group_of_datasets
 from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.sources import EpisodesSpec, RootSpec, load_all_metadata, make_sources
 
@@ -14,13 +15,36 @@ def open_metadata(
     root: RootSpec = None,
     episodes: EpisodesSpec = None,
     revision: str | None = None,
+    **schema_options,
 ) -> MultiDatasetMetadata:
-    """Merged metadata alone (no frame data is opened): enough to inspect a mixture."""
+    """Merged metadata alone (no frame data is opened): enough to inspect a mixture.
+
+    `schema_options`: MultiDatasetMetadata's mixed_fps, rename_map, pad_vectors, fill_missing_cameras.
+    """
     sources = make_sources(repo_ids, root, episodes, revision)
-    return MultiDatasetMetadata(sources, load_all_metadata(sources))
+    return MultiDatasetMetadata(sources, load_all_metadata(sources), **schema_options)
 
 
-def mixture_report(meta: MultiDatasetMetadata, weights=None, temperature: float | None = None) -> dict:
+def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:
+    """`open_metadata` with every option of a MultiDatasetConfig."""
+    return open_metadata(
+        ds_cfg.repo_id,
+        ds_cfg.root,
+        ds_cfg.episodes,
+        ds_cfg.revision,
+        mixed_fps=ds_cfg.mixed_fps,
+        rename_map=ds_cfg.rename_map,
+        pad_vectors=ds_cfg.pad_vectors,
+        fill_missing_cameras=ds_cfg.fill_missing_cameras,
+    )
+
+
+def mixture_report(
+    meta: MultiDatasetMetadata,
+    weights=None,
+    temperature: float | None = None,
+    normalization_mode: str = "global",
+) -> dict:
     total = max(meta.total_frames, 1)
     frames = [meta.num_frames_of(i) for i in range(len(meta.sources))]
     shares = mixture_shares(frames, normalize_weights(weights, meta.repo_ids), temperature)
@@ -50,6 +74,15 @@ def mixture_report(meta: MultiDatasetMetadata, weights=None, temperature: float 
             k: {"dtype": ft["dtype"], "shape": list(ft["shape"])} for k, ft in meta.features.items()
         },
         "disabled_features": meta.schema.disabled_by_dataset,
+        "normalization": {
+            "mode": normalization_mode,
+            "groups": group_of_datasets(
+                meta.repo_ids, [m.robot_type for m in meta.sub_metas], normalization_mode
+            ),
+        },
+        "renames": {rid: r for rid, r in meta.rename_map.items() if r},
+        "padded": meta.schema.padded,
+        "filled_cameras": meta.schema.filled,
         "mixing": {
             "weights": weights,
             "temperature": temperature,
@@ -80,6 +113,15 @@ def format_report(report: dict) -> str:
     lines.append(f"tasks ({len(report['tasks'])}): {report['tasks']}")
     lines.append("kept features:")
     lines += [f"  {k}: {ft['dtype']} {tuple(ft['shape'])}" for k, ft in report["features"].items()]
+    norm = report["normalization"]
+    if norm["mode"] != "global":
+        lines.append(f"normalization {norm['mode']}: groups {norm['groups']}")
+    if report["renames"]:
+        lines.append(f"renamed keys: {report['renames']}")
+    for key, sizes in report["padded"].items():
+        lines.append(f"padded {key} to {max(sizes.values())} (sizes {sizes}), mask {key}_pad_mask")
+    for key, missing in report["filled_cameras"].items():
+        lines.append(f"camera {key} zero-filled for {missing}, mask {key}_pad_mask")
     if report["disabled_features"]:
         lines.append("disabled features (not in every dataset):")
         lines += [f"  {rid}: {keys}" for rid, keys in report["disabled_features"].items()]

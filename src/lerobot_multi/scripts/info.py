@@ -14,7 +14,7 @@ import sys
 import draccus
 
 from lerobot_multi.config import MultiTrainPipelineConfig
-from lerobot_multi.report import format_report, mixture_report, open_metadata
+from lerobot_multi.report import format_report, mixture_report, open_config_metadata
 from lerobot_multi.sources import DatasetSourceError
 
 
@@ -33,10 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cfg, as_json, plot = parse(sys.argv[1:] if argv is None else argv)
     try:
-        meta = open_metadata(
-            cfg.dataset.repo_id, cfg.dataset.root, cfg.dataset.episodes, cfg.dataset.revision
+        meta = open_config_metadata(cfg.dataset)
+        report = mixture_report(
+            meta, cfg.dataset.weights, cfg.dataset.temperature, cfg.dataset.normalization_mode
         )
-        report = mixture_report(meta, cfg.dataset.weights, cfg.dataset.temperature)
     except DatasetSourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
