@@ -42,7 +42,9 @@ def run_train(
         f"--num_workers={workers}", "--dataset.video_backend=pyav", "--wandb.enable=false", f"--output_dir={out}",
     ]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"training failed:\n{proc.stderr[-4000:]}")
     wall = time.perf_counter() - t0
     log = proc.stdout + proc.stderr
     # the second logged window excludes warm-up
@@ -60,12 +62,23 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--camera-dtype", choices=["video", "image"], default="video", help="image: no video decoder needed"
+    )
     args = parser.parse_args()
-    root = CACHE / "train"
+    root = CACHE / f"train_{args.camera_dtype}"
     for i, rid in enumerate(REPOS):
         if not (root / rid / "meta/info.json").exists():
-            build_dataset(root / rid, rid, LENGTHS[rid], tasks=[f"task {i}"], seed=i, offset=i)
-    merged = CACHE / "train_merged" / "bench/merged"
+            build_dataset(
+                root / rid,
+                rid,
+                LENGTHS[rid],
+                tasks=[f"task {i}"],
+                seed=i,
+                offset=i,
+                camera_dtype=args.camera_dtype,
+            )
+    merged = CACHE / f"train_merged_{args.camera_dtype}" / "bench/merged"
     shutil.rmtree(merged.parent, ignore_errors=True)
     t0 = time.perf_counter()
     aggregate_datasets(REPOS, "bench/merged", roots=[root / r for r in REPOS], aggr_root=merged)

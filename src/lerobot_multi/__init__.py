@@ -7,7 +7,9 @@ from lerobot_multi.dataset import MultiLeRobotDataset
 from lerobot_multi.factory import make_dataset
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.normalize import GroupNormalizerProcessorStep, GroupUnnormalizerProcessorStep
+from lerobot_multi.sampling import WeightedMixtureSampler
 from lerobot_multi.sources import DatasetSourceError
+from lerobot_multi.streaming import StreamingMultiLeRobotDataset
 
 __all__ = [
     "DatasetSourceError",
@@ -17,6 +19,8 @@ __all__ = [
     "MultiDatasetMetadata",
     "MultiLeRobotDataset",
     "MultiTrainPipelineConfig",
+    "StreamingMultiLeRobotDataset",
+    "WeightedMixtureSampler",
     "make_dataset",
 ]
 __version__ = "0.1.0"

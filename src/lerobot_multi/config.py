@@ -57,6 +57,10 @@ class MultiDatasetConfig(DatasetConfig):
     rename_map: dict[str, dict[str, str]] | None = None
     pad_vectors: bool = False
     fill_missing_cameras: bool = False
+    # Streaming (`streaming: true` with a list, docs/streaming.md): what a dataset does when its stream
+    # runs out ("restart" it: exact shares; "stop" the epoch) and lerobot's shuffle buffer per dataset.
+    stop_strategy: str = "restart"
+    buffer_size: int = 1000
     delta_timestamps: dict[str, dict[str, list[float]]] | None = None
 
     def __post_init__(self) -> None:

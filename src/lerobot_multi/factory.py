@@ -10,6 +10,7 @@ from lerobot.datasets import factory as lerobot_factory
 from lerobot.datasets.transforms import ImageTransforms
 
 from lerobot_multi.dataset import MultiLeRobotDataset
+from lerobot_multi.streaming import make_streaming_dataset
 from lerobot_multi.video import resolve_video_backend
 
 logger = logging.getLogger(__name__)
@@ -33,13 +34,11 @@ def make_dataset(cfg):
     ds_cfg.video_backend = resolve_video_backend(ds_cfg.video_backend)
     if isinstance(ds_cfg.repo_id, str):
         return lerobot_factory.make_dataset(cfg)
-    if ds_cfg.streaming:
-        raise NotImplementedError(
-            "dataset.streaming=true with a list of repo_ids is not available in this version; "
-            "use map-style datasets (streaming=false)"
-        )
-
     image_transforms = ImageTransforms(ds_cfg.image_transforms) if ds_cfg.image_transforms.enable else None
+    if ds_cfg.streaming:
+        dataset = make_streaming_dataset(cfg, image_transforms)
+        dataset.set_delta_timestamps(lerobot_factory.resolve_delta_timestamps(cfg.policy, dataset.meta))
+        return _announce(dataset, ds_cfg)
     dataset = MultiLeRobotDataset(
         ds_cfg.repo_id,
         root=ds_cfg.root,
@@ -67,6 +66,11 @@ def make_dataset(cfg):
             )
     elif delta_timestamps is not None or getattr(ds_cfg, "delta_timestamps", None):
         dataset.set_delta_timestamps(delta_timestamps, getattr(ds_cfg, "delta_timestamps", None))
+    return _announce(dataset, ds_cfg)
+
+
+def _announce(dataset, ds_cfg):
+    """Log the index map and disabled features (as lerobot's dead multi-dataset branch meant to)."""
     logger.info(
         "Multiple datasets were provided. Applied the following index mapping to the provided datasets: %s",
         pformat(dataset.repo_id_to_index, indent=2),

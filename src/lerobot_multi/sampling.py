@@ -107,10 +107,26 @@ def permute(positions: np.ndarray, n: int, key: int) -> np.ndarray:
 
 
 def _stream_key(seed: int, dataset: int, epoch_pass: int) -> int:
-    packed = np.array(
-        [(seed & 0xFFFFFF) << 40 | (dataset & 0xFFFFF) << 20 | (epoch_pass & 0xFFFFF)], dtype=np.uint64
-    )
-    return int(_mix(packed)[0])
+    """Key of dataset `dataset`'s permutation in pass `epoch_pass` (all bits of the seed count)."""
+    with np.errstate(over="ignore"):
+        x = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+        x = _mix(x + np.uint64(dataset) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(epoch_pass))
+    return int(x[0])
+
+
+def label_blocks(
+    counts: np.ndarray, rng: np.random.Generator, block_size: int = 8192
+) -> Iterator[np.ndarray]:
+    """A uniformly random order of the multiset {label d, counts[d] times}, block by block.
+
+    Each block's counts are a multivariate hypergeometric draw from what remains, then shuffled, so
+    memory is O(datasets + block) however long the epoch.
+    """
+    remaining = np.asarray(counts, dtype=np.int64).copy()
+    while remaining.sum() > 0:
+        block = rng.multivariate_hypergeometric(remaining, min(block_size, int(remaining.sum())))
+        remaining -= block
+        yield rng.permutation(np.repeat(np.arange(len(block)), block))
 
 
 class WeightedMixtureSampler(torch.utils.data.Sampler[int]):
@@ -182,16 +198,10 @@ class WeightedMixtureSampler(torch.utils.data.Sampler[int]):
     # --- the stream ---------------------------------------------------------------------------------
     def _epoch_blocks(self, epoch: int) -> Iterator[np.ndarray]:
         """Global frame indices of one epoch, block by block (deterministic from seed and epoch)."""
-        rng = np.random.default_rng([self.seed, epoch])
-        remaining = self.counts.copy()
         drawn = self.counts * epoch  # per-dataset draws before this epoch
-        while remaining.sum() > 0:
-            take = min(self.block_size, int(remaining.sum()))
-            block_counts = rng.multivariate_hypergeometric(remaining, take)
-            remaining -= block_counts
-            labels = rng.permutation(np.repeat(np.arange(len(block_counts)), block_counts))
+        for labels in label_blocks(self.counts, np.random.default_rng([self.seed, epoch]), self.block_size):
             yield self._frames(labels, drawn)
-            drawn = drawn + block_counts
+            drawn = drawn + np.bincount(labels, minlength=len(self.counts))
 
     def _frames(self, labels: np.ndarray, drawn: np.ndarray) -> np.ndarray:
         order = np.argsort(labels, kind="stable")

@@ -15,6 +15,7 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 from lerobot.datasets.sampler import EpisodeAwareSampler
 from lerobot.scripts import lerobot_train
 
@@ -27,10 +28,12 @@ from lerobot_multi.normalize import (
     translate_overrides,
 )
 from lerobot_multi.sampling import WeightedMixtureSampler
+from lerobot_multi.streaming import StreamingMultiLeRobotDataset
 
 logger = logging.getLogger(__name__)
 
 SAMPLER_STATE = "mixture_sampler.json"
+STREAM_STATE = "mixture_stream.json"
 
 
 def mixing_requested(ds_cfg) -> bool:
@@ -71,6 +74,20 @@ def build_sampler(
     return sampler
 
 
+def resume_stream(dataset: StreamingMultiLeRobotDataset, cfg) -> None:
+    """On --resume, continue the stream after the samples the checkpoint's steps consumed."""
+    if not (cfg.resume and cfg.checkpoint_path is not None):
+        return
+    path = Path(cfg.checkpoint_path) / "training_state" / STREAM_STATE
+    if not path.exists():
+        logger.warning("No %s in %s: the stream restarts from its beginning", STREAM_STATE, path.parent)
+        return
+    state = json.loads(path.read_text())
+    dataset.load_state_dict(state)  # checks it is the same mixture
+    dataset.seek(state["position_in_stream"])
+    logger.info("Stream resumed after %d samples", state["position_in_stream"])
+
+
 @contextmanager
 def lerobot_train_seam(cfg):
     """Route lerobot_train's dataset, sampler and checkpoint names through lerobot_multi for one run."""
@@ -84,6 +101,8 @@ def lerobot_train_seam(cfg):
     def _make_dataset(run_cfg):
         dataset = make_dataset(run_cfg)
         made["dataset"] = dataset
+        if isinstance(dataset, StreamingMultiLeRobotDataset):
+            resume_stream(dataset, run_cfg)
         # lerobot only builds a sampler for policies that declare drop_n_last_frames (diffusion);
         # for the others (ACT) declare "drop none" so the weighted sampler is used for them too.
         if (
@@ -104,6 +123,8 @@ def lerobot_train_seam(cfg):
         shuffle=False,
     ):
         dataset = made.get("dataset")
+        if isinstance(dataset, torch.utils.data.IterableDataset):
+            return None  # a stream orders itself; DataLoader refuses a sampler with an IterableDataset
         if isinstance(dataset, MultiLeRobotDataset) and mixing_requested(cfg.dataset):
             sampler = build_sampler(dataset, cfg, drop_n_first_frames, drop_n_last_frames)
             made["sampler"] = sampler
@@ -114,18 +135,22 @@ def lerobot_train_seam(cfg):
 
     def _save_checkpoint(checkpoint_dir: Path, step: int, cfg, *args, **kwargs):
         original["save_checkpoint"](checkpoint_dir, step, cfg, *args, **kwargs)
+        position = step * cfg.batch_size * _num_processes()
+        if isinstance(made.get("dataset"), StreamingMultiLeRobotDataset):
+            state = made["dataset"].state_dict() | {"position_in_stream": position}
+            (Path(checkpoint_dir) / "training_state" / STREAM_STATE).write_text(json.dumps(state, indent=2))
         sampler = made.get("sampler")
         if isinstance(sampler, WeightedMixtureSampler):
             # the DataLoader prefetches, so the sampler's own counter runs ahead of training; the loop
             # consumes exactly one full batch per step and process, which fixes the true position.
-            state = sampler.state_dict() | {"position": step * cfg.batch_size * _num_processes()}
+            state = sampler.state_dict() | {"position": position}
             path = Path(checkpoint_dir) / "training_state" / SAMPLER_STATE
             path.write_text(json.dumps(state | {"shares": sampler.shares.tolist()}, indent=2))
 
     def _make_processors(policy_cfg, pretrained_path=None, **kwargs):
         dataset = made.get("dataset")
         mode = getattr(cfg.dataset, "normalization_mode", "global")
-        if not isinstance(dataset, MultiLeRobotDataset) or mode == "global":
+        if not isinstance(dataset, (MultiLeRobotDataset, StreamingMultiLeRobotDataset)) or mode == "global":
             return original["make_pre_post_processors"](policy_cfg, pretrained_path=pretrained_path, **kwargs)
         repo_groups, stats = dataset_group_stats(dataset, mode, cfg.dataset.use_imagenet_stats)
         if pretrained_path is not None and saved_with_groups(pretrained_path):

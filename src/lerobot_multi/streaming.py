@@ -1,0 +1,408 @@
+"""StreamingMultiLeRobotDataset: several LeRobot v3.0 datasets streamed and interleaved as one.
+
+Each dataset is read by lerobot's `StreamingLeRobotDataset` (shard interleaving, shuffle buffer); the
+metadata is `open_metadata`'s, so `meta` (stats, global episode/task numbering, common features) and
+the samples are those of the map-style `MultiLeRobotDataset`.
+
+The stream: epoch e is a sequence of `epoch_size` dataset labels (default: the selected frames) drawn
+block-wise from the counts `apportion(epoch_size, mixture_shares(frames, weights, temperature))` with a
+generator seeded by (seed, e); label j names the dataset whose stream gives sample j. A dataset's stream
+is pass after pass over its selected frames, each shuffled by lerobot's buffer seeded by (seed,
+dataset, pass). `stop_strategy` "restart" (default) starts a dataset's next pass when it runs out, so
+every epoch holds `epoch_size` samples in the exact shares, as the map-style `WeightedMixtureSampler`
+does (hence the default); "stop" restarts all streams each epoch and ends the epoch at the first label
+whose stream has run out. With the default shares both give every selected frame once per epoch.
+
+Splitting: every DataLoader worker and rank computes the same sequence; sample j (counted from the
+stream's start) belongs to rank `j % world_size` and there to worker `(j // world_size // batch_size)
+% num_workers`: disjoint shares whose union is the sequence, and with the DataLoader's `batch_size`
+its in-order output is the rank's sequence. The price: every worker reads every parquet row (to keep
+the streams aligned); tensors and video frames, the dominant cost, are made only for its own samples.
+Under accelerate use rank=0, world_size=1: it shards an IterableDataset itself (by default process 0
+reads for all and dispatches batches; with dispatch_batches=False each process reads it all and keeps
+its slice), so a rank split here would lose data.
+
+Exact: labels, per-epoch counts, sample contents (the map-style tensors for the same global index,
+delta windows and `_is_pad` included), disjointness, and resumption (`state_dict`/`seek` replay the
+streams without decoding, i.e. read up to one pass of each dataset, and continue with the very next
+sample). Approximate: the order within a
+dataset is lerobot's buffer shuffle (random within `buffer_size` frames, not a full permutation).
+DataLoader workers hold copies, so the object's counters do not advance; the trainer knows the
+position (step x batch x processes) and passes it to `seek`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import datasets
+import numpy as np
+import torch
+from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
+from lerobot.datasets.utils import Backtrackable, check_delta_timestamps, get_delta_indices
+from lerobot.datasets.video_utils import decode_video_frames
+from torchvision import transforms
+
+from lerobot_multi.adapt import SampleAdapter
+from lerobot_multi.report import open_metadata
+from lerobot_multi.sampling import apportion, label_blocks, mixture_shares, normalize_weights
+from lerobot_multi.schema import select_delta_timestamps
+from lerobot_multi.sources import DatasetSource, DatasetSourceError, EpisodesSpec, RootSpec, parallel_map
+from lerobot_multi.video import resolve_video_backend
+
+logger = logging.getLogger(__name__)
+
+STOP_STRATEGIES = ("restart", "stop")
+_ROW_BATCH = 256  # rows converted from Arrow at once: per-row conversion would dominate reading
+_LABEL_BLOCK = 8192
+_STATE = ("seed", "epoch_size", "stop_strategy", "epoch", "position", "samples_before")
+_TO_TENSOR = transforms.ToTensor()  # lerobot's hf_transform_to_torch for PIL images
+
+
+def _image(value: dict) -> torch.Tensor:
+    """An undecoded image cell -> (C, H, W) float in [0, 1], as LeRobotDataset returns it."""
+    return _TO_TENSOR(datasets.Image().decode_example(value))
+
+
+class _Source(StreamingLeRobotDataset):
+    """One dataset's stream: lerobot's shard interleaving and shuffle buffer, over lazy rows.
+
+    lerobot's `make_frame` converts and decodes every row as it enters the buffer; here it yields
+    `(row, neighbours)` and `materialize` does that work only for the samples this process keeps.
+    Rows come from `IterableDataset.iter`, which, unlike `__iter__`, does not split shards across
+    DataLoader workers by itself (the mixture splits samples instead).
+    """
+
+    def __init__(self, source: DatasetSource, tolerance_s: float, buffer_size: int, video_backend: str):
+        # local when the user named the folder or the data is there, else lerobot streams from the hub
+        local = source.explicit_root or (source.root / "data").is_dir()
+        super().__init__(
+            source.repo_id,
+            root=source.root if local else None,
+            tolerance_s=tolerance_s,
+            revision=source.revision,
+            buffer_size=buffer_size,
+        )
+        # lerobot 0.4.4 stores `episodes` but never filters by it: rows are filtered in `_rows`
+        self.selected = None if source.episodes is None else np.asarray(source.episodes)
+        episodes = self.meta.episodes
+        self.lengths = np.asarray(episodes["length"], dtype=np.int64)
+        self.starts = np.asarray(episodes["dataset_from_index"], dtype=np.int64)
+        self.from_ts = {k: np.asarray(episodes[f"videos/{k}/from_timestamp"]) for k in self.meta.video_keys}
+        # image columns stay PNG bytes until a sample is kept (HF would decode every row it reads)
+        self.images = [k for k in self.meta.image_keys if k in (self.hf_dataset.features or {})]
+        for key in self.images:
+            self.hf_dataset = self.hf_dataset.cast_column(key, datasets.Image(decode=False))
+        self.cameras = self.meta.camera_keys  # the ones to return; the mixture narrows this
+        self.video_backend = video_backend
+        self.set_delta_indices(None)
+
+    def set_delta_indices(self, delta_indices: dict[str, list[int]] | None) -> None:
+        self.delta_indices = delta_indices
+        self.offsets = sorted({d for v in (delta_indices or {}).values() for d in v} - {0})
+
+    # --- lerobot hooks ------------------------------------------------------------------------------
+    def _make_backtrackable_dataset(self, dataset) -> Backtrackable:
+        # windows sized to the requested offsets (lerobot's are fixed at 100 frames)
+        back, ahead = -min([0, *self.offsets]), max([1, *self.offsets])
+        return Backtrackable(self._rows(dataset), history=back + 1, lookahead=ahead)
+
+    def _rows(self, dataset) -> Iterator[dict]:
+        for batch in dataset.with_format("numpy").iter(batch_size=_ROW_BATCH):
+            keep = np.arange(len(batch["index"]))
+            if self.selected is not None:
+                keep = keep[np.isin(batch["episode_index"], self.selected)]
+            for i in keep.tolist():
+                yield {k: v[i] for k, v in batch.items()}
+
+    def make_frame(self, rows: Backtrackable) -> Iterator[tuple[dict, dict]]:
+        row = next(rows)
+        near = {}
+        if self.offsets:
+            # the frames the window needs, clamped to the episode like LeRobotDataset; rows of one
+            # episode are contiguous inside a shard, so they are in the Backtrackable's reach
+            fi, n = int(row["frame_index"]), int(self.lengths[row["episode_index"]])
+            for c in {min(max(d, -fi), n - 1 - fi) for d in self.offsets} - {0}:
+                near[c] = rows.peek_back(-c) if c < 0 else rows.peek_ahead(c)
+                if near[c]["episode_index"] != row["episode_index"]:
+                    raise DatasetSourceError(f"dataset {self.repo_id!r}: episode rows are not contiguous")
+        yield row, near
+
+    # --- one sample ---------------------------------------------------------------------------------
+    def materialize(self, row: dict, near: dict) -> dict:
+        item = {k: torch.tensor(v) for k, v in row.items() if k not in self.images}
+        ep, fi = int(row["episode_index"]), int(row["frame_index"])
+        n, windows = int(self.lengths[ep]), {}
+        for key, deltas in (self.delta_indices or {}).items():
+            clamped = [min(max(d, -fi), n - 1 - fi) for d in deltas]
+            windows[key] = [near[c] if c else row for c in clamped]
+            item[f"{key}_is_pad"] = torch.BoolTensor([c != d for c, d in zip(clamped, deltas)])
+            if key not in self.cameras:
+                item[key] = torch.from_numpy(np.stack([r[key] for r in windows[key]]))
+        root = self.root if self.streaming_from_local else self.meta.url_root
+        for key in self.cameras:
+            window = windows.get(key)
+            if key in self.images:  # stacked when windowed, as LeRobotDataset returns them
+                item[key] = (
+                    _image(row[key]) if window is None else torch.stack([_image(r[key]) for r in window])
+                )
+                continue
+            # from_timestamp + timestamp, as LeRobotDataset (lerobot's stream uses index / fps, which
+            # is wrong once a dataset's videos span several files)
+            ts = [float(self.from_ts[key][ep]) + float(r["timestamp"]) for r in window or [row]]
+            path = f"{root}/{self.meta.get_video_file_path(ep, key)}"
+            item[key] = decode_video_frames(path, ts, self.tolerance_s, self.video_backend).squeeze(0)
+        item["task"] = self.meta.tasks.iloc[int(row["task_index"])].name
+        return item
+
+
+def _from_meta(name: str) -> property:
+    return property(lambda self: getattr(self.meta, name), doc=f"`meta.{name}`")
+
+
+class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
+    """Interleaved streams of several LeRobot datasets, with the map-style mixture's metadata.
+
+    Args (beyond `MultiLeRobotDataset`'s):
+        seed: seeds the label sequence and every shuffle (deterministic from seed and epoch).
+        buffer_size: lerobot's shuffle buffer, per dataset.
+        stop_strategy: "restart" (default) or "stop", see the module docstring.
+        epoch_size: samples per epoch (default: selected frames).
+        infinite: iterate epoch after epoch (training); else one epoch per `iter()`.
+        batch_size: the DataLoader's batch size (keeps its in-order output equal to the sequence).
+        rank, world_size: this process's share; None reads torch.distributed (1 process if unset).
+        schema_options: `open_metadata`'s rename_map, pad_vectors, fill_missing_cameras.
+    """
+
+    def __init__(
+        self,
+        repo_ids: str | Sequence[str],
+        root: RootSpec = None,
+        episodes: EpisodesSpec = None,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        image_transforms: Callable | None = None,
+        tolerance_s: float = 1e-4,
+        revision: str | None = None,
+        weights: Sequence[float] | Mapping[str, float] | None = None,
+        temperature: float | None = None,
+        seed: int = 0,
+        buffer_size: int = 1000,
+        stop_strategy: str = "restart",
+        epoch_size: int | None = None,
+        infinite: bool = False,
+        batch_size: int = 1,
+        rank: int | None = None,
+        world_size: int | None = None,
+        video_backend: str | None = None,
+        **schema_options,
+    ):
+        super().__init__()
+        if stop_strategy not in STOP_STRATEGIES:
+            raise DatasetSourceError(f"stop_strategy = {stop_strategy!r}: expected one of {STOP_STRATEGIES}")
+        self.meta = open_metadata(repo_ids, root, episodes, revision, **schema_options)
+        self.frames = np.array([self.meta.num_frames_of(i) for i in range(len(self.repo_ids))])
+        self.sampling_shares = mixture_shares(
+            self.frames, normalize_weights(weights, self.repo_ids), temperature
+        )
+        self.epoch_size = int(epoch_size if epoch_size is not None else self.frames.sum())
+        if self.epoch_size <= 0:
+            raise DatasetSourceError(f"epoch_size = {epoch_size!r}: expected a positive number of samples")
+        self.counts = apportion(self.epoch_size, self.sampling_shares)
+        self.seed, self.stop_strategy, self.infinite = int(seed), stop_strategy, infinite
+        self.batch_size, self.rank, self.world_size = max(1, int(batch_size)), rank, world_size
+        self.tolerance_s, self.image_transforms = tolerance_s, image_transforms
+        backend = resolve_video_backend(video_backend)
+        self._sources: list[_Source] = parallel_map(
+            lambda s: _Source(s, tolerance_s, buffer_size, backend), self.meta.sources
+        )
+        for i, src in enumerate(self._sources):
+            # the mixture's cameras under the source's names: disabled ones are never decoded
+            own = [self.meta.source_key(i, k) for k in self.meta.camera_keys]
+            src.cameras = [k for k in own if k in src.meta.camera_keys]
+        ep_from = np.asarray(self.meta.episodes["dataset_from_index"], dtype=np.int64)
+        # local index -> global index: the global episode's start + the frame's offset in its episode
+        self._index_base = [
+            np.where(m >= 0, ep_from[np.maximum(m, 0)] - src.starts, -1)
+            for m, src in zip(self.meta.episode_maps, self._sources)
+        ]
+        self.epoch, self.position, self.samples_before = 0, 0, 0
+        self.set_delta_timestamps(delta_timestamps)
+        logger.info("Streaming %s with shares %s", self.repo_ids, np.round(self.sampling_shares, 4).tolist())
+
+    def set_delta_timestamps(self, delta_timestamps: Mapping[str, Sequence[float]] | None) -> None:
+        """Temporal context (seconds, keys of the mixture) for every dataset, checked against each fps."""
+        self.delta_timestamps = select_delta_timestamps(
+            delta_timestamps, self.meta.features, self.repo_ids[0]
+        )
+        for i, src in enumerate(self._sources):
+            own = {self.meta.source_key(i, k): v for k, v in (self.delta_timestamps or {}).items()}
+            own = {k: v for k, v in own.items() if k in src.meta.features}
+            try:
+                check_delta_timestamps(own, src.fps, self.tolerance_s)
+            except ValueError as e:
+                raise DatasetSourceError(
+                    f"dataset {src.repo_id!r} ({src.fps} fps): delta_timestamps: {e}"
+                ) from e
+            src.set_delta_indices(get_delta_indices(own, src.fps) if own else None)
+        self._adapters = [
+            SampleAdapter.for_dataset(self.meta, i, self.delta_timestamps) for i in range(len(self._sources))
+        ]
+
+    # --- the label sequence -------------------------------------------------------------------------
+    def _labels(self, epoch: int) -> Iterator[np.ndarray]:
+        return label_blocks(self.counts, np.random.default_rng([self.seed, 0, epoch]), _LABEL_BLOCK)
+
+    def epoch_length(self, epoch: int) -> int:
+        """Samples in epoch `epoch`: `epoch_size`, or with "stop" up to the first exhausted stream."""
+        if self.stop_strategy == "restart":
+            return self.epoch_size
+        seen, done = np.zeros(len(self.frames), dtype=np.int64), 0
+        for block in self._labels(epoch):
+            cuts = [
+                done + hits[self.frames[d] - seen[d]]
+                for d in range(len(self.frames))
+                if len(hits := np.flatnonzero(block == d)) > self.frames[d] - seen[d]
+            ]
+            if cuts:
+                return int(min(cuts))
+            seen += np.bincount(block, minlength=len(seen))
+            done += len(block)
+        return done
+
+    def _stream(self, d: int, epoch: int) -> Iterator[tuple[dict, dict]]:
+        """Dataset d's lazy rows from where epoch `epoch` starts reading it, pass after pass."""
+        src, n = self._sources[d], int(self.frames[d])
+        # "restart" carries each stream over epochs (each epoch takes counts[d]); "stop" restarts it
+        p, skip = (epoch, 0) if self.stop_strategy == "stop" else divmod(epoch * int(self.counts[d]), n)
+        while True:
+            src.rng = np.random.default_rng([self.seed, 1, d, p])
+            got = 0
+            for row in src:
+                got += 1
+                if got > skip:
+                    yield row
+            if got != n:
+                raise DatasetSourceError(
+                    f"dataset {src.repo_id!r}: its data holds {got} frames of the selected episodes but "
+                    f"meta/episodes says {n}; the dataset is inconsistent"
+                )
+            p, skip = p + 1, 0
+
+    # --- iteration ----------------------------------------------------------------------------------
+    def _owner(self) -> Callable[[int], bool]:
+        rank, world = self.rank, self.world_size
+        if rank is None or world is None:
+            dist = torch.distributed
+            on = dist.is_available() and dist.is_initialized()
+            rank, world = (dist.get_rank(), dist.get_world_size()) if on else (0, 1)
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        size = self.batch_size
+        return lambda g: g % world == rank and (g // world // size) % workers == worker
+
+    def __iter__(self) -> Iterator[dict]:
+        owns = self._owner()
+        while True:
+            epoch, base, length = self.epoch, self.samples_before, self.epoch_length(self.epoch)
+            streams = [self._stream(d, epoch) for d in range(len(self.frames))]
+            j = 0
+            for block in self._labels(epoch):
+                for d in block[: length - j].tolist():
+                    row = next(streams[d])  # others' samples too: that is how the streams stay aligned
+                    j += 1
+                    if j > self.position and owns(base + j - 1):
+                        self.position = j
+                        yield self._sample(d, *row)
+                if j >= length:
+                    break
+            self.epoch, self.position, self.samples_before = epoch + 1, 0, base + length
+            if not self.infinite:
+                return
+
+    def _sample(self, d: int, row: dict, near: dict) -> dict:
+        local_ep = int(row["episode_index"])
+        item = self._adapters[d](self._sources[d].materialize(row, near))
+        item["index"] = torch.tensor(int(self._index_base[d][local_ep]) + int(row["index"]))
+        item["episode_index"] = torch.tensor(int(self.meta.episode_maps[d][local_ep]))
+        item["task_index"] = torch.tensor(int(self.meta.task_maps[d][int(row["task_index"])]))
+        item["dataset_index"] = torch.tensor(d)
+        if self.image_transforms is not None:
+            for cam in self.meta.camera_keys:
+                item[cam] = self.image_transforms(item[cam])
+        return item
+
+    # --- resumption ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The mixture's identity, then where the stream stands: epoch, position in it, samples before it."""
+        return {k: getattr(self, k) for k in _STATE}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        if any(state[k] != getattr(self, k) for k in _STATE[:3]):
+            raise ValueError(f"stream state {dict(state)} is for another mixture ({self.state_dict()})")
+        self.epoch, self.position, self.samples_before = (int(state[k]) for k in _STATE[3:])
+
+    def seek(self, samples: int) -> None:
+        """Continue after `samples` samples of the whole stream (all ranks), e.g. step x batch x processes."""
+        epoch, before = 0, 0
+        if self.stop_strategy == "restart":  # every epoch has epoch_size samples
+            epoch, before = samples // self.epoch_size, samples // self.epoch_size * self.epoch_size
+        while samples - before >= (length := self.epoch_length(epoch)):
+            epoch, before = epoch + 1, before + length
+        self.epoch, self.position, self.samples_before = epoch, samples - before, before
+
+    def start_epoch(self, epoch: int) -> None:
+        """Go to the start of `epoch` (one-epoch iteration in DataLoader workers, which keep no state).
+
+        Not `set_epoch`: accelerate calls that with its own pass counter at every `iter()`, which
+        would rewind a resumed stream.
+        """
+        self.seek(sum(self.epoch_length(e) for e in range(epoch)))
+
+    # --- the guide's attributes (read from the merged metadata) -----------------------------------
+    repo_ids = _from_meta("repo_ids")
+    repo_id_to_index = _from_meta("repo_id_to_index")
+    disabled_features = _from_meta("disabled_features")
+    num_frames = _from_meta("total_frames")
+    num_episodes = _from_meta("total_episodes")
+    fps = _from_meta("fps")
+    features = _from_meta("features")
+    camera_keys = _from_meta("camera_keys")
+    stats = _from_meta("stats")
+    episodes = property(lambda self: None, doc="lerobot-style: None (`meta.episodes` holds the selection)")
+
+
+def make_streaming_dataset(cfg, image_transforms: Callable | None = None, delta_timestamps=None):
+    """The streaming mixture of a train config carrying a `MultiDatasetConfig` (`dataset.streaming`).
+
+    `delta_timestamps` in seconds, already resolved against the mixture (e.g. lerobot's
+    `resolve_delta_timestamps(cfg.policy, open_config_metadata(cfg.dataset))`).
+    """
+    ds = cfg.dataset
+    names = (
+        "weights",
+        "temperature",
+        "epoch_size",
+        "video_backend",
+        "rename_map",
+        "stop_strategy",
+        "buffer_size",
+    )
+    options = {k: getattr(ds, k) for k in names if getattr(ds, k, None) is not None}
+    flags = {k: getattr(ds, k, False) for k in ("pad_vectors", "fill_missing_cameras")}
+    return StreamingMultiLeRobotDataset(
+        ds.repo_id,
+        ds.root,
+        ds.episodes,
+        delta_timestamps,
+        image_transforms,
+        cfg.tolerance_s,
+        ds.revision,
+        seed=cfg.seed or 0,
+        infinite=True,  # lerobot's loop cycles the DataLoader: one endless stream keeps epochs apart
+        batch_size=cfg.batch_size,
+        rank=0,  # accelerate shards an IterableDataset itself (see the module docstring)
+        world_size=1,
+        **options,
+        **flags,
+    )
