@@ -33,7 +33,8 @@ def folder_bytes(path: Path) -> int:
 def run_train(
     dataset_args: list[str], out: Path, steps: int, device: str, batch_size: int, workers: int
 ) -> tuple[float, float, float]:
-    """(steps/s from lerobot's logged update+data time, seconds to the first step, wall seconds)."""
+    """(steps/s from lerobot's logged update+data time, seconds from dataset creation to the loop's
+    start (dataset, policy and optimizer built), wall seconds)."""
     cmd = [
         sys.executable, "-m", "lerobot_multi.scripts.train", *dataset_args,
         "--policy.type=act", f"--policy.device={device}", "--policy.push_to_hub=false",
@@ -50,7 +51,7 @@ def run_train(
     # the second logged window excludes warm-up
     updt, data = (float(x) for x in re.findall(r"updt_s:([\d.]+) data_s:([\d.]+)", log)[-1])
     first = re.search(r"(\d\d:\d\d:\d\d) ot_train.py:\d+ Creating dataset", log).group(1)
-    start = re.search(r"(\d\d:\d\d:\d\d) ot_train.py:\d+ step:", log).group(1)
+    start = re.search(r"(\d\d:\d\d:\d\d) ot_train.py:\d+ Start offline training", log).group(1)
     to_s = lambda hms: sum(int(v) * m for v, m in zip(hms.split(":"), (3600, 60, 1)))  # noqa: E731
     return 1.0 / (updt + data), float(to_s(start) - to_s(first)), wall
 
@@ -99,7 +100,7 @@ def main() -> None:
     print(
         f"frames: {sum(sum(v) for v in LENGTHS.values())}, ACT batch {args.batch_size}, {args.workers} workers, {args.steps} steps, device {args.device}"
     )
-    print(f"{'':>8} {'steps/s':>8} {'first step s':>12} {'wall s':>7}")
+    print(f"{'':>8} {'steps/s':>8} {'to loop s':>12} {'wall s':>7}")
     for k, (sps, first, wall) in med.items():
         print(f"{k:>8} {sps:>8.2f} {first:>12.1f} {wall:>7.1f}")
     print(f"steps/s ratio multi/merged: {med['multi'][0] / med['merged'][0]:.3f}")
@@ -107,7 +108,7 @@ def main() -> None:
         f"merge (aggregate_datasets): {merge_s:.1f} s, {folder_bytes(merged) / 1e6:.2f} MB written; multi: 0 bytes written"
     )
     print(
-        f"time to first step incl. merge: merged {med['merged'][1] + merge_s:.1f} s vs multi {med['multi'][1]:.1f} s"
+        f"time to the loop's start incl. merge: merged {med['merged'][1] + merge_s:.1f} s vs multi {med['multi'][1]:.1f} s"
     )
 
 

@@ -123,4 +123,17 @@ class MultiTrainPipelineConfig(TrainPipelineConfig):
     ):
         """Parse a YAML training config (the guide's `TrainPipelineConfig.from_yaml`)."""
         with draccus.config_type("yaml"):
-            return draccus.parse(cls, str(path), args=args or [])
+            try:
+                return draccus.parse(cls, str(path), args=args or [])
+            except Exception as e:
+                raise_config_error(e)
+                raise
+
+
+def raise_config_error(error: BaseException) -> None:
+    """draccus reports "Couldn't instantiate class ..." and chains our message; surface ours."""
+    cause = error
+    while cause is not None and not isinstance(cause, DatasetSourceError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+        raise DatasetSourceError(str(cause)) from error

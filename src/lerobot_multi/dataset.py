@@ -251,7 +251,11 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         if idx < 0:
             idx += len(self)
         ds, local = self.meta.locate(idx)
-        item = self._adapters[ds](self._datasets[ds][local])
+        try:
+            raw = self._datasets[ds][local]
+        except Exception as e:  # name the dataset, episode and files: a bare decoder error does not
+            raise DatasetSourceError(self._read_error(ds, local, e)) from e
+        item = self._adapters[ds](raw)
         item["episode_index"] = self._episode_tensors[ds][item["episode_index"].item()]
         item["task_index"] = self._task_tensors[ds][item["task_index"].item()]
         item["index"] = torch.tensor(idx)
@@ -260,6 +264,16 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             for cam in self.meta.camera_keys:
                 item[cam] = self.image_transforms(item[cam])
         return item
+
+    def _read_error(self, ds: int, local: int, error: Exception) -> str:
+        sub = self._datasets[ds]
+        episode = int(sub.hf_dataset[local]["episode_index"])
+        files = [str(sub.meta.get_data_file_path(episode))]
+        files += [str(sub.meta.get_video_file_path(episode, k)) for k in sub.meta.video_keys]
+        return (
+            f"dataset {self.repo_ids[ds]!r}: reading frame {local} of episode {episode} failed "
+            f"(files {files} under {sub.root}): {type(error).__name__}: {error}"
+        )
 
     def __repr__(self) -> str:
         rows = "\n".join(

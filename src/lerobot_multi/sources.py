@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import pyarrow.parquet as pq
 from datasets.utils.tqdm import tqdm as hf_tqdm
 from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 from lerobot.utils.constants import HF_LEROBOT_HOME
@@ -193,8 +194,56 @@ def check_before_open(source: DatasetSource) -> dict | None:
             )
         info = _read_info(source)
         check_episode_selection(source, int(info["total_episodes"]))
+        check_data_schema(source, info)
+        check_video_files(source, info)
         return info
     return None
+
+
+def check_data_schema(source: DatasetSource, info: dict) -> None:
+    """info.json's non-video features must be columns of the parquet data (read from file footers)."""
+    expected = [k for k, ft in info["features"].items() if ft.get("dtype") != "video"]
+    for path in sorted((source.root / "data").glob("*/*.parquet"))[:1]:
+        try:
+            names = set(pq.read_schema(path).names)
+        except Exception as e:
+            raise DatasetSourceError(f"dataset {source.repo_id!r}: cannot read {path}: {e}") from e
+        missing = [k for k in expected if k not in names]
+        if missing:
+            raise DatasetSourceError(
+                f"dataset {source.repo_id!r}: meta/info.json declares features {missing} that "
+                f"{path.relative_to(source.root)} does not hold"
+            )
+
+
+def check_video_files(source: DatasetSource, info: dict) -> None:
+    """Every selected episode's video files must exist: lerobot would try the hub for a missing one.
+
+    Reads only the small meta/episodes index columns.
+    """
+    keys = [k for k, ft in info["features"].items() if ft.get("dtype") == "video"]
+    if not keys or not info.get("video_path"):
+        return
+    columns = ["episode_index"] + [f"videos/{k}/{c}" for k in keys for c in ("chunk_index", "file_index")]
+    for path in sorted((source.root / "meta" / "episodes").glob("*/*.parquet")):
+        try:
+            table = pq.read_table(path, columns=columns)
+        except Exception as e:
+            raise DatasetSourceError(f"dataset {source.repo_id!r}: cannot read {path}: {e}") from e
+        for row in table.to_pylist():
+            if source.episodes is not None and row["episode_index"] not in source.episodes:
+                continue
+            for key in keys:
+                rel = info["video_path"].format(
+                    video_key=key,
+                    chunk_index=row[f"videos/{key}/chunk_index"],
+                    file_index=row[f"videos/{key}/file_index"],
+                )
+                if not (source.root / rel).is_file():
+                    raise DatasetSourceError(
+                        f"dataset {source.repo_id!r}: episode {row['episode_index']}: video file {rel} "
+                        f"for {key!r} is missing under {source.root}"
+                    )
 
 
 def check_after_open(source: DatasetSource, info: dict | None, total_episodes: int) -> None:

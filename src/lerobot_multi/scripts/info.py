@@ -13,7 +13,7 @@ import sys
 
 import draccus
 
-from lerobot_multi.config import MultiTrainPipelineConfig
+from lerobot_multi.config import MultiTrainPipelineConfig, raise_config_error
 from lerobot_multi.report import format_report, mixture_report, open_config_metadata
 from lerobot_multi.sources import DatasetSourceError
 
@@ -25,7 +25,11 @@ def parse(argv: list[str]) -> tuple[MultiTrainPipelineConfig, bool, str | None]:
     config_path = next((a.split("=", 1)[1] for a in args if a.startswith("--config_path=")), None)
     args = [a for a in args if not a.startswith("--config_path=")]
     with draccus.config_type("yaml"):
-        cfg = draccus.parse(MultiTrainPipelineConfig, config_path, args=args)
+        try:
+            cfg = draccus.parse(MultiTrainPipelineConfig, config_path, args=args)
+        except Exception as e:
+            raise_config_error(e)
+            raise
     return cfg, as_json, plot
 
 
