@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from lerobot.datasets.sampler import EpisodeAwareSampler
 from lerobot.scripts import lerobot_train
+from lerobot.utils.random_utils import load_rng_state
 
 from lerobot_multi.dataset import MultiLeRobotDataset
 from lerobot_multi.factory import make_dataset
@@ -95,7 +96,13 @@ def lerobot_train_seam(cfg):
     added_drop_attr = []
     original = {
         name: getattr(lerobot_train, name)
-        for name in ("make_dataset", "EpisodeAwareSampler", "save_checkpoint", "make_pre_post_processors")
+        for name in (
+            "make_dataset",
+            "EpisodeAwareSampler",
+            "save_checkpoint",
+            "make_pre_post_processors",
+            "cycle",
+        )
     }
 
     def _make_dataset(run_cfg):
@@ -168,6 +175,24 @@ def lerobot_train_seam(cfg):
         logger.info("Normalization %s: groups %s", mode, sorted(set(repo_groups.values())))
         return pre, post
 
+    def _cycle(iterable):
+        # lerobot restores the RNG state before the loop, but the DataLoader's first batch draws a base
+        # seed from torch's RNG (an uninterrupted run made that draw at step 1); restore it again after
+        # that draw so a resumed run's dropout and VAE noise match (exact when the stream is ours).
+        iterator = iter(iterable)
+        if (
+            cfg.resume
+            and cfg.checkpoint_path is not None
+            and isinstance(made.get("sampler"), WeightedMixtureSampler)
+        ):
+            first = next(iterator)
+            load_rng_state(Path(cfg.checkpoint_path) / "training_state")
+            yield first
+        while True:
+            yield from iterator
+            iterator = iter(iterable)
+
+    lerobot_train.cycle = _cycle
     lerobot_train.make_dataset = _make_dataset
     lerobot_train.make_pre_post_processors = _make_processors
     lerobot_train.EpisodeAwareSampler = _sampler
