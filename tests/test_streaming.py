@@ -174,3 +174,23 @@ def test_streaming_trains_in_lerobot_loop_and_resumes(data_root, tmp_path):
         cwd=tmp_path,
     )
     assert "Stream resumed after 12 samples" in log.stdout + log.stderr
+
+
+def test_streaming_mixed_fps_counts_delta_indices_per_dataset(data_root):
+    from lerobot_multi import MultiLeRobotDataset, StreamingMultiLeRobotDataset
+
+    pair = ["lab/sess_a", "lab/fps15"]
+    stream = StreamingMultiLeRobotDataset(
+        pair, root=data_root, mixed_fps=True, stop_strategy="stop", video_backend="pyav"
+    )
+    stream.set_delta_indices({"action": [0, 1, 2, 3]})
+    mapped = MultiLeRobotDataset(pair, root=data_root, mixed_fps=True, video_backend="pyav")
+    mapped.set_delta_indices({"action": [0, 1, 2, 3]})
+    seen = 0
+    for item in stream:
+        ref = mapped[int(item["index"])]
+        assert torch.equal(item["action"], ref["action"]) and torch.equal(
+            item["action_is_pad"], ref["action_is_pad"]
+        )
+        seen += 1
+    assert seen == len(mapped)

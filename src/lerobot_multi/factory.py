@@ -37,7 +37,7 @@ def make_dataset(cfg):
     image_transforms = ImageTransforms(ds_cfg.image_transforms) if ds_cfg.image_transforms.enable else None
     if ds_cfg.streaming:
         dataset = make_streaming_dataset(cfg, image_transforms)
-        dataset.set_delta_timestamps(lerobot_factory.resolve_delta_timestamps(cfg.policy, dataset.meta))
+        _set_temporal_context(dataset, cfg)
         return _announce(dataset, ds_cfg)
     dataset = MultiLeRobotDataset(
         ds_cfg.repo_id,
@@ -54,19 +54,26 @@ def make_dataset(cfg):
         pad_vectors=getattr(ds_cfg, "pad_vectors", False),
         fill_missing_cameras=getattr(ds_cfg, "fill_missing_cameras", False),
     )
-    # lerobot resolves the policy's delta indices (in frames) to seconds with one fps; with mixed frame
-    # rates each dataset converts the same indices with its own fps, so a chunk is N of its frames.
+    _set_temporal_context(dataset, cfg)
+    return _announce(dataset, ds_cfg)
+
+
+def _set_temporal_context(dataset, cfg) -> None:
+    """The policy's delta indices (plus per-repo overrides in seconds) on a map-style or stream mixture.
+
+    lerobot resolves delta indices (frames) to seconds with one fps; with mixed frame rates each dataset
+    converts the same indices with its own fps, so a chunk is N of its frames.
+    """
+    ds_cfg = cfg.dataset
+    overrides = getattr(ds_cfg, "delta_timestamps", None)
     delta_timestamps = lerobot_factory.resolve_delta_timestamps(cfg.policy, dataset.meta)
     if getattr(ds_cfg, "mixed_fps", False) and delta_timestamps is not None:
         fps = dataset.meta.fps
         dataset.set_delta_indices({k: [round(t * fps) for t in v] for k, v in delta_timestamps.items()})
-        if ds_cfg.delta_timestamps:
-            dataset.set_delta_timestamps(
-                None, {**dataset.delta_timestamps_by_dataset, **ds_cfg.delta_timestamps}
-            )
-    elif delta_timestamps is not None or getattr(ds_cfg, "delta_timestamps", None):
-        dataset.set_delta_timestamps(delta_timestamps, getattr(ds_cfg, "delta_timestamps", None))
-    return _announce(dataset, ds_cfg)
+        if overrides:
+            dataset.set_delta_timestamps(None, {**dataset.delta_timestamps_by_dataset, **overrides})
+    elif delta_timestamps is not None or overrides:
+        dataset.set_delta_timestamps(delta_timestamps, overrides)
 
 
 def _announce(dataset, ds_cfg):

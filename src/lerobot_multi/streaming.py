@@ -47,7 +47,7 @@ from torchvision import transforms
 from lerobot_multi.adapt import SampleAdapter
 from lerobot_multi.report import open_metadata
 from lerobot_multi.sampling import apportion, label_blocks, mixture_shares, normalize_weights
-from lerobot_multi.schema import select_delta_timestamps
+from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
 from lerobot_multi.sources import DatasetSource, DatasetSourceError, EpisodesSpec, RootSpec, parallel_map
 from lerobot_multi.video import resolve_video_backend
 
@@ -230,13 +230,26 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         self.set_delta_timestamps(delta_timestamps)
         logger.info("Streaming %s with shares %s", self.repo_ids, np.round(self.sampling_shares, 4).tolist())
 
-    def set_delta_timestamps(self, delta_timestamps: Mapping[str, Sequence[float]] | None) -> None:
-        """Temporal context (seconds, keys of the mixture) for every dataset, checked against each fps."""
+    def set_delta_timestamps(
+        self,
+        delta_timestamps: Mapping[str, Sequence[float]] | None,
+        per_dataset: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    ) -> None:
+        """Temporal context (seconds, keys of the mixture) for every dataset, checked against each fps;
+        `per_dataset` ({repo_id: {key: seconds}}) overrides it for the datasets it names."""
         self.delta_timestamps = select_delta_timestamps(
             delta_timestamps, self.meta.features, self.repo_ids[0]
         )
+        resolved = {
+            rid: select_delta_timestamps(
+                (per_dataset or {}).get(rid, delta_timestamps), self.meta.features, rid
+            )
+            for rid in self.repo_ids
+        }
+        check_same_lengths(resolved)
+        self.delta_timestamps_by_dataset = resolved
         for i, src in enumerate(self._sources):
-            own = {self.meta.source_key(i, k): v for k, v in (self.delta_timestamps or {}).items()}
+            own = {self.meta.source_key(i, k): v for k, v in (resolved[src.repo_id] or {}).items()}
             own = {k: v for k, v in own.items() if k in src.meta.features}
             try:
                 check_delta_timestamps(own, src.fps, self.tolerance_s)
@@ -246,8 +259,16 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
                 ) from e
             src.set_delta_indices(get_delta_indices(own, src.fps) if own else None)
         self._adapters = [
-            SampleAdapter.for_dataset(self.meta, i, self.delta_timestamps) for i in range(len(self._sources))
+            SampleAdapter.for_dataset(self.meta, i, resolved[rid]) for i, rid in enumerate(self.repo_ids)
         ]
+
+    def set_delta_indices(self, delta_indices: Mapping[str, Sequence[int]] | None) -> None:
+        """Temporal context in frames: each dataset converts them to seconds with its own fps."""
+        per_dataset = {
+            rid: {k: [i / fps for i in idx] for k, idx in (delta_indices or {}).items()}
+            for rid, fps in zip(self.repo_ids, self.meta.fps_by_dataset)
+        }
+        self.set_delta_timestamps(None, per_dataset if delta_indices else None)
 
     # --- the label sequence -------------------------------------------------------------------------
     def _labels(self, epoch: int) -> Iterator[np.ndarray]:
