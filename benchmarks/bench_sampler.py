@@ -72,9 +72,15 @@ def main() -> None:
     multi = MultiLeRobotDataset(repo_ids, root=root)
     eps = multi.meta.episodes
     sampler = WeightedMixtureSampler(
-        eps["dataset_from_index"], eps["dataset_to_index"], eps["dataset_index"], np.full(10, 0.1), seed=0
+        eps["dataset_from_index"],
+        eps["dataset_to_index"],
+        eps["dataset_index"],
+        np.full(10, 0.1),
+        seed=0,
+        infinite=True,
     )
     weighted_order = list(islice(iter(sampler), args.items))
+    assert len(weighted_order) == args.items
     uniform_order = np.random.default_rng(0).integers(0, len(multi), size=args.items).tolist()
     t = interleaved(
         {
