@@ -31,27 +31,14 @@ def rss_mb(proc: psutil.Process) -> float:
 
 
 def train(count: int) -> None:
-    root, repo_ids = small_datasets(count)
-    # ACT wants an image or an environment state: the state-only datasets lend theirs via rename_map
-    # (and ACT 0.4.4's VAE encoder reads observation.state unconditionally: use_vae=false)
+    # ACT wants an image or an environment state (and its VAE reads observation.state): both present
+    root, repo_ids = small_datasets(count, extra={"observation.environment_state": 2}, tag="env")
     config = CACHE / f"scale_{count}.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "dataset": {
-                    "repo_id": repo_ids,
-                    "root": str(root),
-                    "rename_map": {
-                        r: {"observation.state": "observation.environment_state"} for r in repo_ids
-                    },
-                }
-            }
-        )
-    )
+    config.write_text(yaml.safe_dump({"dataset": {"repo_id": repo_ids, "root": str(root)}}))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [
         sys.executable, "-m", "lerobot_multi.scripts.train", f"--config_path={config}", "--policy.type=act", "--policy.device=cpu", "--policy.push_to_hub=false",
-        "--policy.pretrained_backbone_weights=null", "--policy.dim_model=64", "--policy.n_heads=2", "--policy.use_vae=false",
+        "--policy.pretrained_backbone_weights=null", "--policy.dim_model=64", "--policy.n_heads=2",
         "--policy.dim_feedforward=128", "--policy.chunk_size=5", "--policy.n_action_steps=5",
         "--batch_size=8", "--steps=3", "--num_workers=0", "--save_checkpoint=false",
         f"--output_dir={CACHE / f'scale_run_{time.time_ns()}'}",

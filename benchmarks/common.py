@@ -19,7 +19,11 @@ CACHE = Path(os.environ.get("LEROBOT_MULTI_BENCH_CACHE", "outputs/bench"))
 
 
 def small_datasets(
-    count: int, lengths=(12, 8), camera: str | None = None, tag: str = "small"
+    count: int,
+    lengths=(12, 8),
+    camera: str | None = None,
+    tag: str = "small",
+    extra: dict[str, int] | None = None,
 ) -> tuple[Path, list[str]]:
     """`count` small state/action datasets written with lerobot's writer, cached across runs."""
     root = CACHE / f"{tag}_{lengths}_{camera}".replace(" ", "")
@@ -27,7 +31,14 @@ def small_datasets(
     for i, rid in enumerate(repo_ids):
         if not (root / rid / "meta" / "info.json").exists():
             build_dataset(
-                root / rid, rid, list(lengths), tasks=[f"task {i % 7}"], camera=camera, seed=i, offset=i % 5
+                root / rid,
+                rid,
+                list(lengths),
+                tasks=[f"task {i % 7}"],
+                camera=camera,
+                seed=i,
+                offset=i % 5,
+                extra=extra,
             )
     return root, repo_ids
 

@@ -151,12 +151,6 @@ class MultiDatasetMetadata:
         """Global frame index -> (dataset index, position inside that dataset's selected frames)."""
         return locate(self._frame_offsets_list, index)
 
-    def global_episode(self, dataset_index: int, local_episode: int) -> int:
-        return int(self.episode_maps[dataset_index][local_episode])
-
-    def global_task(self, dataset_index: int, local_task: int) -> int:
-        return int(self.task_maps[dataset_index][local_task])
-
     def num_frames_of(self, dataset_index: int) -> int:
         return int(self.frame_offsets[dataset_index + 1] - self.frame_offsets[dataset_index])
 
