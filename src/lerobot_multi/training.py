@@ -1,10 +1,12 @@
 """The seam into lerobot 0.4.4's training script (`lerobot.scripts.lerobot_train`).
 
-lerobot's `train()` looks up three module-level names that we route for the duration of a run:
-- `make_dataset`: ours, so a list of repo_ids gives a MultiLeRobotDataset;
-- `EpisodeAwareSampler`: when the mixture has weights/temperature/epoch_size, our
-  WeightedMixtureSampler instead (same episode-aware frame dropping), resumed at the checkpoint's step;
-- `save_checkpoint`: lerobot's, plus the sampler state in `training_state/mixture_sampler.json`.
+lerobot's `train()` looks up module-level names that we route for the duration of a run:
+- `make_dataset`: ours, so a list of repo_ids gives a MultiLeRobotDataset (or a stream);
+- `EpisodeAwareSampler`: with weights/temperature/epoch_size, our WeightedMixtureSampler (same
+  episode-aware frame dropping), resumed at the checkpoint's position; None for a stream;
+- `make_pre_post_processors`: lerobot's, with group-aware (un)normalizers for per_robot/per_dataset;
+- `save_checkpoint`: lerobot's, plus the sampler/stream position in `training_state/`;
+- `cycle`: lerobot's, re-restoring the RNG after the DataLoader's first seed draw on resume.
 Everything else (loop, accelerate, logging, checkpoint format) stays lerobot's.
 """
 
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 from lerobot.datasets.sampler import EpisodeAwareSampler
 from lerobot.scripts import lerobot_train
 from lerobot.utils.random_utils import load_rng_state
@@ -42,8 +45,6 @@ def mixing_requested(ds_cfg) -> bool:
 
 
 def _num_processes() -> int:
-    from accelerate import PartialState
-
     return PartialState().num_processes
 
 
