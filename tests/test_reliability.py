@@ -182,3 +182,33 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(data_root, tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_a_dying_worker_raises_instead_of_hanging(data_root):
+    import psutil
+    import torch
+
+    ds = MultiLeRobotDataset(["lab/sess_a", "lab/sess_b"], root=data_root, video_backend="pyav")
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, timeout=60)
+    it = iter(loader)
+    next(it)
+    workers = psutil.Process().children()
+    assert workers, "the DataLoader started no worker processes"
+    workers[0].kill()
+    with pytest.raises(RuntimeError, match=r"DataLoader worker .* exited unexpectedly"):
+        for _ in range(len(loader)):
+            next(it)
+
+
+def test_a_failing_read_in_a_worker_names_the_dataset(copies):
+    import torch
+
+    root = copies("lab/sess_a", "lab/sess_c")
+    video = next((root / "lab/sess_c/videos").rglob("*.mp4"))
+    video.write_bytes(b"not a video" * 100)
+    ds = open_multi(root)
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, [29]), batch_size=1, num_workers=1)
+    with pytest.raises(
+        DatasetSourceError, match=r"dataset 'lab/sess_c': reading frame 0 of episode 0 failed"
+    ):
+        next(iter(loader))
