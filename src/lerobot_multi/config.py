@@ -91,10 +91,6 @@ class MultiDatasetConfig(DatasetConfig):
         if isinstance(self.episodes, dict):
             self.episodes = {str(k): v for k, v in self.episodes.items()}
 
-    @property
-    def is_multi(self) -> bool:
-        return isinstance(self.repo_id, list)
-
 
 @dataclass
 class MultiTrainPipelineConfig(TrainPipelineConfig):
