@@ -1,11 +1,17 @@
 """Per-item overhead of MultiLeRobotDataset vs direct sub-dataset access and lerobot's legacy class.
 
-    python benchmarks/bench_index.py [--counts 10 100 1000] [--items 2000] [--camera]
+    python benchmarks/bench_index.py [--counts 10 100 1000] [--items 1024] [--rounds 31] [--camera]
 
-For N small datasets (lerobot's writer, state/action, 2 episodes each; `--camera` adds a video), reads the same random global
-indices through (a) the sub-datasets directly (index pre-resolved, the floor), (b) lerobot_multi's
-MultiLeRobotDataset, (c) lerobot 0.4.4's legacy MultiLeRobotDataset, round-robin in one run, and prints
-ratios. Also the time to open each.
+For N small datasets (lerobot's writer, state/action, 2 episodes each; `--camera` adds a video), reads
+the same random global indices through (a) the sub-datasets directly (index pre-resolved: the floor),
+(b) lerobot_multi's MultiLeRobotDataset, (c) lerobot 0.4.4's legacy MultiLeRobotDataset, two ways:
+
+- batch: what torch's DataLoader does per batch of 64 (`__getitems__` where defined, then
+  `default_collate`), i.e. the cost in training;
+- item: `dataset[i]` one at a time.
+
+Each round runs every variant once in shuffled order; the ratios are per round, reported as the median
+(and quartiles) over rounds. Also the time to open each.
 """
 
 from __future__ import annotations
@@ -16,10 +22,24 @@ import time
 from functools import partial
 
 import numpy as np
-from common import interleaved, small_datasets
+from common import paired_ratios, small_datasets
 from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMulti
+from torch.utils.data import default_collate
 
 from lerobot_multi import MultiLeRobotDataset
+
+BATCH = 64
+
+
+def fetch(dataset, batches) -> None:
+    getitems = getattr(dataset, "__getitems__", None)
+    for b in batches:
+        default_collate(getitems(b) if getitems else [dataset[i] for i in b])
+
+
+def fetch_direct(subs, resolved_batches) -> None:
+    for b in resolved_batches:
+        default_collate([subs[d][local] for d, local in b])
 
 
 def read(dataset, indices) -> None:
@@ -32,7 +52,11 @@ def read_direct(subs, resolved) -> None:
         subs[d][local]
 
 
-def measure(count: int, items: int, camera: str | None) -> str:
+def fmt(r: tuple[float, float, float]) -> str:
+    return f"{r[0]:.3f} ({r[1]:.3f}-{r[2]:.3f})"
+
+
+def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
     root, repo_ids = small_datasets(count, camera=camera)
     t = time.perf_counter()
     multi = MultiLeRobotDataset(repo_ids, root=root, video_backend="pyav")
@@ -42,35 +66,53 @@ def measure(count: int, items: int, camera: str | None) -> str:
     open_legacy = time.perf_counter() - t
     idx = np.random.default_rng(0).integers(0, len(multi), size=items).tolist()
     resolved = [multi.meta.locate(i) for i in idx]
-    t = interleaved(
+    batches = [idx[k : k + BATCH] for k in range(0, items, BATCH)]
+    resolved_batches = [resolved[k : k + BATCH] for k in range(0, items, BATCH)]
+    subs = multi.datasets
+    t0 = time.perf_counter()
+    read_direct(subs, resolved)
+    direct_us = (time.perf_counter() - t0) / items * 1e6
+    batch = paired_ratios(
         {
-            "direct": partial(read_direct, multi.datasets, resolved),
+            "direct": partial(fetch_direct, subs, resolved_batches),
+            "multi": partial(fetch, multi, batches),
+            "legacy": partial(fetch, legacy, batches),
+        },
+        baseline="direct",
+        rounds=rounds,
+    )
+    item = paired_ratios(
+        {
+            "direct": partial(read_direct, subs, resolved),
             "multi": partial(read, multi, idx),
             "legacy": partial(read, legacy, idx),
         },
-        rounds=3,
+        baseline="direct",
+        rounds=rounds,
     )
     return (
-        f"{count:>8} {open_multi:>12.2f} {open_legacy:>13.2f} {t['direct'] / items * 1e6:>14.1f} "
-        f"{t['multi'] / t['direct']:>12.3f} {t['legacy'] / t['direct']:>13.3f}"
+        f"{count:>8} {open_multi:>8.2f} {open_legacy:>9.2f} {direct_us:>9.1f} "
+        f"{fmt(batch['multi']):>22} {batch['legacy'][0]:>12.3f} {fmt(item['multi']):>22} {item['legacy'][0]:>11.3f}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--items", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=31)
     parser.add_argument(
         "--camera", action="store_true", help="datasets with a 64x64 video camera (decoded per item)"
     )
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     print(
-        f"{'datasets':>8} {'open multi s':>12} {'open legacy s':>13} {'direct us/item':>14} "
-        f"{'multi/direct':>12} {'legacy/direct':>13}"
+        f"{'datasets':>8} {'open s':>8} {'legacy s':>9} {'direct us':>9} "
+        f"{'batch multi/direct':>22} {'legacy/direct':>12} {'item multi/direct':>22} {'legacy/direct':>11}"
     )
     for count in args.counts:
-        print(measure(count, args.items, "observation.images.top" if args.camera else None), flush=True)
+        cam = "observation.images.top" if args.camera else None
+        print(measure(count, args.items, args.rounds, cam), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -52,3 +53,26 @@ def interleaved(fns: dict[str, Callable[[], None]], rounds: int = 5) -> dict[str
             fn()
             times[name].append(time.perf_counter() - t)
     return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def paired_ratios(
+    fns: dict[str, Callable[[], None]], baseline: str, rounds: int = 31, seed: int = 0
+) -> dict[str, tuple[float, float, float]]:
+    """Each fn's time over `baseline`'s in the same round, as (median, 25th, 75th percentile) over rounds.
+
+    The order is shuffled every round, so drift and warm-up hit every fn alike; ratios of one round
+    cancel the machine's slow phases, which medians of separate runs do not.
+    """
+    rng = random.Random(seed)
+    ratios: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        order = list(fns)
+        rng.shuffle(order)
+        seconds = {}
+        for name in order:
+            t = time.perf_counter()
+            fns[name]()
+            seconds[name] = time.perf_counter() - t
+        for name in fns:
+            ratios[name].append(seconds[name] / seconds[baseline])
+    return {k: tuple(float(x) for x in np.percentile(v, [50, 25, 75])) for k, v in ratios.items()}

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from conftest import SAME
 from lerobot.datasets.sampler import EpisodeAwareSampler
+from torch.utils.data import default_collate
 
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.scripts import info
@@ -40,6 +42,34 @@ def test_dataloader_batches_carry_dataset_index(data_root):
     assert batch["index"].tolist() == list(range(len(ds)))
     assert batch["episode_index"].max().item() == ds.num_episodes - 1
     assert batch["observation.images.top"].shape == (len(ds), 3, 64, 64)
+
+
+def test_batched_fetch_equals_item_by_item(data_root):
+    """DataLoader batches come from `__getitems__`; they must equal collated `ds[i]` exactly."""
+    ds = MultiLeRobotDataset(
+        SAME,
+        root=data_root,
+        episodes={"lab/sess_a": [0, 2], "lab/sess_b": [1, 3]},
+        delta_timestamps={"action": [0.0, 1 / 30, 2 / 30]},
+        video_backend="pyav",
+    )
+    indices = [len(ds) - 1, 0, 5, -1, 17, 3, len(ds) // 2]
+    batched = default_collate(ds.__getitems__(indices))
+    single = default_collate([ds[i] for i in indices])
+    assert batched.keys() == single.keys()
+    for key, value in single.items():
+        if isinstance(value, torch.Tensor):
+            assert batched[key].dtype == value.dtype and torch.equal(batched[key], value), key
+        else:
+            assert batched[key] == value, key
+    assert batched["index"].tolist() == [len(ds) - 1, 0, 5, len(ds) - 1, 17, 3, len(ds) // 2]
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, sampler=indices)
+    first = next(iter(loader))
+    assert torch.equal(first["action"], single["action"][:4])
+    with pytest.raises(IndexError, match=f"index {len(ds)} out of range"):
+        ds.__getitems__([0, len(ds)])
+    with pytest.raises(IndexError, match=f"index {-len(ds) - 1} out of range"):
+        ds[-len(ds) - 1]
 
 
 def test_episode_aware_sampler_unchanged(data_root):

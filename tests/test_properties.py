@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lerobot.datasets.compute_stats import get_feature_stats
 
-from lerobot_multi.indexing import cumulative_offsets, locate
+from lerobot_multi.indexing import cumulative_offsets, episode_of, locate, locate_frames
 from lerobot_multi.stats import aggregate
 
 sizes = st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=40).filter(lambda s: sum(s) > 0)
@@ -32,6 +32,35 @@ def test_locate_rejects_out_of_range(part_sizes, index):
         except IndexError:
             return
         raise AssertionError("out-of-range index accepted")
+
+
+@given(st.lists(st.lists(st.integers(0, 6), min_size=1, max_size=5), min_size=1, max_size=8), st.data())
+def test_locate_frames_matches_brute_force(parts, data):
+    """parts[p] = episode lengths of part p (empty episodes allowed)."""
+    lengths = [n for part in parts for n in part]
+    if sum(lengths) == 0:
+        return
+    starts = cumulative_offsets(lengths)[:-1]
+    episode_parts = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+    offsets = cumulative_offsets([sum(p) for p in parts])
+    expected = [
+        (e, int(episode_parts[e]), g - int(offsets[episode_parts[e]]), g)
+        for e, n in enumerate(lengths)
+        for g in range(int(starts[e]), int(starts[e]) + n)
+    ]
+    total = sum(lengths)
+    indices = data.draw(st.lists(st.integers(-total, total - 1), max_size=20))
+    got = locate_frames(starts, episode_parts, offsets, indices)
+    assert list(zip(*got)) == [expected[i % total] for i in indices]
+    assert [episode_of(starts.tolist(), i % total) for i in indices] == [
+        expected[i % total][0] for i in indices
+    ]
+    bad = data.draw(st.one_of(st.integers(total, total + 5), st.integers(-total - 5, -total - 1)))
+    try:
+        locate_frames(starts, episode_parts, offsets, [0, bad])
+    except IndexError:
+        return
+    raise AssertionError("out-of-range index accepted")
 
 
 groups = st.lists(

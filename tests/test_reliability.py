@@ -11,6 +11,8 @@ import sys
 import time
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import tree_hash
 from safetensors.numpy import load_file
@@ -70,6 +72,23 @@ def test_corrupt_video_fails_at_first_access_with_context(copies):
         DatasetSourceError, match=r"dataset 'lab/sess_c': reading frame 0 of episode 0 failed \(files .*\.mp4"
     ):
         ds[29]
+
+
+def test_episode_metadata_disagreeing_with_data(copies):
+    """Samples take their global episode from meta/episodes: a layout the data contradicts is an error."""
+    root = copies("lab/sess_a", "lab/sess_c")
+    path = next((root / "lab/sess_c/meta/episodes").glob("*/*.parquet"))
+    table = pq.read_table(path)
+    lengths = table.column("length").to_pylist()  # [8, 11]: swap them, the total stays 19
+    table = table.set_column(table.schema.get_field_index("length"), "length", pa.array(lengths[::-1]))
+    pq.write_table(table, path)
+    before = tree_hash(root)
+    with pytest.raises(
+        DatasetSourceError,
+        match=r"dataset 'lab/sess_c': frame 8 of data/ has episode_index 1 but meta/episodes .* puts episode 0",
+    ):
+        open_multi(root)
+    assert tree_hash(root) == before
 
 
 def test_missing_stats_json(copies):

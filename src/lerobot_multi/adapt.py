@@ -49,6 +49,10 @@ class SampleAdapter:
                 fill[key] = (steps, c, h, w) if steps else (c, h, w)
         return cls(renames, tuple(drop), pad, masks, fill)
 
+    @property
+    def is_identity(self) -> bool:
+        return not (self.renames or self.drop or self.pad or self.masks or self.fill)
+
     def __call__(self, item: dict) -> dict:
         if self.renames:
             item = {self.renames.get(k, k): v for k, v in item.items()}

@@ -11,11 +11,13 @@ import copy
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
 
 from lerobot_multi.adapt import SampleAdapter
+from lerobot_multi.indexing import episode_of, locate_frames
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
@@ -90,17 +92,15 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             fill_missing_cameras=fill_missing_cameras,
         )
         for i, ds in enumerate(self._datasets):
-            self.meta.check_loaded_frames(i, len(ds.hf_dataset))
+            column = ds.hf_dataset.with_format("numpy", columns=["episode_index"])["episode_index"]
+            self.meta.check_loaded_episodes(i, np.asarray(column))
             self._skip_disabled_videos(i, ds)
         frames = [self.meta.num_frames_of(i) for i in range(len(self.sources))]
         self.sampling_shares = mixture_shares(frames, normalize_weights(weights, self.repo_ids), temperature)
         self.delta_timestamps: dict[str, list[float]] | None = None
         self.delta_timestamps_by_dataset: dict[str, dict[str, list[float]] | None] = {}
         self.image_transforms = image_transforms
-        # 0-d tensors reused by every sample: building them per item costs more than the lookup
-        self._dataset_tensors = [torch.tensor(i) for i in range(len(self._datasets))]
-        self._episode_tensors = [[torch.tensor(int(g)) for g in m] for m in self.meta.episode_maps]
-        self._task_tensors = [[torch.tensor(int(g)) for g in m] for m in self.meta.task_maps]
+        self._init_lookups()
         self.set_delta_timestamps(delta_timestamps)
 
     def set_delta_timestamps(
@@ -143,9 +143,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
                 except ValueError as e:
                     raise DatasetSourceError(f"dataset {rid!r} ({ds.fps} fps): delta_timestamps: {e}") from e
                 ds.delta_indices = get_delta_indices(own, ds.fps)
-        self._adapters = [
-            SampleAdapter.for_dataset(self.meta, i, resolved[r]) for i, r in enumerate(self.repo_ids)
-        ]
+        adapters = [SampleAdapter.for_dataset(self.meta, i, resolved[r]) for i, r in enumerate(self.repo_ids)]
+        self._adapters = [None if a.is_identity else a for a in adapters]
 
     def set_delta_indices(self, delta_indices: Mapping[str, Sequence[int]] | None) -> None:
         """Temporal context in frames: each dataset converts them to seconds with its own fps."""
@@ -246,20 +245,74 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.num_frames
 
+    def _init_lookups(self) -> None:
+        """Per-sample bookkeeping, precomputed: O(episodes + tasks) lists and 0-d tensors."""
+        meta = self.meta
+        self._offsets = meta.frame_offsets
+        self._offsets_list = meta.frame_offsets.tolist()
+        self._episode_starts = meta.episode_starts
+        self._episode_starts_list = meta.episode_starts.tolist()
+        self._episode_datasets = meta.episode_datasets
+        self._episode_datasets_list = meta.episode_datasets.tolist()
+        self._task_ids = [m.tolist() for m in meta.task_maps]  # per dataset: source task id -> global
+        # a dataset with a single task needs no per-frame task lookup
+        self._only_task = [ids[0] if len(ids) == 1 else None for ids in self._task_ids]
+        self._dataset_tensors = [torch.tensor(i) for i in range(len(self._datasets))]
+        self._episode_tensors = [torch.tensor(g) for g in range(meta.total_episodes)]
+        self._task_tensors = [torch.tensor(g) for g in range(len(meta.tasks))]
+
     def __getitem__(self, idx: int) -> dict:
         idx = int(idx)
+        total = self._offsets_list[-1]
+        if not -total <= idx < total:
+            raise IndexError(f"index {idx} out of range for {total} items")
         if idx < 0:
-            idx += len(self)
-        ds, local = self.meta.locate(idx)
+            idx += total
+        episode = episode_of(self._episode_starts_list, idx)
+        ds = self._episode_datasets_list[episode]
+        local = idx - self._offsets_list[ds]
+        item = self._read(ds, local)
+        task = self._only_task[ds]
+        if task is None:
+            task = self._task_ids[ds][item["task_index"].item()]
+        item["episode_index"] = self._episode_tensors[episode]
+        item["task_index"] = self._task_tensors[task]
+        # through numpy: torch.tensor(int) costs ~3 us, a few % of a small state-only read
+        item["index"] = torch.from_numpy(np.array(idx, dtype=np.int64))
+        item["dataset_index"] = self._dataset_tensors[ds]
+        return item
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        """The samples of `indices`, as torch's DataLoader fetches a batch (it calls this when defined).
+
+        Same samples as `[self[i] for i in indices]`, except that `episode_index`, `task_index`, `index`
+        and `dataset_index` are Python ints: `default_collate` turns them into the same int64 batch
+        tensors in one op each, where building and stacking 0-d tensors costs ~1-4 us per sample.
+        """
+        episodes, parts, positions, globals_ = locate_frames(
+            self._episode_starts, self._episode_datasets, self._offsets, indices
+        )
+        only_task, task_ids = self._only_task, self._task_ids
+        items = []
+        for episode, ds, local, idx in zip(episodes, parts, positions, globals_):
+            item = self._read(ds, local)
+            task = only_task[ds]
+            item["episode_index"] = episode
+            item["task_index"] = task_ids[ds][item["task_index"].item()] if task is None else task
+            item["index"] = idx
+            item["dataset_index"] = ds
+            items.append(item)
+        return items
+
+    def _read(self, ds: int, local: int) -> dict:
+        """Sub-dataset `ds`'s frame `local`, adapted to the mixture's schema and transformed."""
         try:
-            raw = self._datasets[ds][local]
+            item = self._datasets[ds][local]
         except Exception as e:  # name the dataset, episode and files: a bare decoder error does not
             raise DatasetSourceError(self._read_error(ds, local, e)) from e
-        item = self._adapters[ds](raw)
-        item["episode_index"] = self._episode_tensors[ds][item["episode_index"].item()]
-        item["task_index"] = self._task_tensors[ds][item["task_index"].item()]
-        item["index"] = torch.tensor(idx)
-        item["dataset_index"] = self._dataset_tensors[ds]
+        adapter = self._adapters[ds]
+        if adapter is not None:
+            item = adapter(item)
         if self.image_transforms is not None:
             for cam in self.meta.camera_keys:
                 item[cam] = self.image_transforms(item[cam])

@@ -23,3 +23,27 @@ def locate(offsets: Sequence[int], index: int) -> tuple[int, int]:
         raise IndexError(f"index {index} out of range for {total} items")
     part = bisect.bisect_right(offsets, index) - 1
     return part, index - int(offsets[part])
+
+
+def episode_of(episode_starts: list[int], index: int) -> int:
+    """Global frame index -> its episode: the last whose first frame is <= index (skips empty ones)."""
+    return bisect.bisect_right(episode_starts, index) - 1
+
+
+def locate_frames(
+    episode_starts: np.ndarray, episode_parts: np.ndarray, offsets: np.ndarray, indices: Sequence[int]
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Global frame indices -> (episodes, parts, positions in part, indices), vectorized.
+
+    `episode_starts` holds each global episode's first frame (ascending), `episode_parts` its part.
+    Negative indices count from the end. Empty episodes are skipped (the last start <= index wins).
+    """
+    total = int(offsets[-1])
+    raw = np.asarray(indices, dtype=np.int64).reshape(-1)
+    idx = np.where(raw < 0, raw + total, raw)
+    bad = (idx < 0) | (idx >= total)
+    if bad.any():
+        raise IndexError(f"index {int(raw[bad][0])} out of range for {total} items")
+    episodes = np.searchsorted(episode_starts, idx, side="right") - 1
+    parts = episode_parts[episodes]
+    return episodes.tolist(), parts.tolist(), (idx - offsets[parts]).tolist(), idx.tolist()

@@ -132,6 +132,12 @@ class MultiDatasetMetadata:
             self.episode_maps.append(local)
         lengths = np.concatenate([t["length"].to_numpy(dtype=np.int64) for t in tables])
         to_index = np.cumsum(lengths)
+        # global episode -> first global frame, and its dataset: what `locate_frames` searches
+        self.episode_starts = to_index - lengths
+        self.episode_datasets = np.repeat(np.arange(len(tables), dtype=np.int64), counts)
+        self._frame_episodes = [  # per dataset: the source episode id of each selected frame
+            (t["episode_index"].to_numpy(np.int64), t["length"].to_numpy(np.int64)) for t in tables
+        ]
         self.episodes = datasets.Dataset.from_dict(
             {
                 "episode_index": np.arange(len(lengths), dtype=np.int64),
@@ -217,13 +223,24 @@ class MultiDatasetMetadata:
     def get_task_index(self, task: str) -> int | None:
         return int(self.tasks.loc[task, "task_index"]) if task in self.tasks.index else None
 
-    def check_loaded_frames(self, dataset_index: int, loaded: int) -> None:
-        """The frames lerobot loaded must match meta/episodes, or global indices would be off."""
+    def check_loaded_episodes(self, dataset_index: int, episode_column: np.ndarray) -> None:
+        """The frames lerobot loaded must be meta/episodes' selection, in that order: samples take their
+        global episode from this metadata, so a disagreement would mislabel them silently."""
+        rid = self.repo_ids[dataset_index]
         expected = self.num_frames_of(dataset_index)
-        if loaded != expected:
+        if len(episode_column) != expected:
             raise DatasetSourceError(
-                f"dataset {self.repo_ids[dataset_index]!r}: data/ holds {loaded} frames for the selected "
+                f"dataset {rid!r}: data/ holds {len(episode_column)} frames for the selected "
                 f"episodes but meta/episodes says {expected}; the dataset is inconsistent"
+            )
+        ids, lengths = self._frame_episodes[dataset_index]
+        wrong = np.flatnonzero(np.repeat(ids, lengths) != episode_column)
+        if len(wrong):
+            frame = int(wrong[0])
+            raise DatasetSourceError(
+                f"dataset {rid!r}: frame {frame} of data/ has episode_index {int(episode_column[frame])} "
+                f"but meta/episodes (lengths in order) puts episode {int(np.repeat(ids, lengths)[frame])} "
+                "there; the dataset is inconsistent"
             )
 
     def __repr__(self) -> str:
