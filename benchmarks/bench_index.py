@@ -7,11 +7,13 @@ the same random global indices through (a) the sub-datasets directly (index pre-
 (b) lerobot_multi's MultiLeRobotDataset, (c) lerobot 0.4.4's legacy MultiLeRobotDataset, two ways:
 
 - batch: what torch's DataLoader does per batch of 64 (`__getitems__` where defined, then
-  `default_collate`), i.e. the cost in training;
+  `default_collate`), i.e. the cost in training; "direct/direct" times the floor twice (an A/A
+  control: how far a ratio moves on noise alone);
 - item: `dataset[i]` one at a time.
 
 Each round runs every variant once in shuffled order; the ratios are per round, reported as the median
-(and quartiles) over rounds. Also the time to open each.
+(and quartiles) over rounds. Also the time to open each: ours with its defaults (threads, or one
+spawned process per core from 64 datasets up: `procs`), and lerobot's legacy class.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from functools import partial
 
 import numpy as np
 from common import paired_ratios, small_datasets
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMulti
 from torch.utils.data import default_collate
 
 from lerobot_multi import MultiLeRobotDataset
+from lerobot_multi.parallel import auto_processes
 
 BATCH = 64
 
@@ -58,6 +62,7 @@ def fmt(r: tuple[float, float, float]) -> str:
 
 def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
     root, repo_ids = small_datasets(count, camera=camera)
+    LeRobotDataset(repo_ids[0], root=root / repo_ids[0], video_backend="pyav")  # one-time imports/caches
     t = time.perf_counter()
     multi = MultiLeRobotDataset(repo_ids, root=root, video_backend="pyav")
     open_multi = time.perf_counter() - t
@@ -75,6 +80,7 @@ def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
     batch = paired_ratios(
         {
             "direct": partial(fetch_direct, subs, resolved_batches),
+            "direct again": partial(fetch_direct, subs, resolved_batches),  # A/A: the noise floor
             "multi": partial(fetch, multi, batches),
             "legacy": partial(fetch, legacy, batches),
         },
@@ -91,8 +97,8 @@ def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
         rounds=rounds,
     )
     return (
-        f"{count:>8} {open_multi:>8.2f} {open_legacy:>9.2f} {direct_us:>9.1f} "
-        f"{fmt(batch['multi']):>22} {batch['legacy'][0]:>12.3f} {fmt(item['multi']):>22} {item['legacy'][0]:>11.3f}"
+        f"{count:>8} {auto_processes(count):>5} {open_multi:>8.2f} {open_legacy:>9.2f} {direct_us:>9.1f} "
+        f"{fmt(batch['direct again']):>22} {fmt(batch['multi']):>22} {batch['legacy'][0]:>12.3f} {fmt(item['multi']):>22} {item['legacy'][0]:>11.3f}"
     )
 
 
@@ -107,8 +113,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     print(
-        f"{'datasets':>8} {'open s':>8} {'legacy s':>9} {'direct us':>9} "
-        f"{'batch multi/direct':>22} {'legacy/direct':>12} {'item multi/direct':>22} {'legacy/direct':>11}"
+        f"{'datasets':>8} {'procs':>5} {'open s':>8} {'legacy s':>9} {'direct us':>9} "
+        f"{'batch direct/direct':>22} {'batch multi/direct':>22} {'legacy/direct':>12} {'item multi/direct':>22} {'legacy/direct':>11}"
     )
     for count in args.counts:
         cam = "observation.images.top" if args.camera else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
 from lerobot_multi.adapt import SampleAdapter
 from lerobot_multi.indexing import episode_of, locate_frames
 from lerobot_multi.metadata import MultiDatasetMetadata
+from lerobot_multi.parallel import auto_processes, parallel_map
 from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
 from lerobot_multi.sources import (
@@ -29,11 +31,29 @@ from lerobot_multi.sources import (
     check_after_open,
     check_before_open,
     make_sources,
-    parallel_map,
 )
 from lerobot_multi.video import resolve_video_backend
 
 logger = logging.getLogger(__name__)
+
+
+def open_source(source: DatasetSource, tolerance_s: float, video_backend: str) -> LeRobotDataset:
+    """One dataset, opened by lerobot's LeRobotDataset between our cheap checks (module-level: it may
+    run in a spawned process)."""
+    info = check_before_open(source)
+    try:
+        ds = LeRobotDataset(
+            source.repo_id,
+            root=source.root,
+            episodes=list(source.episodes) if source.episodes is not None else None,
+            tolerance_s=tolerance_s,
+            revision=source.revision,
+            video_backend=video_backend,
+        )
+    except Exception as e:  # lerobot raises many types; re-raise with the dataset's name
+        raise DatasetSourceError(f"dataset {source.repo_id!r} ({source.root}): cannot open data: {e}") from e
+    check_after_open(source, info, ds.meta.total_episodes)
+    return ds
 
 
 class MultiLeRobotDataset(torch.utils.data.Dataset):
@@ -54,6 +74,10 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         fill_missing_cameras: keep cameras some datasets lack; theirs are zeros, `<key>_pad_mask` True.
         weights / temperature: each dataset's share of the samples drawn (`sampling_shares`), used by
             `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
+        max_workers: threads that open datasets (they overlap file and hub I/O); None: one per core.
+        open_processes: spawned processes that open datasets instead (they overlap the Python work
+            too); None: one per core from 64 datasets up (`parallel.auto_processes`), 0: threads only.
+            A script using them needs an `if __name__ == "__main__":` guard, as for DataLoader workers.
 
     Samples carry lerobot's keys for the features common to all datasets, with `episode_index`,
     `index` and `task_index` global, the `task` string, and `dataset_index`.
@@ -75,14 +99,20 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         rename_map: Mapping[str, Mapping[str, str]] | None = None,
         pad_vectors: bool = False,
         fill_missing_cameras: bool = False,
-        max_workers: int = 8,
+        max_workers: int | None = None,
+        open_processes: int | None = None,
     ):
         super().__init__()
         self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
         self.tolerance_s = tolerance_s
         self.video_backend = resolve_video_backend(video_backend)
         # lerobot's LeRobotDataset loads each dataset's metadata itself: merge those, not a second copy
-        self._datasets = parallel_map(self._open, self.sources, max_workers)
+        if open_processes is None:
+            open_processes = auto_processes(len(self.sources))
+        elif open_processes < 0:
+            raise DatasetSourceError(f"open_processes = {open_processes}: expected >= 0 (or None: automatic)")
+        opener = partial(open_source, tolerance_s=tolerance_s, video_backend=self.video_backend)
+        self._datasets = parallel_map(opener, self.sources, max_workers, open_processes)
         self.meta = MultiDatasetMetadata(
             self.sources,
             [ds.meta for ds in self._datasets],
@@ -157,24 +187,6 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         return self.set_delta_timestamps(None, per_dataset)
 
     # --- construction -------------------------------------------------------------------------------
-    def _open(self, source: DatasetSource) -> LeRobotDataset:
-        info = check_before_open(source)
-        try:
-            ds = LeRobotDataset(
-                source.repo_id,
-                root=source.root,
-                episodes=list(source.episodes) if source.episodes is not None else None,
-                tolerance_s=self.tolerance_s,
-                revision=source.revision,
-                video_backend=self.video_backend,
-            )
-        except Exception as e:  # lerobot raises many types; re-raise with the dataset's name
-            raise DatasetSourceError(
-                f"dataset {source.repo_id!r} ({source.root}): cannot open data: {e}"
-            ) from e
-        check_after_open(source, info, ds.meta.total_episodes)
-        return ds
-
     def _skip_disabled_videos(self, i: int, ds: LeRobotDataset) -> None:
         """lerobot decodes every video key of its meta, disabled cameras too; give the sub-dataset a
         copy of its metadata without them (in memory only: disk and `meta.sub_metas` are untouched)."""

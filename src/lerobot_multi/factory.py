@@ -53,6 +53,7 @@ def make_dataset(cfg):
         rename_map=getattr(ds_cfg, "rename_map", None),
         pad_vectors=getattr(ds_cfg, "pad_vectors", False),
         fill_missing_cameras=getattr(ds_cfg, "fill_missing_cameras", False),
+        open_processes=getattr(ds_cfg, "open_processes", None),
     )
     _set_temporal_context(dataset, cfg)
     return _announce(dataset, ds_cfg)

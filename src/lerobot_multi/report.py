@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.normalize import group_of_datasets
+from lerobot_multi.parallel import auto_processes
 from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.sources import EpisodesSpec, RootSpec, load_all_metadata, make_sources
 
@@ -15,14 +16,17 @@ def open_metadata(
     root: RootSpec = None,
     episodes: EpisodesSpec = None,
     revision: str | None = None,
+    open_processes: int | None = None,
     **schema_options,
 ) -> MultiDatasetMetadata:
     """Merged metadata alone (no frame data is opened): enough to inspect a mixture.
 
-    `schema_options`: MultiDatasetMetadata's mixed_fps, rename_map, pad_vectors, fill_missing_cameras.
+    `open_processes` as MultiLeRobotDataset's. `schema_options`: MultiDatasetMetadata's mixed_fps,
+    rename_map, pad_vectors, fill_missing_cameras.
     """
     sources = make_sources(repo_ids, root, episodes, revision)
-    return MultiDatasetMetadata(sources, load_all_metadata(sources), **schema_options)
+    processes = auto_processes(len(sources)) if open_processes is None else open_processes
+    return MultiDatasetMetadata(sources, load_all_metadata(sources, processes=processes), **schema_options)
 
 
 def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:
@@ -36,6 +40,7 @@ def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:
         rename_map=ds_cfg.rename_map,
         pad_vectors=ds_cfg.pad_vectors,
         fill_missing_cameras=ds_cfg.fill_missing_cameras,
+        open_processes=getattr(ds_cfg, "open_processes", None),
     )
 
 

@@ -11,20 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import pyarrow.parquet as pq
-from datasets.utils.tqdm import tqdm as hf_tqdm
 from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 from lerobot.utils.constants import HF_LEROBOT_HOME
 
+from lerobot_multi.parallel import parallel_map
+
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-R = TypeVar("R")
 
 # Hub ids are "name" or "owner/name" made of letters, digits, '-', '_', '.'; never '..' or absolute.
 _HUB_ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -276,17 +273,8 @@ def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
         )
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], max_workers: int = 8) -> list[R]:
-    """`map` over threads, in order. Opening datasets is I/O and pyarrow work that releases the GIL."""
-    if len(items) <= 1 or max_workers <= 1:
-        return [fn(x) for x in items]
-    # HF datasets' progress bars create tqdm's class lock lazily; racing threads have been seen to hit
-    # "type object 'tqdm' has no attribute '_lock'", so create it before the threads start.
-    hf_tqdm.get_lock()
-    with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        return list(pool.map(fn, items))
-
-
-def load_all_metadata(sources: Sequence[DatasetSource], max_workers: int = 8) -> list[LeRobotDatasetMetadata]:
-    """Read every dataset's metadata, in parallel, keeping the given order."""
-    return parallel_map(load_source_metadata, sources, max_workers)
+def load_all_metadata(
+    sources: Sequence[DatasetSource], max_workers: int | None = None, processes: int = 0
+) -> list[LeRobotDatasetMetadata]:
+    """Read every dataset's metadata, in parallel, keeping the given order (see `parallel_map`)."""
+    return parallel_map(load_source_metadata, sources, max_workers, processes)

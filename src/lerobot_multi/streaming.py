@@ -41,10 +41,11 @@ import torch
 from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
 
 from lerobot_multi.adapt import SampleAdapter
+from lerobot_multi.parallel import parallel_map
 from lerobot_multi.report import open_metadata
 from lerobot_multi.sampling import apportion, label_blocks, mixture_shares, normalize_weights
 from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
-from lerobot_multi.sources import DatasetSourceError, EpisodesSpec, RootSpec, parallel_map
+from lerobot_multi.sources import DatasetSourceError, EpisodesSpec, RootSpec
 from lerobot_multi.stream_source import SourceStream
 from lerobot_multi.video import resolve_video_backend
 

@@ -1,0 +1,65 @@
+"""Opening in spawned processes: same datasets as in-process, errors that name the dataset, a fallback."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+
+import pytest
+import torch
+from conftest import SAME
+
+from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
+from lerobot_multi.parallel import AUTO_PROCESSES_FROM, auto_processes, parallel_map
+
+
+class DiesInAChild:
+    """Picklable work that kills any spawned process running it (as a crash or an OOM kill would)."""
+
+    def __call__(self, x: int) -> int:
+        if multiprocessing.parent_process() is not None:
+            os._exit(3)
+        return x * 2
+
+
+def test_process_map_keeps_order_and_falls_back_when_the_pool_breaks(caplog):
+    assert parallel_map(abs, [-3, 1, -2, 5, -8], processes=2) == [3, 1, 2, 5, 8]
+    with caplog.at_level(logging.WARNING, logger="lerobot_multi.parallel"):
+        assert parallel_map(DiesInAChild(), [1, 2, 3], processes=2) == [2, 4, 6]
+    assert "opening them in this process instead" in caplog.text
+
+
+def test_auto_processes_only_for_many_datasets():
+    assert auto_processes(AUTO_PROCESSES_FROM - 1) == 0
+    cores = len(os.sched_getaffinity(0))
+    assert auto_processes(AUTO_PROCESSES_FROM) == (min(cores, 8) if cores > 1 else 0)
+
+
+def test_opening_in_processes_equals_opening_here(data_root, tmp_path):
+    kw = dict(root=data_root, episodes={"lab/sess_b": [0, 3]}, video_backend="pyav")
+    here = MultiLeRobotDataset(SAME, open_processes=0, **kw)
+    spawned = MultiLeRobotDataset(SAME, open_processes=2, **kw)
+    assert len(spawned) == len(here) and spawned.meta.episodes[:] == here.meta.episodes[:]
+    for i in (0, 28, 29, len(here) - 1):
+        a, b = here[i], spawned[i]
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k] for k in a)
+    for k, stats in here.meta.stats.items():
+        assert all(
+            torch.equal(torch.as_tensor(v), torch.as_tensor(spawned.meta.stats[k][s]))
+            for s, v in stats.items()
+        )
+
+    # a broken dataset fails in its process, and the error still names it
+    shutil.copytree(data_root / "lab/sess_a", tmp_path / "lab/sess_a")
+    shutil.copytree(data_root / "lab/sess_c", tmp_path / "lab/sess_c")
+    data = next((tmp_path / "lab/sess_c/data").glob("*/*.parquet"))
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    with pytest.raises(DatasetSourceError, match=r"dataset 'lab/sess_c': cannot read .*parquet"):
+        MultiLeRobotDataset(
+            ["lab/sess_a", "lab/sess_c"], root=tmp_path, video_backend="pyav", open_processes=2
+        )
+    with pytest.raises(DatasetSourceError, match="open_processes = -1"):
+        MultiLeRobotDataset(SAME, root=data_root, open_processes=-1)
