@@ -1,6 +1,7 @@
 """Per-item overhead of MultiLeRobotDataset vs direct sub-dataset access and lerobot's legacy class.
 
     python benchmarks/bench_index.py [--counts 10 100 1000] [--items 1024] [--rounds 31] [--camera]
+    python benchmarks/bench_index.py --open-only [--counts 100 1000]
 
 For N small datasets (lerobot's writer, state/action, 2 episodes each; `--camera` adds a video), reads
 the same random global indices through (a) the sub-datasets directly (index pre-resolved: the floor),
@@ -102,6 +103,24 @@ def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
     )
 
 
+def measure_opening(count: int) -> str:
+    """Opening alone, each way once (legacy first, so ours never reads files warmed by it)."""
+    root, repo_ids = small_datasets(count)
+    LeRobotDataset(repo_ids[0], root=root / repo_ids[0], video_backend="pyav")
+    ways = {
+        "legacy": partial(LegacyMulti, repo_ids, root=root, video_backend="pyav"),
+        "serial": partial(MultiLeRobotDataset, repo_ids, root=root, max_workers=1, open_processes=0),
+        "threads": partial(MultiLeRobotDataset, repo_ids, root=root, max_workers=8, open_processes=0),
+        "processes": partial(MultiLeRobotDataset, repo_ids, root=root, open_processes=2),
+    }
+    seconds = {}
+    for name, make in ways.items():
+        t = time.perf_counter()
+        make()
+        seconds[name] = time.perf_counter() - t
+    return f"{count:>8} " + " ".join(f"{seconds[k]:>10.2f}" for k in ways)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", type=int, nargs="+", default=[10, 100, 1000])
@@ -110,8 +129,16 @@ def main() -> None:
     parser.add_argument(
         "--camera", action="store_true", help="datasets with a 64x64 video camera (decoded per item)"
     )
+    parser.add_argument(
+        "--open-only", action="store_true", help="time opening only: legacy, serial, 8 threads, 2 processes"
+    )
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    if args.open_only:
+        print(f"{'datasets':>8} {'legacy s':>10} {'serial s':>10} {'8 threads':>10} {'2 procs':>10}")
+        for count in args.counts:
+            print(measure_opening(count), flush=True)
+        return
     print(
         f"{'datasets':>8} {'procs':>5} {'open s':>8} {'legacy s':>9} {'direct us':>9} "
         f"{'batch direct/direct':>22} {'batch multi/direct':>22} {'legacy/direct':>12} {'item multi/direct':>22} {'legacy/direct':>11}"

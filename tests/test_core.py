@@ -11,6 +11,7 @@ from conftest import SAME
 from lerobot.datasets.sampler import EpisodeAwareSampler
 from torch.utils.data import default_collate
 
+import lerobot_multi.dataset
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.scripts import info
 
@@ -44,8 +45,11 @@ def test_dataloader_batches_carry_dataset_index(data_root):
     assert batch["observation.images.top"].shape == (len(ds), 3, 64, 64)
 
 
-def test_batched_fetch_equals_item_by_item(data_root):
+@pytest.mark.parametrize("cached_episode_tensors", [True, False])
+def test_batched_fetch_equals_item_by_item(data_root, monkeypatch, cached_episode_tensors):
     """DataLoader batches come from `__getitems__`; they must equal collated `ds[i]` exactly."""
+    if not cached_episode_tensors:  # as for a mixture of more than CACHED_EPISODE_TENSORS episodes
+        monkeypatch.setattr(lerobot_multi.dataset, "CACHED_EPISODE_TENSORS", 0)
     ds = MultiLeRobotDataset(
         SAME,
         root=data_root,
@@ -53,6 +57,7 @@ def test_batched_fetch_equals_item_by_item(data_root):
         delta_timestamps={"action": [0.0, 1 / 30, 2 / 30]},
         video_backend="pyav",
     )
+    assert (ds._episode_tensors is not None) == cached_episode_tensors
     indices = [len(ds) - 1, 0, 5, -1, 17, 3, len(ds) // 2]
     batched = default_collate(ds.__getitems__(indices))
     single = default_collate([ds[i] for i in indices])

@@ -209,12 +209,14 @@ def test_a_dying_worker_raises_instead_of_hanging(data_root):
 
     ds = MultiLeRobotDataset(["lab/sess_a", "lab/sess_b"], root=data_root, video_backend="pyav")
     loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, timeout=60)
+    others = {p.pid for p in psutil.Process().children()}  # e.g. multiprocessing's resource tracker
     it = iter(loader)
     next(it)
-    workers = psutil.Process().children()
+    workers = [p for p in psutil.Process().children() if p.pid not in others]
     assert workers, "the DataLoader started no worker processes"
     workers[0].kill()
-    with pytest.raises(RuntimeError, match=r"DataLoader worker .* exited unexpectedly"):
+    # torch reports it from its SIGCHLD handler or from its queue timeout check, whichever runs first
+    with pytest.raises(RuntimeError, match=r"DataLoader worker .*(exited unexpectedly|is killed by signal)"):
         for _ in range(len(loader)):
             next(it)
 

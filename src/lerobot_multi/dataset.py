@@ -56,6 +56,15 @@ def open_source(source: DatasetSource, tolerance_s: float, video_backend: str) -
     return ds
 
 
+# `ds[i]` reuses one 0-d tensor per episode up to this many episodes (~70 MB); above, it builds one
+CACHED_EPISODE_TENSORS = 100_000
+
+
+def _scalar(value: int) -> torch.Tensor:
+    # through numpy: torch.tensor(int) costs ~3 us, a few % of a small state-only read
+    return torch.from_numpy(np.array(value, dtype=np.int64))
+
+
 class MultiLeRobotDataset(torch.utils.data.Dataset):
     """Concatenation of LeRobot datasets with global episode/frame/task indices and `dataset_index`.
 
@@ -76,7 +85,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
         max_workers: threads that open datasets (they overlap file and hub I/O); None: one per core.
         open_processes: spawned processes that open datasets instead (they overlap the Python work
-            too); None: one per core from 64 datasets up (`parallel.auto_processes`), 0: threads only.
+            too); None: one per core from 200 datasets up (`parallel.auto_processes`), 0: threads only.
             A script using them needs an `if __name__ == "__main__":` guard, as for DataLoader workers.
 
     Samples carry lerobot's keys for the features common to all datasets, with `episode_index`,
@@ -106,13 +115,13 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
         self.tolerance_s = tolerance_s
         self.video_backend = resolve_video_backend(video_backend)
-        # lerobot's LeRobotDataset loads each dataset's metadata itself: merge those, not a second copy
         if open_processes is None:
             open_processes = auto_processes(len(self.sources))
         elif open_processes < 0:
             raise DatasetSourceError(f"open_processes = {open_processes}: expected >= 0 (or None: automatic)")
         opener = partial(open_source, tolerance_s=tolerance_s, video_backend=self.video_backend)
         self._datasets = parallel_map(opener, self.sources, max_workers, open_processes)
+        # lerobot's LeRobotDataset loads each dataset's metadata itself: merge those, not a second copy
         self.meta = MultiDatasetMetadata(
             self.sources,
             [ds.meta for ds in self._datasets],
@@ -269,9 +278,14 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self._task_ids = [m.tolist() for m in meta.task_maps]  # per dataset: source task id -> global
         # a dataset with a single task needs no per-frame task lookup
         self._only_task = [ids[0] if len(ids) == 1 else None for ids in self._task_ids]
+        # reused 0-d tensors for `ds[i]` (~700 bytes each: episodes only up to a bound)
         self._dataset_tensors = [torch.tensor(i) for i in range(len(self._datasets))]
-        self._episode_tensors = [torch.tensor(g) for g in range(meta.total_episodes)]
         self._task_tensors = [torch.tensor(g) for g in range(len(meta.tasks))]
+        self._episode_tensors = (
+            [torch.tensor(g) for g in range(meta.total_episodes)]
+            if meta.total_episodes <= CACHED_EPISODE_TENSORS
+            else None
+        )
 
     def __getitem__(self, idx: int) -> dict:
         idx = int(idx)
@@ -287,10 +301,10 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         task = self._only_task[ds]
         if task is None:
             task = self._task_ids[ds][item["task_index"].item()]
-        item["episode_index"] = self._episode_tensors[episode]
+        cached = self._episode_tensors
+        item["episode_index"] = cached[episode] if cached is not None else _scalar(episode)
         item["task_index"] = self._task_tensors[task]
-        # through numpy: torch.tensor(int) costs ~3 us, a few % of a small state-only read
-        item["index"] = torch.from_numpy(np.array(idx, dtype=np.int64))
+        item["index"] = _scalar(idx)
         item["dataset_index"] = self._dataset_tensors[ds]
         return item
 
