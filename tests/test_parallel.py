@@ -7,12 +7,14 @@ import multiprocessing
 import os
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from conftest import SAME
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 from lerobot_multi.parallel import AUTO_PROCESSES_FROM, auto_processes, parallel_map
+from lerobot_multi.report import open_metadata
 
 
 class DiesInAChild:
@@ -61,5 +63,14 @@ def test_opening_in_processes_equals_opening_here(data_root, tmp_path):
         MultiLeRobotDataset(
             ["lab/sess_a", "lab/sess_c"], root=tmp_path, video_backend="pyav", open_processes=2
         )
-    with pytest.raises(DatasetSourceError, match="open_processes = -1"):
+    with pytest.raises(DatasetSourceError, match="open_processes = -1: expected an integer >= 0"):
         MultiLeRobotDataset(SAME, root=data_root, open_processes=-1)
+
+
+def test_metadata_alone_in_processes(data_root):
+    here = open_metadata(SAME, data_root, {"lab/sess_a": [1]}, open_processes=0)
+    spawned = open_metadata(SAME, data_root, {"lab/sess_a": [1]}, open_processes=2)
+    assert spawned.episodes[:] == here.episodes[:] and spawned.tasks.equals(here.tasks)
+    assert all(np.array_equal(v, spawned.stats["action"][s]) for s, v in here.stats["action"].items())
+    with pytest.raises(DatasetSourceError, match="open_processes = 'two'"):
+        open_metadata(SAME, data_root, open_processes="two")

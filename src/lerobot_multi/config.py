@@ -62,7 +62,7 @@ class MultiDatasetConfig(DatasetConfig):
     stop_strategy: str = "restart"
     buffer_size: int = 1000
     delta_timestamps: dict[str, dict[str, list[float]]] | None = None
-    # Processes that open the datasets (README "Limits"): None = one per core from 64 datasets up.
+    # Processes that open the datasets (README "Limits"): None = one per core from 200 datasets up.
     open_processes: int | None = None
 
     def __post_init__(self) -> None:

@@ -20,7 +20,7 @@ from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
 from lerobot_multi.adapt import SampleAdapter
 from lerobot_multi.indexing import episode_of, locate_frames
 from lerobot_multi.metadata import MultiDatasetMetadata
-from lerobot_multi.parallel import auto_processes, parallel_map
+from lerobot_multi.parallel import parallel_map, resolve_processes
 from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
 from lerobot_multi.sources import (
@@ -85,7 +85,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
         max_workers: threads that open datasets (they overlap file and hub I/O); None: one per core.
         open_processes: spawned processes that open datasets instead (they overlap the Python work
-            too); None: one per core from 200 datasets up (`parallel.auto_processes`), 0: threads only.
+            too); None: one per core from 200 datasets up (`parallel.auto_processes`); 0 or 1: threads.
             A script using them needs an `if __name__ == "__main__":` guard, as for DataLoader workers.
 
     Samples carry lerobot's keys for the features common to all datasets, with `episode_index`,
@@ -115,12 +115,12 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
         self.tolerance_s = tolerance_s
         self.video_backend = resolve_video_backend(video_backend)
-        if open_processes is None:
-            open_processes = auto_processes(len(self.sources))
-        elif open_processes < 0:
-            raise DatasetSourceError(f"open_processes = {open_processes}: expected >= 0 (or None: automatic)")
+        try:
+            processes = resolve_processes(open_processes, len(self.sources))
+        except ValueError as e:
+            raise DatasetSourceError(str(e)) from None
         opener = partial(open_source, tolerance_s=tolerance_s, video_backend=self.video_backend)
-        self._datasets = parallel_map(opener, self.sources, max_workers, open_processes)
+        self._datasets = parallel_map(opener, self.sources, max_workers, processes)
         # lerobot's LeRobotDataset loads each dataset's metadata itself: merge those, not a second copy
         self.meta = MultiDatasetMetadata(
             self.sources,

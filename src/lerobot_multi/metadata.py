@@ -233,13 +233,13 @@ class MultiDatasetMetadata:
                 f"dataset {rid!r}: data/ holds {len(episode_column)} frames for the selected "
                 f"episodes but meta/episodes says {expected}; the dataset is inconsistent"
             )
-        ids, lengths = self._frame_episodes[dataset_index]
-        wrong = np.flatnonzero(np.repeat(ids, lengths) != episode_column)
+        expected_episodes = np.repeat(*self._frame_episodes[dataset_index])
+        wrong = np.flatnonzero(expected_episodes != episode_column)
         if len(wrong):
             frame = int(wrong[0])
             raise DatasetSourceError(
                 f"dataset {rid!r}: frame {frame} of data/ has episode_index {int(episode_column[frame])} "
-                f"but meta/episodes (lengths in order) puts episode {int(np.repeat(ids, lengths)[frame])} "
+                f"but meta/episodes (lengths in order) puts episode {int(expected_episodes[frame])} "
                 "there; the dataset is inconsistent"
             )
 

@@ -38,6 +38,17 @@ def auto_processes(count: int) -> int:
     return min(cores, 8) if count >= AUTO_PROCESSES_FROM and cores > 1 else 0
 
 
+def resolve_processes(open_processes: int | None, count: int) -> int:
+    """A user's `open_processes` (None: `auto_processes`; 0 or 1: threads) checked, as a count."""
+    if open_processes is None:
+        return auto_processes(count)
+    if isinstance(open_processes, bool) or not isinstance(open_processes, int) or open_processes < 0:
+        raise ValueError(
+            f"open_processes = {open_processes!r}: expected an integer >= 0, or None (automatic)"
+        )
+    return open_processes
+
+
 def parallel_map(
     fn: Callable[[T], R], items: Sequence[T], max_workers: int | None = None, processes: int = 0
 ) -> list[R]:

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.normalize import group_of_datasets
-from lerobot_multi.parallel import auto_processes
+from lerobot_multi.parallel import resolve_processes
 from lerobot_multi.sampling import mixture_shares, normalize_weights
-from lerobot_multi.sources import EpisodesSpec, RootSpec, load_all_metadata, make_sources
+from lerobot_multi.sources import DatasetSourceError, EpisodesSpec, RootSpec, load_all_metadata, make_sources
 
 
 def open_metadata(
@@ -25,7 +25,10 @@ def open_metadata(
     rename_map, pad_vectors, fill_missing_cameras.
     """
     sources = make_sources(repo_ids, root, episodes, revision)
-    processes = auto_processes(len(sources)) if open_processes is None else open_processes
+    try:
+        processes = resolve_processes(open_processes, len(sources))
+    except ValueError as e:
+        raise DatasetSourceError(str(e)) from None
     return MultiDatasetMetadata(sources, load_all_metadata(sources, processes=processes), **schema_options)
 
 
