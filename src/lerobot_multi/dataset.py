@@ -20,7 +20,6 @@ from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
 from lerobot_multi.adapt import SampleAdapter
 from lerobot_multi.indexing import episode_of, locate_frames
 from lerobot_multi.metadata import MultiDatasetMetadata
-from lerobot_multi.parallel import parallel_map, resolve_processes
 from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
 from lerobot_multi.sources import (
@@ -31,6 +30,7 @@ from lerobot_multi.sources import (
     check_after_open,
     check_before_open,
     make_sources,
+    map_sources,
 )
 from lerobot_multi.video import resolve_video_backend
 
@@ -115,12 +115,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
         self.tolerance_s = tolerance_s
         self.video_backend = resolve_video_backend(video_backend)
-        try:
-            processes = resolve_processes(open_processes, len(self.sources))
-        except ValueError as e:
-            raise DatasetSourceError(str(e)) from None
         opener = partial(open_source, tolerance_s=tolerance_s, video_backend=self.video_backend)
-        self._datasets = parallel_map(opener, self.sources, max_workers, processes)
+        self._datasets = map_sources(opener, self.sources, max_workers, open_processes)
         # lerobot's LeRobotDataset loads each dataset's metadata itself: merge those, not a second copy
         self.meta = MultiDatasetMetadata(
             self.sources,
@@ -269,11 +265,9 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     def _init_lookups(self) -> None:
         """Per-sample bookkeeping, precomputed: O(episodes + tasks) lists and 0-d tensors."""
         meta = self.meta
-        self._offsets = meta.frame_offsets
+        # lists for `ds[i]`: bisect and indexing on lists beat numpy for one index
         self._offsets_list = meta.frame_offsets.tolist()
-        self._episode_starts = meta.episode_starts
         self._episode_starts_list = meta.episode_starts.tolist()
-        self._episode_datasets = meta.episode_datasets
         self._episode_datasets_list = meta.episode_datasets.tolist()
         self._task_ids = [m.tolist() for m in meta.task_maps]  # per dataset: source task id -> global
         # a dataset with a single task needs no per-frame task lookup
@@ -316,7 +310,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         tensors in one op each, where building and stacking 0-d tensors costs ~1-4 us per sample.
         """
         episodes, parts, positions, globals_ = locate_frames(
-            self._episode_starts, self._episode_datasets, self._offsets, indices
+            self.meta.episode_starts, self.meta.episode_datasets, self.meta.frame_offsets, indices
         )
         only_task, task_ids = self._only_task, self._task_ids
         items = []

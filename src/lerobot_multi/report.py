@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.normalize import group_of_datasets
-from lerobot_multi.parallel import resolve_processes
 from lerobot_multi.sampling import mixture_shares, normalize_weights
-from lerobot_multi.sources import DatasetSourceError, EpisodesSpec, RootSpec, load_all_metadata, make_sources
+from lerobot_multi.sources import EpisodesSpec, RootSpec, load_all_metadata, make_sources
 
 
 def open_metadata(
@@ -25,11 +24,8 @@ def open_metadata(
     rename_map, pad_vectors, fill_missing_cameras.
     """
     sources = make_sources(repo_ids, root, episodes, revision)
-    try:
-        processes = resolve_processes(open_processes, len(sources))
-    except ValueError as e:
-        raise DatasetSourceError(str(e)) from None
-    return MultiDatasetMetadata(sources, load_all_metadata(sources, processes=processes), **schema_options)
+    metas = load_all_metadata(sources, open_processes=open_processes)
+    return MultiDatasetMetadata(sources, metas, **schema_options)
 
 
 def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:

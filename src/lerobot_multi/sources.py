@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow.parquet as pq
 from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 from lerobot.utils.constants import HF_LEROBOT_HOME
 
-from lerobot_multi.parallel import parallel_map
+from lerobot_multi.parallel import parallel_map, resolve_processes
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # Hub ids are "name" or "owner/name" made of letters, digits, '-', '_', '.'; never '..' or absolute.
 _HUB_ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -273,8 +275,22 @@ def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
         )
 
 
+def map_sources(
+    fn: Callable[[DatasetSource], R],
+    sources: Sequence[DatasetSource],
+    max_workers: int | None = None,
+    open_processes: int | None = None,
+) -> list[R]:
+    """`fn` over every source, in order, on threads or spawned processes (`parallel.resolve_processes`)."""
+    try:
+        processes = resolve_processes(open_processes, len(sources))
+    except ValueError as e:
+        raise DatasetSourceError(str(e)) from None
+    return parallel_map(fn, sources, max_workers, processes)
+
+
 def load_all_metadata(
-    sources: Sequence[DatasetSource], max_workers: int | None = None, processes: int = 0
+    sources: Sequence[DatasetSource], max_workers: int | None = None, open_processes: int | None = None
 ) -> list[LeRobotDatasetMetadata]:
-    """Read every dataset's metadata, in parallel, keeping the given order (see `parallel_map`)."""
-    return parallel_map(load_source_metadata, sources, max_workers, processes)
+    """Read every dataset's metadata, in parallel, keeping the given order (see `map_sources`)."""
+    return map_sources(load_source_metadata, sources, max_workers, open_processes)
