@@ -64,6 +64,9 @@ class MultiDatasetConfig(DatasetConfig):
     delta_timestamps: dict[str, dict[str, list[float]]] | None = None
     # Processes that open the datasets (README "Limits"): None = one per core from 200 datasets up.
     open_processes: int | None = None
+    # Sample reader (README "Reading"): "fast" (columnar stores, batched decoding) or "lerobot"
+    # (each sample through lerobot's LeRobotDataset, the reference); both give the same samples.
+    reader: str = "fast"
 
     def __post_init__(self) -> None:
         self.repo_id = _parse_listish(self.repo_id, "repo_id")
@@ -90,6 +93,8 @@ class MultiDatasetConfig(DatasetConfig):
             raise DatasetSourceError(
                 f"dataset.normalization_mode = {self.normalization_mode!r}: expected global, per_robot or per_dataset"
             )
+        if self.reader not in ("fast", "lerobot"):
+            raise DatasetSourceError(f"dataset.reader = {self.reader!r}: expected fast or lerobot")
         if isinstance(self.episodes, dict):
             self.episodes = {str(k): v for k, v in self.episodes.items()}
 

@@ -54,6 +54,7 @@ def make_dataset(cfg):
         pad_vectors=getattr(ds_cfg, "pad_vectors", False),
         fill_missing_cameras=getattr(ds_cfg, "fill_missing_cameras", False),
         open_processes=getattr(ds_cfg, "open_processes", None),
+        reader=getattr(ds_cfg, "reader", "fast"),
     )
     _set_temporal_context(dataset, cfg)
     return _announce(dataset, ds_cfg)

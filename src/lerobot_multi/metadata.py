@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 import datasets
 import numpy as np
 import pandas as pd
-from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 
 from lerobot_multi.indexing import cumulative_offsets, locate
 from lerobot_multi.schema import (
@@ -24,18 +23,19 @@ from lerobot_multi.schema import (
     check_robot_types,
     reconcile_features,
 )
+from lerobot_multi.source_meta import SourceMetadata
 from lerobot_multi.sources import DatasetSource, DatasetSourceError
 from lerobot_multi.stats import Stats, aggregate, aggregate_by_dimension, pad_feature_stats, source_stats
 
 logger = logging.getLogger(__name__)
 
 
-def _episode_table(meta: LeRobotDatasetMetadata, source: DatasetSource) -> pd.DataFrame:
+def _episode_table(meta: SourceMetadata, source: DatasetSource) -> pd.DataFrame:
     """The selected episodes of one dataset, in storage order, with local ids, lengths and tasks."""
-    table = meta.episodes.select_columns(["episode_index", "length", "tasks"]).to_pandas()
+    table = meta.episodes.select(["episode_index", "length", "tasks"])
     if source.episodes is not None:
-        table = table[table["episode_index"].isin(source.episodes)]
-    return table.sort_values("episode_index").reset_index(drop=True)
+        table = table.take(np.asarray(source.episodes))
+    return table.to_pandas()
 
 
 class MultiDatasetMetadata:
@@ -44,7 +44,7 @@ class MultiDatasetMetadata:
     def __init__(
         self,
         sources: Sequence[DatasetSource],
-        metas: Sequence[LeRobotDatasetMetadata],
+        metas: Sequence[SourceMetadata],
         mixed_fps: bool = False,
         rename_map: Mapping[str, Mapping[str, str]] | None = None,
         pad_vectors: bool = False,
@@ -108,7 +108,7 @@ class MultiDatasetMetadata:
                 return old
         return key
 
-    def _build_tasks(self, metas: Sequence[LeRobotDatasetMetadata]) -> None:
+    def _build_tasks(self, metas: Sequence[SourceMetadata]) -> None:
         # Same rule as lerobot's aggregate_datasets: tasks in dataset order, first appearance wins.
         names = pd.concat([m.tasks for m in metas]).index.unique()
         self.tasks = pd.DataFrame({"task_index": np.arange(len(names))}, index=names)
@@ -157,13 +157,17 @@ class MultiDatasetMetadata:
         """Global frame index -> (dataset index, position inside that dataset's selected frames)."""
         return locate(self._frame_offsets_list, index)
 
+    def frame_episodes(self, dataset_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Dataset `dataset_index`'s selected source episode ids and their lengths, in storage order."""
+        return self._frame_episodes[dataset_index]
+
     def num_frames_of(self, dataset_index: int) -> int:
         return int(self.frame_offsets[dataset_index + 1] - self.frame_offsets[dataset_index])
 
     def num_episodes_of(self, dataset_index: int) -> int:
         return int(self.episode_offsets[dataset_index + 1] - self.episode_offsets[dataset_index])
 
-    # --- what LeRobotDatasetMetadata offers ---------------------------------------------------------
+    # --- what LeRobotDatasetMetadata offers ---------------------------------------------------
     @property
     def repo_id(self) -> str:
         return "+".join(self.repo_ids)

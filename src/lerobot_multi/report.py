@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.normalize import group_of_datasets
 from lerobot_multi.sampling import mixture_shares, normalize_weights
-from lerobot_multi.sources import EpisodesSpec, RootSpec, load_all_metadata, make_sources
+from lerobot_multi.source_meta import load_all_metadata
+from lerobot_multi.sources import EpisodesSpec, RootSpec, make_sources
 
 
 def open_metadata(

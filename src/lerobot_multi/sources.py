@@ -1,14 +1,12 @@
 """One entry per dataset: where it lives and which of its episodes are used.
 
 This is the first step of the data flow (sources -> schema -> metadata/stats -> dataset -> sampler):
-it turns the user's `repo_id` list, `root` and `episodes` into validated `DatasetSource` objects and
-reads each dataset's metadata, with an error that names the dataset and the field for every bad input.
-Nothing here writes to disk.
+it turns the user's `repo_id` list, `root` and `episodes` into validated `DatasetSource` objects, with
+an error that names the dataset and the field for every bad input (`source_meta` reads their files).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -16,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import pyarrow.parquet as pq
-from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
 from lerobot.utils.constants import HF_LEROBOT_HOME
 
 from lerobot_multi.parallel import parallel_map, resolve_processes
@@ -27,7 +23,6 @@ R = TypeVar("R")
 
 # Hub ids are "name" or "owner/name" made of letters, digits, '-', '_', '.'; never '..' or absolute.
 _HUB_ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-SUPPORTED_CODEBASE_MAJOR = "v3."
 
 
 class DatasetSourceError(ValueError):
@@ -157,124 +152,6 @@ def make_sources(
     return sources
 
 
-def _read_info(source: DatasetSource) -> dict:
-    info_path = source.root / "meta" / "info.json"
-    try:
-        info = json.loads(info_path.read_text())
-    except json.JSONDecodeError as e:
-        raise DatasetSourceError(f"dataset {source.repo_id!r}: {info_path} is not valid JSON ({e})") from e
-    if not isinstance(info, dict):
-        raise DatasetSourceError(f"dataset {source.repo_id!r}: {info_path} must hold a JSON object")
-    version = str(info.get("codebase_version", ""))
-    if not version.startswith(SUPPORTED_CODEBASE_MAJOR):
-        raise DatasetSourceError(
-            f"dataset {source.repo_id!r}: codebase_version is {version or 'missing'!r} in {info_path}; "
-            "lerobot-multi reads LeRobot v3.0 datasets (convert older ones with lerobot's "
-            "`lerobot.datasets.v30.convert_dataset_v21_to_v30`)"
-        )
-    for field in ("fps", "features", "total_episodes", "total_frames"):
-        if field not in info:
-            raise DatasetSourceError(f"dataset {source.repo_id!r}: field {field!r} missing from {info_path}")
-    return info
-
-
-def check_before_open(source: DatasetSource) -> dict | None:
-    """Cheap checks before lerobot opens a dataset; its info.json, or None if lerobot will download it.
-
-    lerobot creates `<root>/meta` and tries the hub when metadata is missing; for a folder the user
-    named, a missing dataset is an error instead, so reading never writes.
-    """
-    if source.explicit_root or (source.root / "meta" / "info.json").exists():
-        if not source.root.is_dir():
-            raise DatasetSourceError(f"dataset {source.repo_id!r}: root folder {source.root} does not exist")
-        if not (source.root / "meta" / "info.json").is_file():
-            raise DatasetSourceError(
-                f"dataset {source.repo_id!r}: {source.root} is not a LeRobot dataset (meta/info.json missing)"
-            )
-        info = _read_info(source)
-        check_episode_selection(source, int(info["total_episodes"]))
-        check_data_schema(source, info)
-        check_video_files(source, info)
-        return info
-    return None
-
-
-def check_data_schema(source: DatasetSource, info: dict) -> None:
-    """info.json's non-video features must be columns of the parquet data (read from file footers)."""
-    expected = [k for k, ft in info["features"].items() if ft.get("dtype") != "video"]
-    for path in sorted((source.root / "data").glob("*/*.parquet"))[:1]:
-        try:
-            names = set(pq.read_schema(path).names)
-        except Exception as e:
-            raise DatasetSourceError(f"dataset {source.repo_id!r}: cannot read {path}: {e}") from e
-        missing = [k for k in expected if k not in names]
-        if missing:
-            raise DatasetSourceError(
-                f"dataset {source.repo_id!r}: meta/info.json declares features {missing} that "
-                f"{path.relative_to(source.root)} does not hold"
-            )
-
-
-def check_video_files(source: DatasetSource, info: dict) -> None:
-    """Every selected episode's video files must exist: lerobot would try the hub for a missing one.
-
-    Reads only the small meta/episodes index columns.
-    """
-    keys = [k for k, ft in info["features"].items() if ft.get("dtype") == "video"]
-    if not keys or not info.get("video_path"):
-        return
-    columns = ["episode_index"] + [f"videos/{k}/{c}" for k in keys for c in ("chunk_index", "file_index")]
-    for path in sorted((source.root / "meta" / "episodes").glob("*/*.parquet")):
-        try:
-            table = pq.read_table(path, columns=columns)
-        except Exception as e:
-            raise DatasetSourceError(f"dataset {source.repo_id!r}: cannot read {path}: {e}") from e
-        for row in table.to_pylist():
-            if source.episodes is not None and row["episode_index"] not in source.episodes:
-                continue
-            for key in keys:
-                rel = info["video_path"].format(
-                    video_key=key,
-                    chunk_index=row[f"videos/{key}/chunk_index"],
-                    file_index=row[f"videos/{key}/file_index"],
-                )
-                if not (source.root / rel).is_file():
-                    raise DatasetSourceError(
-                        f"dataset {source.repo_id!r}: episode {row['episode_index']}: video file {rel} "
-                        f"for {key!r} is missing under {source.root}"
-                    )
-
-
-def check_after_open(source: DatasetSource, info: dict | None, total_episodes: int) -> None:
-    if info is None:
-        _read_info(source)  # downloaded from the hub: same checks
-    check_episode_selection(source, total_episodes)
-
-
-def load_source_metadata(source: DatasetSource) -> LeRobotDatasetMetadata:
-    """Open one dataset's metadata alone with lerobot (inspection without frame data)."""
-    info = check_before_open(source)
-    try:
-        meta = LeRobotDatasetMetadata(source.repo_id, root=source.root, revision=source.revision)
-    except Exception as e:  # lerobot raises many types; re-raise with the dataset's name
-        raise DatasetSourceError(
-            f"dataset {source.repo_id!r} ({source.root}): cannot read metadata: {e}"
-        ) from e
-    check_after_open(source, info, meta.total_episodes)
-    return meta
-
-
-def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
-    if source.episodes is None:
-        return
-    bad = [e for e in source.episodes if e < 0 or e >= total_episodes]
-    if bad:
-        raise DatasetSourceError(
-            f"dataset.episodes[{source.repo_id!r}]: episode ids {bad} out of range; "
-            f"this dataset has episodes 0..{total_episodes - 1}"
-        )
-
-
 def map_sources(
     fn: Callable[[DatasetSource], R],
     sources: Sequence[DatasetSource],
@@ -287,10 +164,3 @@ def map_sources(
     except ValueError as e:
         raise DatasetSourceError(str(e)) from None
     return parallel_map(fn, sources, max_workers, processes)
-
-
-def load_all_metadata(
-    sources: Sequence[DatasetSource], max_workers: int | None = None, open_processes: int | None = None
-) -> list[LeRobotDatasetMetadata]:
-    """Read every dataset's metadata, in parallel, keeping the given order (see `map_sources`)."""
-    return map_sources(load_source_metadata, sources, max_workers, open_processes)

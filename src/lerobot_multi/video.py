@@ -1,9 +1,23 @@
-"""Choosing a video decoder that actually loads on this machine."""
+"""Video: choosing a decoder that loads on this machine, and decoding a batch's frames file by file.
+
+`VideoFrames` decodes what lerobot's `decode_video_frames` decodes (same frame index rule, same float
+conversion, same tolerance test), but all of a batch's frames of one file in one torchcodec call, with
+one decoder per file per process kept in a bounded LRU cache. With pyav it calls lerobot's own
+decode function once per sample window, as lerobot does.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from lerobot.datasets.video_utils import decode_video_frames
 
 logger = logging.getLogger(__name__)
 
@@ -31,3 +45,64 @@ def resolve_video_backend(requested: str | None) -> str:
         "pyav instead, which is slower"
     )
     return "pyav"
+
+
+class VideoDecodeError(ValueError):
+    """A frame could not be decoded, or lies outside the tolerance; the caller adds dataset and episode."""
+
+
+class VideoFrames:
+    """Frames at timestamps, decoded per file. Decoders are per process (a forked DataLoader worker
+    starts its own: torchcodec decoders must not cross a fork) and at most `max_open` at once."""
+
+    def __init__(self, backend: str, tolerance_s: float, max_open: int = 64):
+        self.backend, self.tolerance_s, self.max_open = backend, tolerance_s, max_open
+        self._decoders: OrderedDict[str, object] = OrderedDict()
+        self._pid = os.getpid()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_decoders": OrderedDict()}
+
+    def _decoder(self, path: str):
+        if self._pid != os.getpid():
+            self._decoders, self._pid = OrderedDict(), os.getpid()
+        decoder = self._decoders.get(path)
+        if decoder is None:
+            from torchcodec.decoders import VideoDecoder
+
+            decoder = VideoDecoder(path, seek_mode="approximate")  # lerobot's mode
+            self._decoders[path] = decoder
+            while len(self._decoders) > self.max_open:
+                self._decoders.popitem(last=False)
+        else:
+            self._decoders.move_to_end(path)
+        return decoder
+
+    def decode(self, path: Path, windows: Sequence[np.ndarray]) -> torch.Tensor:
+        """Frames at each window's timestamps (seconds in the file), concatenated in window order:
+        (sum of window sizes, C, H, W) float32 in [0, 1]."""
+        if self.backend != "torchcodec":
+            return torch.cat(
+                [decode_video_frames(path, w.tolist(), self.tolerance_s, self.backend) for w in windows]
+            )
+        timestamps = np.concatenate(windows)
+        decoder = self._decoder(str(path))
+        indices = np.round(timestamps * decoder.metadata.average_fps).astype(np.int64)
+        unique, inverse = np.unique(indices, return_inverse=True)
+        try:
+            batch = decoder.get_frames_at(indices=unique.tolist())
+        except Exception as e:  # a truncated or corrupt file: torchcodec raises IndexError/RuntimeError
+            raise VideoDecodeError(
+                f"cannot decode frames {unique.tolist()} (timestamps {timestamps.tolist()}) of {path}: {e}"
+            ) from e
+        inverse_t = torch.from_numpy(inverse.reshape(-1))
+        # lerobot's test, in its float32: the loaded frame within tolerance_s of the query
+        loaded = batch.pts_seconds.to(torch.float32)[inverse_t]
+        distance = (torch.tensor(timestamps.tolist()) - loaded).abs()
+        outside = ~(distance < self.tolerance_s)
+        if outside.any():
+            raise VideoDecodeError(
+                f"frames outside tolerance_s={self.tolerance_s} in {path}: queried timestamps "
+                f"{timestamps[outside.numpy()].tolist()}, nearest loaded {loaded[outside].tolist()}"
+            )
+        return batch.data[inverse_t] / 255.0

@@ -1,0 +1,288 @@
+"""One dataset's metadata, read straight from its files (info.json, meta/episodes, tasks, stats).
+
+lerobot's `LeRobotDatasetMetadata` builds HF `datasets` tables (~40-120 ms a dataset); the same files
+read with pyarrow and json take a few milliseconds. `SourceMetadata` holds what the mixture needs,
+under lerobot's attribute names. A folder the user named is checked for completeness (lerobot would
+download the missing pieces into it) and never written to; a dataset without a named folder that is not
+complete on disk is downloaded first, by lerobot, then read the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from lerobot.datasets.utils import cast_stats_to_numpy
+
+from lerobot_multi.sources import DatasetSource, DatasetSourceError, map_sources
+
+logger = logging.getLogger(__name__)
+SUPPORTED_CODEBASE_MAJOR = "v3."
+DEFAULT_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+
+
+class SourceMetadata:
+    """One dataset's metadata under lerobot's names: `info`, `features`, `fps`, `tasks` (a DataFrame
+    indexed by task), `subtasks` (or None), `episodes` (a pyarrow Table of meta/episodes without the
+    per-episode `stats/*` columns, one row per episode in order), `stats`, the file-path helpers."""
+
+    def __init__(
+        self,
+        source: DatasetSource,
+        info: dict,
+        tasks: pd.DataFrame,
+        subtasks: pd.DataFrame | None,
+        episodes: pa.Table,
+        stats: dict | None,
+    ):
+        self.repo_id, self.root, self.revision = source.repo_id, source.root, source.revision
+        self.info, self.tasks, self.subtasks, self.episodes, self.stats = (
+            info,
+            tasks,
+            subtasks,
+            episodes,
+            stats,
+        )
+
+    features = property(lambda self: self.info["features"])
+    fps = property(lambda self: self.info["fps"])
+    robot_type = property(lambda self: self.info.get("robot_type"))
+    total_episodes = property(lambda self: int(self.info["total_episodes"]))
+    total_frames = property(lambda self: int(self.info["total_frames"]))
+    data_path = property(lambda self: self.info.get("data_path") or DEFAULT_DATA_PATH)
+    video_path = property(lambda self: self.info.get("video_path"))
+    chunks_size = property(lambda self: self.info.get("chunks_size"))
+
+    @property
+    def video_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft["dtype"] == "video"]
+
+    @property
+    def image_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft["dtype"] == "image"]
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return [k for k, ft in self.features.items() if ft["dtype"] in ("video", "image")]
+
+    def column(self, name: str) -> np.ndarray:
+        """A meta/episodes column as numpy (row = source episode id)."""
+        return self.episodes.column(name).to_numpy()
+
+    def get_data_file_path(self, ep_index: int) -> Path:
+        row = self.episodes.slice(ep_index, 1).to_pylist()[0]
+        return Path(
+            self.data_path.format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+        )
+
+    def get_video_file_path(self, ep_index: int, vid_key: str) -> Path:
+        row = self.episodes.slice(ep_index, 1).to_pylist()[0]
+        return Path(
+            self.video_path.format(
+                video_key=vid_key,
+                chunk_index=row[f"videos/{vid_key}/chunk_index"],
+                file_index=row[f"videos/{vid_key}/file_index"],
+            )
+        )
+
+
+def read_info(source: DatasetSource) -> dict:
+    """meta/info.json, checked: v3, the fields the mixture reads, and their types."""
+    info_path = source.root / "meta" / "info.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except json.JSONDecodeError as e:
+        raise DatasetSourceError(f"dataset {source.repo_id!r}: {info_path} is not valid JSON ({e})") from e
+    if not isinstance(info, dict):
+        raise DatasetSourceError(f"dataset {source.repo_id!r}: {info_path} must hold a JSON object")
+    version = str(info.get("codebase_version", ""))
+    if not version.startswith(SUPPORTED_CODEBASE_MAJOR):
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: codebase_version is {version or 'missing'!r} in {info_path}; "
+            "lerobot-multi reads LeRobot v3.0 datasets (convert older ones with lerobot's "
+            "`lerobot.datasets.v30.convert_dataset_v21_to_v30`)"
+        )
+    for field in ("fps", "features", "total_episodes", "total_frames"):
+        if field not in info:
+            raise DatasetSourceError(f"dataset {source.repo_id!r}: field {field!r} missing from {info_path}")
+
+    def bad(field: str, expected: str, value) -> DatasetSourceError:
+        return DatasetSourceError(
+            f"dataset {source.repo_id!r}: {info_path}: field {field!r} must be {expected}, got {value!r}"
+        )
+
+    def is_int(x) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if not isinstance(info["fps"], (int, float)) or isinstance(info["fps"], bool) or info["fps"] <= 0:
+        raise bad("fps", "a positive number", info["fps"])
+    for field in ("total_episodes", "total_frames"):
+        if not is_int(info[field]) or info[field] < 0:
+            raise bad(field, "an integer >= 0", info[field])
+    if not isinstance(info["features"], dict):
+        raise bad("features", "a mapping {key: {dtype, shape, names}}", info["features"])
+    for key, ft in info["features"].items():
+        if not isinstance(ft, dict) or not isinstance(ft.get("dtype"), str):
+            raise bad(f"features.{key}", "a mapping with a string 'dtype'", ft)
+        shape = ft.get("shape")
+        if not isinstance(shape, (list, tuple)) or not all(is_int(s) and s > 0 for s in shape):
+            raise bad(f"features.{key}.shape", "a list of positive integers", shape)
+        ft["shape"] = tuple(shape)  # as lerobot's load_info
+    return info
+
+
+def _episode_files(source: DatasetSource) -> list[Path]:
+    return sorted((source.root / "meta" / "episodes").glob("*/*.parquet"))
+
+
+def _read_episodes(source: DatasetSource, info: dict) -> pa.Table:
+    """meta/episodes without the `stats/*` columns (read only for episode selections), checked."""
+    files = _episode_files(source)
+    if not files:
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/episodes/ holds no parquet file"
+        )
+    tables = []
+    for path in files:
+        try:
+            names = [n for n in pq.read_schema(path).names if not n.startswith("stats/")]
+            tables.append(pq.read_table(path, columns=names))
+        except Exception as e:
+            raise DatasetSourceError(f"dataset {source.repo_id!r}: cannot read {path}: {e}") from e
+    table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    ids = table.column("episode_index").to_numpy()
+    total = int(info["total_episodes"])
+    if len(ids) < total:
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/episodes holds {len(ids)} "
+            f"episodes but meta/info.json says total_episodes={total}"
+        )
+    if not np.array_equal(ids, np.arange(len(ids))):
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: meta/episodes must list episodes 0..{len(ids) - 1} in order "
+            f"(found {ids[:10].tolist()}...)"
+        )
+    return table
+
+
+def _check_files(source: DatasetSource, info: dict, episodes: pa.Table) -> None:
+    """The selected episodes' data and video files exist (lerobot would fetch missing ones from the hub),
+    and the data's columns hold info.json's non-video features."""
+    rows = np.arange(episodes.num_rows) if source.episodes is None else np.asarray(source.episodes)
+    data_path = info.get("data_path") or DEFAULT_DATA_PATH
+    pairs = np.stack([episodes.column(f"data/{c}_index").to_numpy()[rows] for c in ("chunk", "file")], 1)
+    data_files = [data_path.format(chunk_index=c, file_index=f) for c, f in np.unique(pairs, axis=0)]
+    for rel in data_files:
+        if not (source.root / rel).is_file():
+            raise DatasetSourceError(
+                f"dataset {source.repo_id!r}: {source.root} is incomplete: data file {rel} is missing"
+            )
+    expected = [k for k, ft in info["features"].items() if ft["dtype"] != "video"]
+    path = source.root / data_files[0]
+    try:
+        names = set(pq.read_schema(path).names)
+    except Exception as e:
+        raise DatasetSourceError(f"dataset {source.repo_id!r}: cannot read {path}: {e}") from e
+    missing = [k for k in expected if k not in names]
+    if missing:
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: meta/info.json declares features {missing} that "
+            f"{data_files[0]} does not hold"
+        )
+    keys = [k for k, ft in info["features"].items() if ft["dtype"] == "video"]
+    if not keys or not info.get("video_path"):
+        return
+    for key in keys:
+        chunks = episodes.column(f"videos/{key}/chunk_index").to_numpy()[rows]
+        files = episodes.column(f"videos/{key}/file_index").to_numpy()[rows]
+        for ep, c, f in zip(rows.tolist(), chunks.tolist(), files.tolist()):
+            rel = info["video_path"].format(video_key=key, chunk_index=c, file_index=f)
+            if not (source.root / rel).is_file():
+                raise DatasetSourceError(
+                    f"dataset {source.repo_id!r}: episode {ep}: video file {rel} for {key!r} is missing "
+                    f"under {source.root}"
+                )
+
+
+def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
+    if source.episodes is None:
+        return
+    bad = [e for e in source.episodes if e < 0 or e >= total_episodes]
+    if bad:
+        raise DatasetSourceError(
+            f"dataset.episodes[{source.repo_id!r}]: episode ids {bad} out of range; "
+            f"this dataset has episodes 0..{total_episodes - 1}"
+        )
+
+
+def read_local_metadata(source: DatasetSource) -> SourceMetadata:
+    """Read and check a dataset folder that is on disk; an incomplete one is an error naming the piece."""
+    if not source.root.is_dir():
+        raise DatasetSourceError(f"dataset {source.repo_id!r}: root folder {source.root} does not exist")
+    if not (source.root / "meta" / "info.json").is_file():
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: {source.root} is not a LeRobot dataset (meta/info.json missing)"
+        )
+    info = read_info(source)
+    check_episode_selection(source, int(info["total_episodes"]))
+    tasks_path = source.root / "meta" / "tasks.parquet"
+    if not tasks_path.is_file():
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/tasks.parquet is missing"
+        )
+    episodes = _read_episodes(source, info)
+    _check_files(source, info, episodes)
+    tasks = pq.read_table(tasks_path).to_pandas()
+    subtasks_path = source.root / "meta" / "subtasks.parquet"
+    subtasks = pq.read_table(subtasks_path).to_pandas() if subtasks_path.is_file() else None
+    stats_path = source.root / "meta" / "stats.json"
+    stats = cast_stats_to_numpy(json.loads(stats_path.read_text())) if stats_path.is_file() else None
+    return SourceMetadata(source, info, tasks, subtasks, episodes, stats)
+
+
+def load_source_metadata(source: DatasetSource) -> SourceMetadata:
+    """One dataset's metadata from its files (module-level: it may run in a spawned process).
+
+    A dataset without a named folder that is not complete on disk is downloaded first, through lerobot
+    (`LeRobotDataset` fetches metadata, data and videos from the hub), then read the same way.
+    """
+    if source.explicit_root:
+        return read_local_metadata(source)
+    try:
+        return read_local_metadata(source)
+    except DatasetSourceError as local_error:
+        if (source.root / "meta" / "info.json").is_file() and "incomplete" not in str(local_error):
+            raise
+        logger.info("dataset %r is not complete under %s: downloading it", source.repo_id, source.root)
+    download(source)
+    return read_local_metadata(source)
+
+
+def download(source: DatasetSource) -> None:
+    """Fetch a hub dataset into its cache folder with lerobot's own downloader."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    try:
+        LeRobotDataset(
+            source.repo_id,
+            root=source.root,
+            episodes=list(source.episodes) if source.episodes is not None else None,
+            revision=source.revision,
+        )
+    except Exception as e:  # lerobot/huggingface_hub raise many types; name the dataset
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: cannot download into {source.root}: {e}"
+        ) from e
+
+
+def load_all_metadata(
+    sources: Sequence[DatasetSource], max_workers: int | None = None, open_processes: int | None = None
+) -> list[SourceMetadata]:
+    """Every dataset's metadata, in the given order (see `sources.map_sources`)."""
+    return map_sources(load_source_metadata, sources, max_workers, open_processes)
