@@ -11,7 +11,6 @@ from conftest import SAME
 from lerobot.datasets.sampler import EpisodeAwareSampler
 from torch.utils.data import default_collate
 
-import lerobot_multi.dataset
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.scripts import info
 
@@ -45,19 +44,17 @@ def test_dataloader_batches_carry_dataset_index(data_root):
     assert batch["observation.images.top"].shape == (len(ds), 3, 64, 64)
 
 
-@pytest.mark.parametrize("cached_episode_tensors", [True, False])
-def test_batched_fetch_equals_item_by_item(data_root, monkeypatch, cached_episode_tensors):
+@pytest.mark.parametrize("reader", ["fast", "lerobot"])
+def test_batched_fetch_equals_item_by_item(data_root, reader):
     """DataLoader batches come from `__getitems__`; they must equal collated `ds[i]` exactly."""
-    if not cached_episode_tensors:  # as for a mixture of more than CACHED_EPISODE_TENSORS episodes
-        monkeypatch.setattr(lerobot_multi.dataset, "CACHED_EPISODE_TENSORS", 0)
     ds = MultiLeRobotDataset(
         SAME,
         root=data_root,
         episodes={"lab/sess_a": [0, 2], "lab/sess_b": [1, 3]},
         delta_timestamps={"action": [0.0, 1 / 30, 2 / 30]},
         video_backend="pyav",
+        reader=reader,
     )
-    assert (ds._episode_tensors is not None) == cached_episode_tensors
     indices = [len(ds) - 1, 0, 5, -1, 17, 3, len(ds) // 2]
     batched = default_collate(ds.__getitems__(indices))
     single = default_collate([ds[i] for i in indices])

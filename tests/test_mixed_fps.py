@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset, MultiTrainPipelineConfig, make_dataset
 
@@ -19,16 +20,16 @@ def test_default_refuses_and_names_the_option(data_root):
 def test_delta_indices_counted_in_each_datasets_frames(data_root):
     ds = MultiLeRobotDataset(PAIR, root=data_root, mixed_fps=True, video_backend="pyav")
     ds.set_delta_indices({"action": [0, 1, 2, 3], "observation.state": [-1, 0]})
-    assert ds.datasets[0].delta_timestamps["action"] == [0, 1 / 30, 2 / 30, 3 / 30]
-    assert ds.datasets[1].delta_timestamps["action"] == [0, 1 / 15, 2 / 15, 3 / 15]
-    slow = np.stack(ds.datasets[1].hf_dataset["action"])
+    assert ds.delta_timestamps_by_dataset["lab/sess_a"]["action"] == [0, 1 / 30, 2 / 30, 3 / 30]
+    assert ds.delta_timestamps_by_dataset["lab/fps15"]["action"] == [0, 1 / 15, 2 / 15, 3 / 15]
+    slow = np.stack(LeRobotDataset("lab/fps15", root=data_root / "lab/fps15").hf_dataset["action"])
     start = ds.meta.episodes[3]["dataset_from_index"]  # the 15 fps episode
     item = ds[start + 3]
     assert int(item["dataset_index"]) == 1 and int(item["frame_index"]) == 3
     np.testing.assert_allclose(item["action"].numpy(), slow[[3, 4, 5, 5]])
     assert item["action_is_pad"].tolist() == [False, False, False, True]
     assert ds[start]["observation.state_is_pad"].tolist() == [True, False]
-    fast = np.stack(ds.datasets[0].hf_dataset["action"])
+    fast = np.stack(LeRobotDataset("lab/sess_a", root=data_root / "lab/sess_a").hf_dataset["action"])
     np.testing.assert_allclose(ds[8]["action"].numpy(), fast[[8, 9, 9, 9]])
     assert ds[8]["action_is_pad"].tolist() == [False, False, True, True]
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(ds))))
@@ -44,8 +45,8 @@ def test_make_dataset_resolves_act_chunk_per_dataset(data_root, tmp_path):
         "policy:\n  type: act\n  device: cpu\n  chunk_size: 4\n  n_action_steps: 4\n  pretrained_backbone_weights: null\n"
     )
     ds = make_dataset(MultiTrainPipelineConfig.from_yaml(path))
-    assert ds.datasets[0].delta_indices["action"] == [0, 1, 2, 3]
-    assert ds.datasets[1].delta_indices["action"] == [0, 2, 4, 6]  # the explicit per-repo override
+    assert ds.delta_indices_by_dataset["lab/sess_a"]["action"] == [0, 1, 2, 3]
+    assert ds.delta_indices_by_dataset["lab/fps15"]["action"] == [0, 2, 4, 6]  # the explicit per-repo override
     assert ds[len(ds) - 6]["action"].shape == (4, 6)
 
 

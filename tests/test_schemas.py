@@ -24,10 +24,7 @@ def test_rename_before_the_common_filter(data_root):
         video_backend="pyav",
     )
     assert ds.disabled_features == set() and ds.camera_keys == [CAM]
-    assert ds.datasets[1].delta_timestamps == {
-        "observation.images.fixed": [-1 / 30, 0.0],
-        "action": [0.0, 1 / 30],
-    }
+    assert ds.delta_timestamps_by_dataset["lab/fixedcam"] == {CAM: [-1 / 30, 0.0], "action": [0.0, 1 / 30]}
     item = ds[29]  # first frame of lab/fixedcam
     assert int(item["dataset_index"]) == 1 and item[CAM].shape == (2, 3, 64, 64)
     assert item[f"{CAM}_is_pad"].tolist() == [True, False]
@@ -73,8 +70,8 @@ def test_pad_vectors_with_masks_and_unshifted_stats(data_root):
     assert torch.all(small["action"][6:] == 0)
     assert small["action_pad_mask"].tolist() == [False] * 6 + [True] * 8
     assert wide["action_pad_mask"].tolist() == [False] * 14
-    a = np.stack(ds.datasets[0].hf_dataset["action"])
-    w = np.stack(ds.datasets[1].hf_dataset["action"])
+    a = np.stack(LeRobotDataset("lab/sess_a", root=data_root / "lab/sess_a").hf_dataset["action"])
+    w = np.stack(LeRobotDataset("lab/wide", root=data_root / "lab/wide").hf_dataset["action"])
     np.testing.assert_allclose(
         ds.stats["action"]["mean"][:6], np.concatenate([a, w[:, :6]]).mean(0), rtol=1e-5
     )

@@ -45,8 +45,8 @@ class SourceReader:
         chunks, files = sub.column("data/chunk_index")[selected], sub.column("data/file_index")[selected]
         pairs = list(dict.fromkeys(zip(chunks.tolist(), files.tolist())))  # storage order, once each
         source_ids, lengths = meta.frame_episodes(i)
-        wanted = [meta.source_key(i, k) for k in meta.features if meta.features[k]["dtype"] != "video"]
-        columns = {k: ft for k, ft in sub.features.items() if k in {*wanted, "timestamp", "episode_index"}}
+        wanted = {meta.source_key(i, k) for k in meta.features} | {"timestamp", "episode_index"}
+        columns = {k: ft for k, ft in sub.features.items() if k in wanted and ft["dtype"] != "video"}
         self.store = FrameStore(
             self.repo_id,
             self.root,

@@ -1,0 +1,259 @@
+"""Read throughput of the fast reader vs lerobot's LeRobotDataset, its legacy multi class and the floor.
+
+    python benchmarks/bench_read.py                      # the four read cases, 0 and 2 workers
+    python benchmarks/bench_read.py --cases state_chunk --workers 0 --batches 4
+    python benchmarks/bench_read.py --first-batch --counts 10 100 1000
+    python benchmarks/bench_read.py --rss
+    python benchmarks/bench_read.py --train --steps 30
+
+Datasets are written once with lerobot's writer (cached under outputs/bench/read), in the shapes of real
+recordings: 26-dof state and action at 30 fps, episodes of 300-400 frames; state-only (50 episodes),
+one 64x64 camera (30 episodes), two 480x640 cameras (10 episodes, once AV1 and once h264).
+
+Every read case is DataLoader samples/s at batch 64 over shuffled indices (the first batch, which
+starts workers and opens files, is not timed), side by side in one run, for: ours (reader "fast"),
+ours with reader "lerobot" (the previous read path), lerobot's `LeRobotDataset` and lerobot's legacy
+`MultiLeRobotDataset`, all on the same folder. The floor is a numpy gather of the same windows from
+arrays in memory (state cases) or torchcodec decoding the same frames in file order (video cases).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+from common import CACHE, small_datasets
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMulti
+from torch.utils.data import DataLoader
+
+from lerobot_multi import MultiLeRobotDataset
+
+BATCH = 64
+FPS = 30
+DOF = 26
+ROOT = CACHE / "read"
+CASES = {
+    # name: (repo_id, episodes, camera shape or None, cameras, vcodec, delta_timestamps)
+    "state_chunk": ("read/state", 50, None, 0, None, {"action": [i / FPS for i in range(100)]}),
+    "state": ("read/state", 50, None, 0, None, None),
+    "video64_chunk": ("read/video64", 30, (64, 64), 1, "libsvtav1", {"action": [i / FPS for i in range(100)]}),
+    "video480_av1": ("read/video480_av1", 10, (480, 640), 2, "libsvtav1", None),
+    "video480_h264": ("read/video480_h264", 10, (480, 640), 2, "h264", None),
+}
+
+
+def build(repo_id: str, episodes: int, shape, cameras: int, vcodec: str | None) -> Path:
+    """A dataset with real-recording shapes; camera frames are smooth moving patterns plus noise, so
+    the codec does real work (flat frames would decode unrealistically fast)."""
+    root = ROOT / repo_id
+    if (root / "meta" / "info.json").exists():
+        return root
+    features = {
+        "observation.state": {"dtype": "float32", "shape": (DOF,), "names": [f"s{i}" for i in range(DOF)]},
+        "action": {"dtype": "float32", "shape": (DOF,), "names": [f"a{i}" for i in range(DOF)]},
+    }
+    keys = [f"observation.images.cam{c}" for c in range(cameras)]
+    for key in keys:
+        features[key] = {"dtype": "video", "shape": (*shape, 3), "names": ["height", "width", "channels"]}
+    ds = LeRobotDataset.create(
+        repo_id, FPS, root=root, robot_type="g1", features=features, use_videos=bool(keys),
+        image_writer_threads=4, vcodec=vcodec or "libsvtav1",
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    if keys:
+        yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    for ep in range(episodes):
+        length = int(rng.integers(300, 401))
+        walk = np.cumsum(rng.normal(size=(length, DOF)) * 0.05, axis=0).astype(np.float32)
+        for t in range(length):
+            frame = {"observation.state": walk[t], "action": walk[min(t + 1, length - 1)], "task": "pick"}
+            for c, key in enumerate(keys):
+                phase = (t + 7 * ep + 31 * c) / 20
+                img = 127 + 100 * np.sin(xx / 23 + phase) * np.cos(yy / 17 - phase)
+                img = img[..., None] + rng.integers(-8, 9, size=(*shape, 1))
+                frame[key] = np.clip(np.repeat(img, 3, axis=2) + [0, 20 * c, -20 * c], 0, 255).astype(np.uint8)
+            ds.add_frame(frame)
+        ds.save_episode()
+    ds.finalize()
+    return root
+
+
+def open_reader(kind: str, repo_id: str, delta) -> torch.utils.data.Dataset:
+    if kind == "ours":
+        return MultiLeRobotDataset([repo_id], root=ROOT, delta_timestamps=delta)
+    if kind == "ours_lerobot_reader":
+        return MultiLeRobotDataset([repo_id], root=ROOT, delta_timestamps=delta, reader="lerobot")
+    if kind == "lerobot":
+        return LeRobotDataset(repo_id, root=ROOT / repo_id, delta_timestamps=delta)
+    if kind == "legacy":
+        return LegacyMulti([repo_id], root=ROOT, delta_timestamps=delta)
+    raise ValueError(kind)
+
+
+def loader_rate(dataset, workers: int, batches: int) -> float:
+    """Samples/s over `batches` shuffled batches after the first (untimed) one."""
+    gen = torch.Generator().manual_seed(0)
+    loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers, generator=gen)
+    it = iter(loader)
+    next(it)
+    t = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    rate = batches * BATCH / (time.perf_counter() - t)
+    del it
+    return rate
+
+
+def state_floor(repo_id: str, delta, batches: int) -> float:
+    """Samples/s of a numpy gather of the same keys and windows from arrays in memory."""
+    ds = LeRobotDataset(repo_id, root=ROOT / repo_id)
+    cols = ds.hf_dataset.with_format("numpy")
+    state, action = np.stack(cols["observation.state"]), np.stack(cols["action"])
+    ep = np.asarray(cols["episode_index"])
+    starts = np.asarray(ds.meta.episodes["dataset_from_index"])[ep]
+    ends = np.asarray(ds.meta.episodes["dataset_to_index"])[ep]
+    offsets = np.round(np.asarray(delta["action"]) * FPS).astype(np.int64) if delta else None
+    rng = np.random.default_rng(0)
+    t = time.perf_counter()
+    for _ in range(batches):
+        idx = rng.integers(0, len(state), BATCH)
+        out = {"observation.state": torch.from_numpy(state[idx])}
+        if offsets is None:
+            out["action"] = torch.from_numpy(action[idx])
+        else:
+            want = idx[:, None] + offsets
+            q = np.clip(want, starts[idx, None], ends[idx, None] - 1)
+            out["action"] = torch.from_numpy(action[q])
+            out["action_is_pad"] = torch.from_numpy(want >= ends[idx, None])
+    return batches * BATCH / (time.perf_counter() - t)
+
+
+def video_floor(repo_id: str, batches: int) -> float:
+    """Samples/s of torchcodec decoding the frames `batches` random samples need, in file order."""
+    from torchcodec.decoders import VideoDecoder
+
+    ds = LeRobotDataset(repo_id, root=ROOT / repo_id)
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.integers(0, ds.num_frames, batches * BATCH))
+    t = time.perf_counter()
+    for key in ds.meta.video_keys:
+        path = ds.root / ds.meta.get_video_file_path(0, key)  # one file per camera at these sizes
+        decoder = VideoDecoder(str(path), seek_mode="approximate")
+        decoder.get_frames_at(indices=idx.tolist())
+    return len(idx) / (time.perf_counter() - t)
+
+
+def run_cases(names: list[str], workers: list[int], batches: int) -> None:
+    rows = []
+    for name in names:
+        repo_id, episodes, shape, cameras, vcodec, delta = CASES[name]
+        build(repo_id, episodes, shape, cameras, vcodec)
+        floor = state_floor(repo_id, delta, 50) if cameras == 0 else video_floor(repo_id, batches)
+        for w in workers:
+            rates = {}
+            for kind in ("ours", "ours_lerobot_reader", "lerobot", "legacy"):
+                # lerobot's readers are ~100x slower on chunks: fewer batches keep the run short
+                n = batches if kind == "ours" else max(2, batches // 4)
+                rates[kind] = loader_rate(open_reader(kind, repo_id, delta), w, n)
+            rows.append((name, w, rates, floor))
+            print(
+                f"{name:<14} workers={w}  ours {rates['ours']:9.0f}/s  lerobot {rates['lerobot']:7.0f}/s  "
+                f"legacy {rates['legacy']:7.0f}/s  prev (reader=lerobot) {rates['ours_lerobot_reader']:7.0f}/s  "
+                f"| ours/lerobot {rates['ours'] / rates['lerobot']:6.1f}x  ours/legacy "
+                f"{rates['ours'] / rates['legacy']:6.1f}x  floor/ours {floor / rates['ours']:5.2f}x "
+                f"(floor {floor:.0f}/s)",
+                flush=True,
+            )
+    print(json.dumps([{"case": n, "workers": w, **r, "floor": f} for n, w, r, f in rows]))
+
+
+def first_batch(counts: list[int]) -> None:
+    """Seconds from nothing to the first shuffled batch of 64, per count of small datasets."""
+    prev_src = os.environ.get("LEROBOT_MULTI_PREV_SRC")  # a checkout of the previous version's src/
+    for count in counts:
+        root, repo_ids = small_datasets(count)
+        out = {}
+        for kind in ("ours", "legacy") + (("previous",) if prev_src else ()):
+            env = {**os.environ, "PYTHONPATH": prev_src} if kind == "previous" else None
+            code = (
+                "import time,sys,torch,json; sys.path.insert(0,'benchmarks'); t=time.perf_counter();"
+                "from torch.utils.data import DataLoader;"
+                + (
+                    "from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as M;"
+                    f"ds=M({repo_ids!r}, root={str(root)!r})"
+                    if kind == "legacy"
+                    else f"from lerobot_multi import MultiLeRobotDataset as M; ds=M({repo_ids!r}, root={str(root)!r})"
+                )
+                + ";g=torch.Generator().manual_seed(0);"
+                "next(iter(DataLoader(ds,batch_size=64,shuffle=True,generator=g)));"
+                "print(json.dumps(time.perf_counter()-t))"
+            )
+            if kind != "legacy":
+                code = "if __name__ == '__main__':\n    " + code.replace(";", "\n    ")
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr[-3000:])
+            out[kind] = float(proc.stdout.strip().splitlines()[-1])
+        line = "  ".join(f"{k} {v:6.2f} s ({1000 * v / count:5.1f} ms/dataset)" for k, v in out.items())
+        print(f"{count:>5} datasets: {line}  legacy/ours {out['legacy'] / out['ours']:.1f}x", flush=True)
+
+
+def peak_rss(kind: str, case: str, batches: int) -> None:
+    repo_id, *_, delta = CASES[case]
+    ds = open_reader(kind, repo_id, delta)
+    me = psutil.Process()
+    loader = DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=2, generator=torch.Generator().manual_seed(0))
+    peak = 0
+    for i, _ in enumerate(loader):
+        procs = [me, *me.children(recursive=True)]
+        peak = max(peak, sum(p.memory_info().rss for p in procs))
+        if i >= batches:
+            break
+    print(json.dumps(peak / 2**20))
+
+
+def rss(batches: int) -> None:
+    for case in ("state_chunk", "video64_chunk"):
+        build(*CASES[case][:5])
+        out = {}
+        for kind in ("ours", "lerobot"):
+            cmd = [sys.executable, __file__, "--rss-one", kind, case, "--batches", str(batches)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr[-3000:])
+            out[kind] = float(proc.stdout.strip().splitlines()[-1])
+        print(f"peak RSS, 2 workers, {case}: ours {out['ours']:.0f} MB, lerobot {out['lerobot']:.0f} MB")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    p.add_argument("--workers", nargs="+", type=int, default=[0, 2])
+    p.add_argument("--batches", type=int, default=16)
+    p.add_argument("--first-batch", action="store_true")
+    p.add_argument("--counts", nargs="+", type=int, default=[10, 100, 1000])
+    p.add_argument("--rss", action="store_true")
+    p.add_argument("--rss-one", nargs=2, metavar=("KIND", "CASE"))
+    args = p.parse_args()
+    if args.rss_one:
+        return peak_rss(*args.rss_one, args.batches)
+    if args.rss:
+        return rss(args.batches)
+    if args.first_batch:
+        return first_batch(args.counts)
+    run_cases(args.cases, args.workers, args.batches)
+
+
+if __name__ == "__main__":
+    main()

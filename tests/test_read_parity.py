@@ -1,0 +1,173 @@
+"""The fast reader gives lerobot's samples, key by key: dtype, shape and value.
+
+Oracles: lerobot's own `LeRobotDataset` on the same folder (single datasets), and the mixture read
+through lerobot (`reader="lerobot"`: every sample from `LeRobotDataset.__getitem__`, itself checked
+against lerobot's `aggregate_datasets` in test_oracle.py) for selections, mixtures and schema options.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import SAME, tree_hash
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lerobot.configs.default import DatasetConfig
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from lerobot.datasets.transforms import ImageTransforms
+from torch.utils.data import DataLoader, default_collate
+
+from lerobot_multi import MultiLeRobotDataset
+
+CAM = "observation.images.top"
+DELTAS = {
+    "none": None,
+    "past_future": {"observation.state": [-2 / 30, -1 / 30, 0.0], "action": [-1 / 30, 0.0, 1 / 30, 2 / 30]},
+    "act_chunk_100": {"action": [i / 30 for i in range(100)]},
+    "diffusion": {
+        "observation.state": [-1 / 30, 0.0],
+        CAM: [-1 / 30, 0.0],
+        "action": [(i - 1) / 30 for i in range(16)],
+    },
+}
+
+
+def assert_same(a: dict, b: dict, where) -> None:
+    assert set(a) == set(b), (where, set(a) ^ set(b))
+    for key, expected in b.items():
+        got = a[key]
+        if isinstance(expected, torch.Tensor):
+            assert isinstance(got, torch.Tensor), (where, key)
+            assert (got.dtype, got.shape) == (expected.dtype, expected.shape), (where, key, got, expected)
+            assert torch.equal(got, expected), (where, key)
+        else:
+            assert got == expected, (where, key)
+
+
+@pytest.fixture(autouse=True)
+def disk_unchanged(data_root):
+    before = tree_hash(data_root)
+    yield
+    assert tree_hash(data_root) == before
+
+
+@pytest.mark.parametrize("delta", list(DELTAS))
+@pytest.mark.parametrize("repo_id", ["lab/sess_a", "lab/images", "lab/nocam"], ids=["video", "image", "state"])
+def test_single_dataset_equals_lerobot(data_root, repo_id, delta):
+    dt = DELTAS[delta]
+    if dt is not None and repo_id == "lab/nocam":
+        dt = {k: v for k, v in dt.items() if k != CAM}
+    ours = MultiLeRobotDataset([repo_id], root=data_root, delta_timestamps=dt)
+    ref = LeRobotDataset(repo_id, root=data_root / repo_id, delta_timestamps=dt, video_backend=ours.video_backend)
+    indices = list(range(len(ref)))
+    batch = ours.__getitems__(indices)
+    for i in indices:
+        expected = {**ref[i], "dataset_index": torch.tensor(0)}
+        assert_same(batch[i], expected, (repo_id, delta, i))
+    assert_same(ours[len(ref) - 1], {**ref[len(ref) - 1], "dataset_index": torch.tensor(0)}, "ds[i]")
+
+
+def test_pyav_backend_equals_lerobot(data_root):
+    dt = DELTAS["diffusion"]
+    ours = MultiLeRobotDataset(["lab/sess_b"], root=data_root, delta_timestamps=dt, video_backend="pyav")
+    ref = LeRobotDataset("lab/sess_b", root=data_root / "lab/sess_b", delta_timestamps=dt, video_backend="pyav")
+    for i, item in enumerate(ours.__getitems__(range(0, len(ref), 3))):
+        assert_same(item, {**ref[3 * i], "dataset_index": torch.tensor(0)}, 3 * i)
+
+
+MIXTURES = {
+    "selection": dict(
+        repo_ids=SAME, episodes={"lab/sess_a": [2, 0], "lab/sess_b": [1, 3]}, delta="diffusion"
+    ),
+    "mixed_fps": dict(repo_ids=["lab/sess_a", "lab/fps15"], mixed_fps=True, delta_indices=[-1, 0, 1, 2]),
+    "rename": dict(
+        repo_ids=["lab/sess_a", "lab/fixedcam"],
+        rename_map={"lab/fixedcam": {"observation.images.fixed": CAM}},
+        delta="diffusion",
+    ),
+    "padding": dict(repo_ids=["lab/sess_c", "lab/wide"], pad_vectors=True, delta="past_future"),
+    "filled_camera": dict(repo_ids=["lab/sess_b", "lab/nocam"], fill_missing_cameras=True, delta="diffusion"),
+    "video_and_images": dict(repo_ids=["lab/images", "lab/sess_c"], delta="diffusion"),
+    "images_and_video": dict(repo_ids=["lab/sess_c", "lab/images"]),
+    "disabled": dict(repo_ids=["lab/extra", "lab/sess_a"], delta="act_chunk_100"),
+}
+
+
+def open_pair(data_root, case: str, **kw) -> tuple[MultiLeRobotDataset, MultiLeRobotDataset]:
+    spec = dict(MIXTURES[case])
+    repo_ids, delta, steps = spec.pop("repo_ids"), spec.pop("delta", None), spec.pop("delta_indices", None)
+    pair = []
+    for reader in ("fast", "lerobot"):
+        ds = MultiLeRobotDataset(
+            repo_ids, root=data_root, delta_timestamps=DELTAS[delta] if delta else None, reader=reader, **spec, **kw
+        )
+        if steps is not None:
+            ds.set_delta_indices({"action": steps, CAM: steps})
+        pair.append(ds)
+    return pair[0], pair[1]
+
+
+@pytest.mark.parametrize("case", list(MIXTURES))
+def test_mixture_equals_lerobot_reader(data_root, case):
+    fast, ref = open_pair(data_root, case)
+    assert len(fast) == len(ref)
+    rng = np.random.default_rng(0)
+    indices = rng.permutation(len(fast))[:40].tolist()
+    for i, item in zip(indices, fast.__getitems__(indices)):
+        assert_same(item, ref[i], (case, i))
+
+
+def test_image_transforms_draw_as_lerobot(data_root):
+    cfg = DatasetConfig(repo_id="x").image_transforms
+    cfg.enable, cfg.max_num_transforms, cfg.random_order = True, 3, True
+    fast, ref = open_pair(data_root, "video_and_images", image_transforms=ImageTransforms(cfg))
+    indices = [3, 17, 0, 25, 9]
+    torch.manual_seed(7)
+    got = fast.__getitems__(indices)
+    torch.manual_seed(7)
+    expected = [ref[i] for i in indices]
+    for i, a, b in zip(indices, got, expected):
+        assert_same(a, b, i)
+    assert not torch.equal(got[0][CAM], fast.__getitems__([3])[0][CAM])  # the transform is random
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_dataloader_batches_equal_lerobot_reader(data_root, workers):
+    fast, ref = open_pair(data_root, "filled_camera")
+    loader = DataLoader(fast, batch_size=8, num_workers=workers)
+    for b, batch in enumerate(loader):
+        indices = range(8 * b, min(8 * b + 8, len(ref)))
+        assert_same(batch, default_collate([ref[i] for i in indices]), b)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    offsets=st.lists(st.integers(-12, 12), min_size=1, max_size=6, unique=True),
+    keep_a=st.sets(st.integers(0, 1), min_size=1),
+    keep_b=st.sets(st.integers(0, 4), min_size=1),
+    picks=st.lists(st.integers(0, 10**6), min_size=1, max_size=12),
+)
+def test_property_random_windows_and_selections(data_root, offsets, keep_a, keep_b, picks):
+    """Random windows (past and future, beyond episode ends) and selections over episodes of 5-25 frames."""
+    repo_ids = ["lab/arm_small", "lab/nocam", "lab/arm_big"]
+    episodes = {"lab/arm_small": sorted(keep_a), "lab/nocam": sorted(keep_b & {0, 1}) or None}
+    dt = {"action": [o / 30 for o in sorted(offsets)], "observation.state": [o / 30 for o in offsets[:2]]}
+    fast, ref = (
+        MultiLeRobotDataset(repo_ids, root=data_root, episodes=episodes, delta_timestamps=dt, reader=r)
+        for r in ("fast", "lerobot")
+    )
+    indices = [p % len(fast) for p in picks]
+    for i, item in zip(indices, fast.__getitems__(indices)):
+        assert_same(item, ref[i], i)
+
+
+def test_reader_option_through_config(data_root):
+    from lerobot_multi.config import MultiDatasetConfig
+
+    cfg = MultiDatasetConfig(repo_id=["lab/sess_a", "lab/sess_b"], root=str(data_root), reader="lerobot")
+    assert cfg.reader == "lerobot"
+    with pytest.raises(ValueError, match=r"dataset.reader = 'slow'"):
+        MultiDatasetConfig(repo_id=["lab/sess_a"], reader="slow")
+    with pytest.raises(AttributeError, match="reader='lerobot'"):
+        MultiLeRobotDataset(["lab/sess_a"], root=data_root).datasets
