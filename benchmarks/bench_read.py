@@ -46,7 +46,14 @@ CASES = {
     # name: (repo_id, episodes, camera shape or None, cameras, vcodec, delta_timestamps)
     "state_chunk": ("read/state", 50, None, 0, None, {"action": [i / FPS for i in range(100)]}),
     "state": ("read/state", 50, None, 0, None, None),
-    "video64_chunk": ("read/video64", 30, (64, 64), 1, "libsvtav1", {"action": [i / FPS for i in range(100)]}),
+    "video64_chunk": (
+        "read/video64",
+        30,
+        (64, 64),
+        1,
+        "libsvtav1",
+        {"action": [i / FPS for i in range(100)]},
+    ),
     "video480_av1": ("read/video480_av1", 10, (480, 640), 2, "libsvtav1", None),
     "video480_h264": ("read/video480_h264", 10, (480, 640), 2, "h264", None),
 }
@@ -81,7 +88,9 @@ def build(repo_id: str, episodes: int, shape, cameras: int, vcodec: str | None) 
                 phase = (t + 7 * ep + 31 * c) / 20
                 img = 127 + 100 * np.sin(xx / 23 + phase) * np.cos(yy / 17 - phase)
                 img = img[..., None] + rng.integers(-8, 9, size=(*shape, 1))
-                frame[key] = np.clip(np.repeat(img, 3, axis=2) + [0, 20 * c, -20 * c], 0, 255).astype(np.uint8)
+                frame[key] = np.clip(np.repeat(img, 3, axis=2) + [0, 20 * c, -20 * c], 0, 255).astype(
+                    np.uint8
+                )
             ds.add_frame(frame)
         ds.save_episode()
     ds.finalize()
@@ -212,7 +221,9 @@ def peak_rss(kind: str, case: str, batches: int) -> None:
     repo_id, *_, delta = CASES[case]
     ds = open_reader(kind, repo_id, delta)
     me = psutil.Process()
-    loader = DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=2, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(
+        ds, batch_size=BATCH, shuffle=True, num_workers=2, generator=torch.Generator().manual_seed(0)
+    )
     peak = 0
     for i, _ in enumerate(loader):
         procs = [me, *me.children(recursive=True)]

@@ -46,7 +46,12 @@ def test_make_dataset_resolves_act_chunk_per_dataset(data_root, tmp_path):
     )
     ds = make_dataset(MultiTrainPipelineConfig.from_yaml(path))
     assert ds.delta_indices_by_dataset["lab/sess_a"]["action"] == [0, 1, 2, 3]
-    assert ds.delta_indices_by_dataset["lab/fps15"]["action"] == [0, 2, 4, 6]  # the explicit per-repo override
+    assert ds.delta_indices_by_dataset["lab/fps15"]["action"] == [
+        0,
+        2,
+        4,
+        6,
+    ]  # the explicit per-repo override
     assert ds[len(ds) - 6]["action"].shape == (4, 6)
 
 

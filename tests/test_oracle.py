@@ -64,7 +64,9 @@ def test_stats_match_physical_merge(data_root, merged):
 def test_stats_equal_numpy_over_frames(data_root):
     multi = MultiLeRobotDataset(SAME, root=data_root, video_backend="pyav")
     for key in ("observation.state", "action"):
-        values = np.concatenate([np.stack(LeRobotDataset(r, root=data_root / r).hf_dataset[key]) for r in SAME])
+        values = np.concatenate(
+            [np.stack(LeRobotDataset(r, root=data_root / r).hf_dataset[key]) for r in SAME]
+        )
         np.testing.assert_allclose(multi.stats[key]["mean"], values.mean(0), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(multi.stats[key]["std"], values.std(0), rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(multi.stats[key]["min"], values.min(0), rtol=1e-6)

@@ -53,7 +53,10 @@ def _no_episodes(ds):
     [
         (_drop_tasks, r"is incomplete: meta/tasks.parquet is missing"),
         (_drop_data, r"is incomplete: data file data/chunk-000/file-000.parquet is missing"),
-        (_more_episodes, r"is incomplete: meta/episodes holds 2 episodes but meta/info.json says total_episodes=7"),
+        (
+            _more_episodes,
+            r"is incomplete: meta/episodes holds 2 episodes but meta/info.json says total_episodes=7",
+        ),
         (_no_episodes, r"is incomplete: meta/episodes/ holds no parquet file"),
     ],
     ids=["tasks", "data", "total_episodes", "episodes"],

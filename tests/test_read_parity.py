@@ -53,13 +53,17 @@ def disk_unchanged(data_root):
 
 
 @pytest.mark.parametrize("delta", list(DELTAS))
-@pytest.mark.parametrize("repo_id", ["lab/sess_a", "lab/images", "lab/nocam"], ids=["video", "image", "state"])
+@pytest.mark.parametrize(
+    "repo_id", ["lab/sess_a", "lab/images", "lab/nocam"], ids=["video", "image", "state"]
+)
 def test_single_dataset_equals_lerobot(data_root, repo_id, delta):
     dt = DELTAS[delta]
     if dt is not None and repo_id == "lab/nocam":
         dt = {k: v for k, v in dt.items() if k != CAM}
     ours = MultiLeRobotDataset([repo_id], root=data_root, delta_timestamps=dt)
-    ref = LeRobotDataset(repo_id, root=data_root / repo_id, delta_timestamps=dt, video_backend=ours.video_backend)
+    ref = LeRobotDataset(
+        repo_id, root=data_root / repo_id, delta_timestamps=dt, video_backend=ours.video_backend
+    )
     indices = list(range(len(ref)))
     batch = ours.__getitems__(indices)
     for i in indices:
@@ -71,7 +75,9 @@ def test_single_dataset_equals_lerobot(data_root, repo_id, delta):
 def test_pyav_backend_equals_lerobot(data_root):
     dt = DELTAS["diffusion"]
     ours = MultiLeRobotDataset(["lab/sess_b"], root=data_root, delta_timestamps=dt, video_backend="pyav")
-    ref = LeRobotDataset("lab/sess_b", root=data_root / "lab/sess_b", delta_timestamps=dt, video_backend="pyav")
+    ref = LeRobotDataset(
+        "lab/sess_b", root=data_root / "lab/sess_b", delta_timestamps=dt, video_backend="pyav"
+    )
     for i, item in enumerate(ours.__getitems__(range(0, len(ref), 3))):
         assert_same(item, {**ref[3 * i], "dataset_index": torch.tensor(0)}, 3 * i)
 
@@ -100,7 +106,12 @@ def open_pair(data_root, case: str, **kw) -> tuple[MultiLeRobotDataset, MultiLeR
     pair = []
     for reader in ("fast", "lerobot"):
         ds = MultiLeRobotDataset(
-            repo_ids, root=data_root, delta_timestamps=DELTAS[delta] if delta else None, reader=reader, **spec, **kw
+            repo_ids,
+            root=data_root,
+            delta_timestamps=DELTAS[delta] if delta else None,
+            reader=reader,
+            **spec,
+            **kw,
         )
         if steps is not None:
             ds.set_delta_indices({"action": steps, CAM: steps})
@@ -170,4 +181,4 @@ def test_reader_option_through_config(data_root):
     with pytest.raises(ValueError, match=r"dataset.reader = 'slow'"):
         MultiDatasetConfig(repo_id=["lab/sess_a"], reader="slow")
     with pytest.raises(AttributeError, match="reader='lerobot'"):
-        MultiLeRobotDataset(["lab/sess_a"], root=data_root).datasets
+        _ = MultiLeRobotDataset(["lab/sess_a"], root=data_root).datasets
