@@ -4,8 +4,9 @@
     python benchmarks/bench_index.py --open-only [--counts 100 1000]
 
 For N small datasets (lerobot's writer, state/action, 2 episodes each; `--camera` adds a video), reads
-the same random global indices through (a) the sub-datasets directly (index pre-resolved: the floor),
-(b) lerobot_multi's MultiLeRobotDataset, (c) lerobot 0.4.4's legacy MultiLeRobotDataset, two ways:
+the same random global indices through (a) lerobot's LeRobotDataset per repo directly (index
+pre-resolved), (b) lerobot_multi's MultiLeRobotDataset (its default, fast reader: below 1 means faster
+than lerobot's own reader), (c) lerobot 0.4.4's legacy MultiLeRobotDataset, two ways:
 
 - batch: what torch's DataLoader does per batch of 64 (`__getitems__` where defined, then
   `default_collate`), i.e. the cost in training; "direct/direct" times the floor twice (an A/A
@@ -74,7 +75,7 @@ def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
     resolved = [multi.meta.locate(i) for i in idx]
     batches = [idx[k : k + BATCH] for k in range(0, items, BATCH)]
     resolved_batches = [resolved[k : k + BATCH] for k in range(0, items, BATCH)]
-    subs = multi.datasets
+    subs = legacy._datasets  # lerobot's own LeRobotDataset per repo
     t0 = time.perf_counter()
     read_direct(subs, resolved)
     direct_us = (time.perf_counter() - t0) / items * 1e6

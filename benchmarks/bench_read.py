@@ -34,6 +34,7 @@ import torch
 from common import CACHE, small_datasets
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMulti
+from lerobot.datasets.video_utils import _default_decoder_cache
 from torch.utils.data import DataLoader
 
 from lerobot_multi import MultiLeRobotDataset
@@ -111,6 +112,9 @@ def open_reader(kind: str, repo_id: str, delta) -> torch.utils.data.Dataset:
 
 def loader_rate(dataset, workers: int, batches: int) -> float:
     """Samples/s over `batches` shuffled batches after the first (untimed) one."""
+    # lerobot's module-level torchcodec decoder cache must not cross into forked workers (lerobot's own
+    # `_query_videos` note): a previous in-process run fills it
+    _default_decoder_cache.clear()
     gen = torch.Generator().manual_seed(0)
     loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers, generator=gen)
     it = iter(loader)
@@ -123,27 +127,47 @@ def loader_rate(dataset, workers: int, batches: int) -> float:
     return rate
 
 
+class SameBatch(torch.utils.data.Dataset):
+    """The DataLoader's own cost: `__getitems__` hands back one prepared batch of samples (collate and,
+    with workers, the transfer of every tensor to the main process remain)."""
+
+    def __init__(self, samples: list[dict], length: int):
+        self.samples, self.length = samples, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitems__(self, indices):
+        return self.samples[: len(indices)]
+
+
 def state_floor(repo_id: str, delta, batches: int) -> float:
-    """Samples/s of a numpy gather of the same keys and windows from arrays in memory."""
+    """Samples/s of a numpy gather, from arrays in memory, of every key a sample holds (the window of
+    `delta` with its `_is_pad`, the index fields, the task string), as batch tensors."""
     ds = LeRobotDataset(repo_id, root=ROOT / repo_id)
     cols = ds.hf_dataset.with_format("numpy")
-    state, action = np.stack(cols["observation.state"]), np.stack(cols["action"])
-    ep = np.asarray(cols["episode_index"])
+    arrays = {k: np.stack(cols[k]) for k in ds.hf_dataset.column_names}
+    arrays = {k: v.astype(np.float32) if v.dtype.kind == "f" else v.astype(np.int64) for k, v in arrays.items()}
+    ep = arrays["episode_index"]
     starts = np.asarray(ds.meta.episodes["dataset_from_index"])[ep]
     ends = np.asarray(ds.meta.episodes["dataset_to_index"])[ep]
-    offsets = np.round(np.asarray(delta["action"]) * FPS).astype(np.int64) if delta else None
+    tasks = list(ds.meta.tasks.index)
+    offsets = {k: np.round(np.asarray(v) * FPS).astype(np.int64) for k, v in (delta or {}).items()}
     rng = np.random.default_rng(0)
     t = time.perf_counter()
     for _ in range(batches):
-        idx = rng.integers(0, len(state), BATCH)
-        out = {"observation.state": torch.from_numpy(state[idx])}
-        if offsets is None:
-            out["action"] = torch.from_numpy(action[idx])
-        else:
-            want = idx[:, None] + offsets
-            q = np.clip(want, starts[idx, None], ends[idx, None] - 1)
-            out["action"] = torch.from_numpy(action[q])
-            out["action_is_pad"] = torch.from_numpy(want >= ends[idx, None])
+        idx = rng.integers(0, len(ep), BATCH)
+        out = {}
+        for key, values in arrays.items():
+            if key in offsets:
+                want = idx[:, None] + offsets[key]
+                q = np.clip(want, starts[idx, None], ends[idx, None] - 1)
+                out[key] = torch.from_numpy(values[q])
+                out[f"{key}_is_pad"] = torch.from_numpy((want < starts[idx, None]) | (want >= ends[idx, None]))
+            else:
+                out[key] = torch.from_numpy(values[idx])
+        out["dataset_index"] = torch.zeros(BATCH, dtype=torch.int64)
+        out["task"] = [tasks[i] for i in out["task_index"].tolist()]
     return batches * BATCH / (time.perf_counter() - t)
 
 
@@ -168,8 +192,10 @@ def run_cases(names: list[str], workers: list[int], batches: int) -> None:
         repo_id, episodes, shape, cameras, vcodec, delta = CASES[name]
         build(repo_id, episodes, shape, cameras, vcodec)
         floor = state_floor(repo_id, delta, 50) if cameras == 0 else video_floor(repo_id, batches)
+        ours = open_reader("ours", repo_id, delta)
+        same = SameBatch(ours.__getitems__(list(range(BATCH))), len(ours))
         for w in workers:
-            rates = {}
+            rates = {"dataloader_only": loader_rate(same, w, batches)}
             for kind in ("ours", "ours_lerobot_reader", "lerobot", "legacy"):
                 # lerobot's readers are ~100x slower on chunks: fewer batches keep the run short
                 n = batches if kind == "ours" else max(2, batches // 4)
@@ -180,7 +206,7 @@ def run_cases(names: list[str], workers: list[int], batches: int) -> None:
                 f"legacy {rates['legacy']:7.0f}/s  prev (reader=lerobot) {rates['ours_lerobot_reader']:7.0f}/s  "
                 f"| ours/lerobot {rates['ours'] / rates['lerobot']:6.1f}x  ours/legacy "
                 f"{rates['ours'] / rates['legacy']:6.1f}x  floor/ours {floor / rates['ours']:5.2f}x "
-                f"(floor {floor:.0f}/s)",
+                f"(floor {floor:.0f}/s)  DataLoader alone {rates['dataloader_only']:.0f}/s",
                 flush=True,
             )
     print(json.dumps([{"case": n, "workers": w, **r, "floor": f} for n, w, r, f in rows]))

@@ -45,6 +45,14 @@ def assert_same(a: dict, b: dict, where) -> None:
             assert got == expected, (where, key)
 
 
+def assert_reads_like(ours, expected: list[dict], indices: list[int], where) -> None:
+    """`ours[i]` equals each expected sample, and the batch of `ours.__getitems__` (what the DataLoader
+    collates) equals the collated expected samples."""
+    for i, item in zip(indices, expected):
+        assert_same(ours[i], item, (where, i))
+    assert_same(default_collate(ours.__getitems__(indices)), default_collate(expected), (where, "batch"))
+
+
 @pytest.fixture(autouse=True)
 def disk_unchanged(data_root):
     before = tree_hash(data_root)
@@ -65,11 +73,8 @@ def test_single_dataset_equals_lerobot(data_root, repo_id, delta):
         repo_id, root=data_root / repo_id, delta_timestamps=dt, video_backend=ours.video_backend
     )
     indices = list(range(len(ref)))
-    batch = ours.__getitems__(indices)
-    for i in indices:
-        expected = {**ref[i], "dataset_index": torch.tensor(0)}
-        assert_same(batch[i], expected, (repo_id, delta, i))
-    assert_same(ours[len(ref) - 1], {**ref[len(ref) - 1], "dataset_index": torch.tensor(0)}, "ds[i]")
+    expected = [{**ref[i], "dataset_index": torch.tensor(0)} for i in indices]
+    assert_reads_like(ours, expected, indices, (repo_id, delta))
 
 
 def test_pyav_backend_equals_lerobot(data_root):
@@ -78,8 +83,8 @@ def test_pyav_backend_equals_lerobot(data_root):
     ref = LeRobotDataset(
         "lab/sess_b", root=data_root / "lab/sess_b", delta_timestamps=dt, video_backend="pyav"
     )
-    for i, item in enumerate(ours.__getitems__(range(0, len(ref), 3))):
-        assert_same(item, {**ref[3 * i], "dataset_index": torch.tensor(0)}, 3 * i)
+    indices = list(range(0, len(ref), 3))
+    assert_reads_like(ours, [{**ref[i], "dataset_index": torch.tensor(0)} for i in indices], indices, "pyav")
 
 
 MIXTURES = {
@@ -125,8 +130,7 @@ def test_mixture_equals_lerobot_reader(data_root, case):
     assert len(fast) == len(ref)
     rng = np.random.default_rng(0)
     indices = rng.permutation(len(fast))[:40].tolist()
-    for i, item in zip(indices, fast.__getitems__(indices)):
-        assert_same(item, ref[i], (case, i))
+    assert_reads_like(fast, [ref[i] for i in indices], indices, case)
 
 
 def test_image_transforms_draw_as_lerobot(data_root):
@@ -135,12 +139,11 @@ def test_image_transforms_draw_as_lerobot(data_root):
     fast, ref = open_pair(data_root, "video_and_images", image_transforms=ImageTransforms(cfg))
     indices = [3, 17, 0, 25, 9]
     torch.manual_seed(7)
-    got = fast.__getitems__(indices)
+    got = default_collate(fast.__getitems__(indices))
     torch.manual_seed(7)
-    expected = [ref[i] for i in indices]
-    for i, a, b in zip(indices, got, expected):
-        assert_same(a, b, i)
-    assert not torch.equal(got[0][CAM], fast.__getitems__([3])[0][CAM])  # the transform is random
+    expected = default_collate([ref[i] for i in indices])
+    assert_same(got, expected, "batch")
+    assert not torch.equal(got[CAM][0], fast[3][CAM])  # the transform is random
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -169,8 +172,7 @@ def test_property_random_windows_and_selections(data_root, offsets, keep_a, keep
         for r in ("fast", "lerobot")
     )
     indices = [p % len(fast) for p in picks]
-    for i, item in zip(indices, fast.__getitems__(indices)):
-        assert_same(item, ref[i], i)
+    assert_reads_like(fast, [ref[i] for i in indices], indices, "property")
 
 
 def test_reader_option_through_config(data_root):

@@ -234,8 +234,13 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         return self._reader([int(idx)])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict]:
-        """The samples of `indices`, as torch's DataLoader fetches a batch (it calls this when defined):
-        the same samples as `[self[i] for i in indices]`, assembled for the whole batch at once."""
+        """The samples of `indices`, as torch's DataLoader fetches a batch (it calls this when defined),
+        assembled for the whole batch at once. `default_collate` makes the same batch of them as of
+        `[self[i] for i in indices]`; integer scalar fields (`index`, `episode_index`, `frame_index`,
+        `task_index`, `dataset_index`) are Python ints here, which it turns into the same int64 tensors
+        at a fraction of the cost of one 0-d tensor per sample."""
+        if isinstance(self._reader, BatchAssembler):
+            return self._reader(indices, int_scalars=True)
         return self._reader(indices)
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,10 @@ import torch
 from lerobot.datasets.video_utils import decode_video_frames
 
 logger = logging.getLogger(__name__)
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @functools.cache
@@ -58,14 +63,40 @@ class VideoFrames:
     def __init__(self, backend: str, tolerance_s: float, max_open: int = 64):
         self.backend, self.tolerance_s, self.max_open = backend, tolerance_s, max_open
         self._decoders: OrderedDict[str, object] = OrderedDict()
+        self._pool: ThreadPoolExecutor | None = None
         self._pid = os.getpid()
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_decoders": OrderedDict()}
+        return {**self.__dict__, "_decoders": OrderedDict(), "_pool": None}
+
+    def _own_process(self) -> None:
+        if self._pid != os.getpid():
+            self._decoders, self._pool, self._pid = OrderedDict(), None, os.getpid()
+
+    def decode_many(
+        self, requests: Sequence[tuple[Path, Sequence[np.ndarray]]]
+    ) -> list[torch.Tensor | Exception]:
+        """`decode` for each (path, windows); a failed one gives its exception. Files are decoded on
+        threads (torchcodec releases the GIL) in the main process; a DataLoader worker decodes them in
+        turn, since the workers already share out the cores."""
+        self._own_process()
+
+        def one(request):
+            try:
+                return self.decode(*request)
+            except Exception as e:  # VideoDecodeError, or the pyav path's own errors
+                return e
+
+        if len(requests) < 2 or torch.utils.data.get_worker_info() is not None or available_cores() < 2:
+            return [one(r) for r in requests]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=available_cores(), thread_name_prefix="lerobot-multi-video"
+            )
+        return list(self._pool.map(one, requests))
 
     def _decoder(self, path: str):
-        if self._pid != os.getpid():
-            self._decoders, self._pid = OrderedDict(), os.getpid()
+        self._own_process()
         decoder = self._decoders.get(path)
         if decoder is None:
             from torchcodec.decoders import VideoDecoder
@@ -95,8 +126,8 @@ class VideoFrames:
             raise VideoDecodeError(
                 f"cannot decode frames {unique.tolist()} (timestamps {timestamps.tolist()}) of {path}: {e}"
             ) from e
-        inverse_t = torch.from_numpy(inverse.reshape(-1))
         # lerobot's test, in its float32: the loaded frame within tolerance_s of the query
+        inverse_t = torch.from_numpy(inverse.reshape(-1))
         loaded = batch.pts_seconds.to(torch.float32)[inverse_t]
         distance = (torch.tensor(timestamps.tolist()) - loaded).abs()
         outside = ~(distance < self.tolerance_s)
@@ -105,4 +136,10 @@ class VideoFrames:
                 f"frames outside tolerance_s={self.tolerance_s} in {path}: queried timestamps "
                 f"{timestamps[outside.numpy()].tolist()}, nearest loaded {loaded[outside].tolist()}"
             )
-        return batch.data[inverse_t] / 255.0
+        frames = (
+            batch.data
+            if len(unique) == len(indices) and (np.diff(indices) > 0).all()
+            else batch.data[inverse_t]
+        )
+        # lerobot's `frames / 255.0`, bit for bit, without a second full-size temporary
+        return frames.to(torch.float32).div_(255.0)
