@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -147,7 +148,9 @@ def state_floor(repo_id: str, delta, batches: int) -> float:
     ds = LeRobotDataset(repo_id, root=ROOT / repo_id)
     cols = ds.hf_dataset.with_format("numpy")
     arrays = {k: np.stack(cols[k]) for k in ds.hf_dataset.column_names}
-    arrays = {k: v.astype(np.float32) if v.dtype.kind == "f" else v.astype(np.int64) for k, v in arrays.items()}
+    arrays = {
+        k: v.astype(np.float32) if v.dtype.kind == "f" else v.astype(np.int64) for k, v in arrays.items()
+    }
     ep = arrays["episode_index"]
     starts = np.asarray(ds.meta.episodes["dataset_from_index"])[ep]
     ends = np.asarray(ds.meta.episodes["dataset_to_index"])[ep]
@@ -163,7 +166,9 @@ def state_floor(repo_id: str, delta, batches: int) -> float:
                 want = idx[:, None] + offsets[key]
                 q = np.clip(want, starts[idx, None], ends[idx, None] - 1)
                 out[key] = torch.from_numpy(values[q])
-                out[f"{key}_is_pad"] = torch.from_numpy((want < starts[idx, None]) | (want >= ends[idx, None]))
+                out[f"{key}_is_pad"] = torch.from_numpy(
+                    (want < starts[idx, None]) | (want >= ends[idx, None])
+                )
             else:
                 out[key] = torch.from_numpy(values[idx])
         out["dataset_index"] = torch.zeros(BATCH, dtype=torch.int64)
@@ -272,6 +277,35 @@ def rss(batches: int) -> None:
         print(f"peak RSS, 2 workers, {case}: ours {out['ours']:.0f} MB, lerobot {out['lerobot']:.0f} MB")
 
 
+def train(steps: int, batch_size: int, workers: int) -> None:
+    """`lerobot-multi-train` ACT (chunk 100) on the 64x64-camera dataset, reader fast vs lerobot:
+    steps/s and lerobot's logged data time (its last log window, after warm-up)."""
+    repo_id, episodes, shape, cameras, vcodec, _ = CASES["video64_chunk"]
+    build(repo_id, episodes, shape, cameras, vcodec)
+    for reader in ("lerobot", "fast"):
+        out = CACHE / "read_train" / reader
+        cmd = [
+            sys.executable, "-m", "lerobot_multi.scripts.train", f"--dataset.repo_id=[{repo_id}]",
+            f"--dataset.root={ROOT}", f"--dataset.reader={reader}", "--policy.type=act", "--policy.device=cpu",
+            "--policy.push_to_hub=false", "--policy.pretrained_backbone_weights=null",
+            "--policy.chunk_size=100", "--policy.n_action_steps=100", f"--batch_size={batch_size}",
+            f"--steps={steps}", f"--log_freq={steps // 2}", "--save_checkpoint=false", f"--num_workers={workers}",
+            "--wandb.enable=false", f"--output_dir={out}",
+        ]  # fmt: skip
+        subprocess.run(["rm", "-rf", str(out)], check=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-3000:])
+        updt, data = (
+            float(x) for x in re.findall(r"updt_s:([\d.]+) data_s:([\d.]+)", proc.stdout + proc.stderr)[-1]
+        )
+        print(
+            f"train ACT chunk 100, batch {batch_size}, {workers} workers, reader {reader:<8}: "
+            f"{1 / (updt + data):.2f} steps/s, data_s {data:.3f}, updt_s {updt:.3f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -282,11 +316,16 @@ def main() -> None:
     p.add_argument("--counts", nargs="+", type=int, default=[10, 100, 1000])
     p.add_argument("--rss", action="store_true")
     p.add_argument("--rss-one", nargs=2, metavar=("KIND", "CASE"))
+    p.add_argument("--train", action="store_true")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=8)
     args = p.parse_args()
     if args.rss_one:
         return peak_rss(*args.rss_one, args.batches)
     if args.rss:
         return rss(args.batches)
+    if args.train:
+        return train(args.steps, args.batch_size, 2)
     if args.first_batch:
         return first_batch(args.counts)
     run_cases(args.cases, args.workers, args.batches)

@@ -13,7 +13,7 @@ import torch
 from conftest import SAME
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
-from lerobot_multi.parallel import AUTO_PROCESSES_FROM, auto_processes, parallel_map
+from lerobot_multi.parallel import auto_processes, parallel_map
 from lerobot_multi.report import open_metadata
 
 
@@ -33,10 +33,9 @@ def test_process_map_keeps_order_and_falls_back_when_the_pool_breaks(caplog):
     assert "opening them in this process instead" in caplog.text
 
 
-def test_auto_processes_only_for_many_datasets():
-    assert auto_processes(AUTO_PROCESSES_FROM - 1) == 0
-    cores = len(os.sched_getaffinity(0))
-    assert auto_processes(AUTO_PROCESSES_FROM) == (min(cores, 8) if cores > 1 else 0)
+def test_threads_unless_processes_are_asked_for():
+    """Metadata read from files: processes cost more than they save (docs/benchmarks.md)."""
+    assert auto_processes(10) == auto_processes(100_000) == 0
 
 
 def test_opening_in_processes_equals_opening_here(data_root, tmp_path):

@@ -51,7 +51,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             decoding) or "lerobot" (each sample through lerobot's `LeRobotDataset`); same samples.
         max_workers: threads that open datasets (they overlap file and hub I/O); None: one per core.
         open_processes: spawned processes that open datasets instead (they overlap the Python work
-            too); None: one per core from 200 datasets up (`parallel.auto_processes`); 0 or 1: threads.
+            too, but cost ~4 s to start and lose to threads when metadata is read from files); None, 0
+            or 1: threads.
             A script using them needs an `if __name__ == "__main__":` guard, as for DataLoader workers.
 
     Samples carry lerobot's keys for the features common to all datasets, with `episode_index`,

@@ -123,9 +123,15 @@ class FrameStore:
         for rel in self.files:
             path = self.root / rel
             try:
-                table = pq.read_table(path, columns=list(self.features), memory_map=True)
+                parquet = pq.ParquetFile(path, memory_map=True)
+                missing = [k for k in self.features if k not in parquet.schema_arrow.names]
+                table = None if missing else parquet.read(columns=list(self.features))
             except Exception as e:
                 raise DatasetSourceError(f"dataset {self.repo_id!r}: cannot read {path}: {e}") from e
+            if missing:
+                raise DatasetSourceError(
+                    f"dataset {self.repo_id!r}: meta/info.json declares features {missing} that {rel} does not hold"
+                )
             if self.episodes is not None:
                 keep = pc.is_in(table.column("episode_index"), value_set=pa.array(self.episodes, pa.int64()))
                 table = table.filter(keep)

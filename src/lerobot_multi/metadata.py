@@ -14,6 +14,9 @@ from collections.abc import Mapping, Sequence
 import datasets
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from datasets.fingerprint import generate_random_fingerprint
+from datasets.table import InMemoryTable
 
 from lerobot_multi.indexing import cumulative_offsets, locate
 from lerobot_multi.schema import (
@@ -30,12 +33,16 @@ from lerobot_multi.stats import Stats, aggregate, aggregate_by_dimension, pad_fe
 logger = logging.getLogger(__name__)
 
 
-def _episode_table(meta: SourceMetadata, source: DatasetSource) -> pd.DataFrame:
+def _episode_table(meta: SourceMetadata, source: DatasetSource) -> pa.Table:
     """The selected episodes of one dataset, in storage order, with local ids, lengths and tasks."""
     table = meta.episodes.select(["episode_index", "length", "tasks"])
     if source.episodes is not None:
         table = table.take(np.asarray(source.episodes))
-    return table.to_pandas()
+    return table
+
+
+def _ints(table: pa.Table, name: str) -> np.ndarray:
+    return table.column(name).to_numpy().astype(np.int64, copy=False)
 
 
 class MultiDatasetMetadata:
@@ -110,47 +117,50 @@ class MultiDatasetMetadata:
 
     def _build_tasks(self, metas: Sequence[SourceMetadata]) -> None:
         # Same rule as lerobot's aggregate_datasets: tasks in dataset order, first appearance wins.
-        names = pd.concat([m.tasks for m in metas]).index.unique()
-        self.tasks = pd.DataFrame({"task_index": np.arange(len(names))}, index=names)
+        index: dict[str, int] = {}
+        for m in metas:
+            for name in m.task_names:
+                index.setdefault(name, len(index))
+        self.tasks = pd.DataFrame({"task_index": np.arange(len(index))}, index=list(index))
         self.task_maps: list[np.ndarray] = []
         for m in metas:
-            local = np.full(int(m.tasks["task_index"].max()) + 1 if len(m.tasks) else 0, -1, dtype=np.int64)
-            local[m.tasks["task_index"].to_numpy()] = self.tasks.loc[m.tasks.index, "task_index"].to_numpy()
+            local = np.full(int(m.task_ids.max()) + 1 if len(m.task_ids) else 0, -1, dtype=np.int64)
+            local[m.task_ids] = [index[name] for name in m.task_names]
             self.task_maps.append(local)
 
-    def _build_episodes(self, tables: Sequence[pd.DataFrame]) -> None:
-        counts = [len(t) for t in tables]
-        frames = [int(t["length"].sum()) for t in tables]
+    def _build_episodes(self, tables: Sequence[pa.Table]) -> None:
+        counts = [t.num_rows for t in tables]
+        ids = [_ints(t, "episode_index") for t in tables]
+        own_lengths = [_ints(t, "length") for t in tables]
         self.episode_offsets = cumulative_offsets(counts)
-        self.frame_offsets = cumulative_offsets(frames)
+        self.frame_offsets = cumulative_offsets([int(x.sum()) for x in own_lengths])
         self._frame_offsets_list = self.frame_offsets.tolist()
         # local episode id -> global episode id, -1 where not selected (O(episodes) per dataset)
         self.episode_maps: list[np.ndarray] = []
-        for i, (t, m) in enumerate(zip(tables, self.sub_metas)):
+        for i, (own, m) in enumerate(zip(ids, self.sub_metas)):
             local = np.full(m.total_episodes, -1, dtype=np.int64)
-            local[t["episode_index"].to_numpy()] = self.episode_offsets[i] + np.arange(len(t))
+            local[own] = self.episode_offsets[i] + np.arange(len(own))
             self.episode_maps.append(local)
-        lengths = np.concatenate([t["length"].to_numpy(dtype=np.int64) for t in tables])
+        lengths = np.concatenate(own_lengths)
         to_index = np.cumsum(lengths)
         # global episode -> first global frame, and its dataset: what `locate_frames` searches
         self.episode_starts = to_index - lengths
         self.episode_datasets = np.repeat(np.arange(len(tables), dtype=np.int64), counts)
-        self._frame_episodes = [  # per dataset: the source episode id of each selected frame
-            (t["episode_index"].to_numpy(np.int64), t["length"].to_numpy(np.int64)) for t in tables
-        ]
-        self.episodes = datasets.Dataset.from_dict(
+        self._frame_episodes = list(zip(ids, own_lengths))  # per dataset: source ids and lengths
+        tasks = pa.chunked_array([t.column("tasks").cast(pa.list_(pa.string())) for t in tables])
+        table = pa.table(
             {
                 "episode_index": np.arange(len(lengths), dtype=np.int64),
-                "dataset_index": np.repeat(np.arange(len(tables), dtype=np.int64), counts),
-                "source_episode_index": np.concatenate(
-                    [t["episode_index"].to_numpy(np.int64) for t in tables]
-                ),
-                "tasks": [list(x) for t in tables for x in t["tasks"]],
+                "dataset_index": self.episode_datasets,
+                "source_episode_index": np.concatenate(ids),
+                "tasks": tasks.combine_chunks(),
                 "length": lengths,
-                "dataset_from_index": to_index - lengths,
+                "dataset_from_index": self.episode_starts,
                 "dataset_to_index": to_index,
             }
         )
+        # a random fingerprint, as `Dataset.from_dict` uses: hashing the table costs seconds at scale
+        self.episodes = datasets.Dataset(InMemoryTable(table), fingerprint=generate_random_fingerprint())
 
     # --- lookups ------------------------------------------------------------------------------------
     def locate(self, index: int) -> tuple[int, int]:

@@ -1,9 +1,8 @@
 """Running one function over many datasets, in order: on threads, or on spawned processes.
 
-Opening a LeRobot dataset is mostly Python work in HF `datasets` (feature bookkeeping of the
-episodes table), which holds the GIL: threads overlap only its file I/O. Processes run it in
-parallel, and an opened `LeRobotDataset` pickles back in ~1 ms (its tables are memory-mapped files),
-so with processes opening time shrinks with the number of cores (after ~4 s to start them).
+Threads overlap file I/O (pyarrow releases the GIL). Spawned processes run Python work in parallel
+too, after ~4 s to start them; they pay off only when each item is expensive Python work, such as
+lerobot's own `LeRobotDataset` construction (`reader="lerobot"`), and only when asked for.
 """
 
 from __future__ import annotations
@@ -22,20 +21,19 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Below this many datasets, starting processes (each imports torch and lerobot, ~4 s) costs more than
-# it saves: a small dataset takes ~70 ms to open on one core, so 2 cores break even near 150 datasets.
-AUTO_PROCESSES_FROM = 200
-
 
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def auto_processes(count: int) -> int:
-    """The number of opening processes `open_processes=None` means for `count` datasets: 0 (threads)
-    below AUTO_PROCESSES_FROM datasets or on one core, else one per available core, at most 8."""
-    cores = available_cores()
-    return min(cores, 8) if count >= AUTO_PROCESSES_FROM and cores > 1 else 0
+    """The number of opening processes `open_processes=None` means: 0 (threads), whatever `count`.
+
+    Metadata is read straight from the files (~5 ms a small dataset), and an opened dataset's tables
+    pickle back slower than they are read: 1,000 datasets took 12.2 s in 2 spawned processes and 5.8 s
+    on 2 threads (docs/benchmarks.md). Processes stay available by asking for them.
+    """
+    return 0
 
 
 def resolve_processes(open_processes: int | None, count: int) -> int:

@@ -36,19 +36,23 @@ class SourceMetadata:
         self,
         source: DatasetSource,
         info: dict,
-        tasks: pd.DataFrame,
+        tasks: pa.Table,
         subtasks: pd.DataFrame | None,
         episodes: pa.Table,
         stats: dict | None,
     ):
         self.repo_id, self.root, self.revision = source.repo_id, source.root, source.revision
-        self.info, self.tasks, self.subtasks, self.episodes, self.stats = (
-            info,
-            tasks,
-            subtasks,
-            episodes,
-            stats,
-        )
+        self.info, self.subtasks, self.episodes, self.stats = info, subtasks, episodes, stats
+        # tasks.parquet is a pandas frame indexed by the task string, stored as a column
+        name = next(c for c in tasks.column_names if c != "task_index")
+        self.task_names: list[str] = tasks.column(name).to_pylist()
+        self.task_ids = tasks.column("task_index").to_numpy().astype(np.int64, copy=False)
+        self._tasks_table = tasks
+
+    @property
+    def tasks(self) -> pd.DataFrame:
+        """lerobot's `meta.tasks`: task_index indexed by the task string."""
+        return self._tasks_table.to_pandas()
 
     features = property(lambda self: self.info["features"])
     fps = property(lambda self: self.info["fps"])
@@ -151,8 +155,9 @@ def _read_episodes(source: DatasetSource, info: dict) -> pa.Table:
     tables = []
     for path in files:
         try:
-            names = [n for n in pq.read_schema(path).names if not n.startswith("stats/")]
-            tables.append(pq.read_table(path, columns=names))
+            parquet = pq.ParquetFile(path)
+            names = [n for n in parquet.schema_arrow.names if not n.startswith("stats/")]
+            tables.append(parquet.read(columns=names))
         except Exception as e:
             raise DatasetSourceError(f"dataset {source.repo_id!r}: cannot read {path}: {e}") from e
     table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
@@ -172,8 +177,8 @@ def _read_episodes(source: DatasetSource, info: dict) -> pa.Table:
 
 
 def _check_files(source: DatasetSource, info: dict, episodes: pa.Table) -> None:
-    """The selected episodes' data and video files exist (lerobot would fetch missing ones from the hub),
-    and the data's columns hold info.json's non-video features."""
+    """The selected episodes' data and video files exist (lerobot would fetch missing ones from the hub).
+    Their columns are checked against info.json when a frame store opens them."""
     rows = np.arange(episodes.num_rows) if source.episodes is None else np.asarray(source.episodes)
     data_path = info.get("data_path") or DEFAULT_DATA_PATH
     pairs = np.stack([episodes.column(f"data/{c}_index").to_numpy()[rows] for c in ("chunk", "file")], 1)
@@ -183,18 +188,6 @@ def _check_files(source: DatasetSource, info: dict, episodes: pa.Table) -> None:
             raise DatasetSourceError(
                 f"dataset {source.repo_id!r}: {source.root} is incomplete: data file {rel} is missing"
             )
-    expected = [k for k, ft in info["features"].items() if ft["dtype"] != "video"]
-    path = source.root / data_files[0]
-    try:
-        names = set(pq.read_schema(path).names)
-    except Exception as e:
-        raise DatasetSourceError(f"dataset {source.repo_id!r}: cannot read {path}: {e}") from e
-    missing = [k for k in expected if k not in names]
-    if missing:
-        raise DatasetSourceError(
-            f"dataset {source.repo_id!r}: meta/info.json declares features {missing} that "
-            f"{data_files[0]} does not hold"
-        )
     keys = [k for k, ft in info["features"].items() if ft["dtype"] == "video"]
     if not keys or not info.get("video_path"):
         return
@@ -238,7 +231,7 @@ def read_local_metadata(source: DatasetSource) -> SourceMetadata:
         )
     episodes = _read_episodes(source, info)
     _check_files(source, info, episodes)
-    tasks = pq.read_table(tasks_path).to_pandas()
+    tasks = pq.read_table(tasks_path)
     subtasks_path = source.root / "meta" / "subtasks.parquet"
     subtasks = pq.read_table(subtasks_path).to_pandas() if subtasks_path.is_file() else None
     stats_path = source.root / "meta" / "stats.json"

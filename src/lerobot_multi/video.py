@@ -20,11 +20,9 @@ import numpy as np
 import torch
 from lerobot.datasets.video_utils import decode_video_frames
 
+from lerobot_multi.parallel import available_cores
+
 logger = logging.getLogger(__name__)
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @functools.cache
