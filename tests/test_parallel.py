@@ -56,8 +56,8 @@ def test_opening_in_processes_equals_opening_here(data_root, tmp_path):
     # a broken dataset fails in its process, and the error still names it
     shutil.copytree(data_root / "lab/sess_a", tmp_path / "lab/sess_a")
     shutil.copytree(data_root / "lab/sess_c", tmp_path / "lab/sess_c")
-    data = next((tmp_path / "lab/sess_c/data").glob("*/*.parquet"))
-    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    meta = next((tmp_path / "lab/sess_c/meta/episodes").glob("*/*.parquet"))
+    meta.write_bytes(meta.read_bytes()[: meta.stat().st_size // 2])
     with pytest.raises(DatasetSourceError, match=r"dataset 'lab/sess_c': cannot read .*parquet"):
         MultiLeRobotDataset(
             ["lab/sess_a", "lab/sess_c"], root=tmp_path, video_backend="pyav", open_processes=2

@@ -46,7 +46,7 @@ def test_truncated_parquet_names_the_dataset(copies):
         DatasetSourceError,
         match=r"dataset 'lab/sess_c': cannot read .*data/chunk-000/file-000.parquet: Parquet magic bytes",
     ):
-        open_multi(root)
+        open_multi(root)[29]  # data files are read when the dataset's frame store opens
     assert tree_hash(root) == before
 
 

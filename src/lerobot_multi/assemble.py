@@ -55,6 +55,7 @@ class SourceReader:
             None if source.episodes is None else selected,
             source_ids,
             lengths,
+            declared=[k for k, ft in sub.features.items() if ft["dtype"] != "video"],
         )
         self.videos = videos
         self._from_ts: dict[str, np.ndarray] = {}

@@ -72,9 +72,11 @@ class FrameStore:
     Args:
         repo_id, root: the dataset (for messages and paths).
         files: data files (relative to root) holding the selected episodes, in storage order.
-        features: info.json's features; every non-video one is loaded.
-        episodes: selected source episode ids (None = all), `lengths`: their frame counts, both in
-            storage order; the data's episode_index column must follow them exactly.
+        features: the features to load (non-video), with info.json's specs.
+        episodes: the selected source episode ids to keep from the files (None = every row).
+        expected_episodes, expected_lengths: the selected episodes and their frame counts in storage
+            order, from meta/episodes; the data's episode_index column must follow them exactly.
+        declared: every non-video feature info.json declares: each file must hold them all.
     """
 
     def __init__(
@@ -86,8 +88,10 @@ class FrameStore:
         episodes: np.ndarray | None,
         expected_episodes: np.ndarray,
         expected_lengths: np.ndarray,
+        declared: Sequence[str] = (),
     ):
         self.repo_id, self.root, self.files = repo_id, Path(root), list(files)
+        self.declared = list(declared) or [k for k, ft in features.items() if ft["dtype"] != "video"]
         self.features = {k: ft for k, ft in features.items() if ft["dtype"] != "video"}
         self.episodes = episodes
         self.expected = (expected_episodes, expected_lengths)
@@ -124,7 +128,7 @@ class FrameStore:
             path = self.root / rel
             try:
                 parquet = pq.ParquetFile(path, memory_map=True)
-                missing = [k for k in self.features if k not in parquet.schema_arrow.names]
+                missing = [k for k in self.declared if k not in parquet.schema_arrow.names]
                 table = None if missing else parquet.read(columns=list(self.features))
             except Exception as e:
                 raise DatasetSourceError(f"dataset {self.repo_id!r}: cannot read {path}: {e}") from e
