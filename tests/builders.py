@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 
@@ -27,8 +28,13 @@ def build_dataset(
     offset: float = 0.0,
     state_key: str = "observation.state",
     action_key: str = "action",
+    subtasks: Sequence[str] | None = None,
 ) -> Path:
-    """Episode i has lengths[i] frames and task tasks[i % len(tasks)]; values depend on seed/offset."""
+    """Episode i has lengths[i] frames and task tasks[i % len(tasks)]; values depend on seed/offset.
+
+    `subtasks`: frames carry `subtask_index` (frame t of episode i: subtask (i + t // 3) % n) and
+    meta/subtasks.parquet names them, as lerobot's annotation tools write them.
+    """
     features: dict[str, dict] = {
         state_key: {
             "dtype": "float32",
@@ -49,6 +55,8 @@ def build_dataset(
         }
     for key, dim in (extra or {}).items():
         features[key] = {"dtype": "float32", "shape": (dim,), "names": None}
+    if subtasks:
+        features["subtask_index"] = {"dtype": "int64", "shape": (1,), "names": None}
     ds = LeRobotDataset.create(
         repo_id=repo_id,
         fps=fps,
@@ -72,7 +80,12 @@ def build_dataset(
                 frame[camera] = np.full((image_size, image_size, 3), level, dtype=np.uint8)
             for key, dim in (extra or {}).items():
                 frame[key] = rng.normal(size=dim).astype(np.float32)
+            if subtasks:
+                frame["subtask_index"] = np.array([(ep + t // 3) % len(subtasks)], dtype=np.int64)
             ds.add_frame(frame)
         ds.save_episode()
     ds.finalize()
+    if subtasks:
+        table = pd.DataFrame({"subtask_index": np.arange(len(subtasks))}, index=list(subtasks))
+        table.to_parquet(Path(root) / "meta" / "subtasks.parquet")
     return root

@@ -58,6 +58,9 @@ def data_root(tmp_path_factory) -> Path:
     )
     build_dataset(base / "lab/fixedcam", "lab/fixedcam", [7, 5], camera="observation.images.fixed", seed=11)
     build_dataset(base / "lab/images", "lab/images", [6, 4], camera_dtype="image", seed=8)
+    # subtasks as annotation tools write them: [reach, grasp] and [grasp, lift] (index 0 differs)
+    build_dataset(base / "lab/sub_a", "lab/sub_a", [7, 5], camera=None, subtasks=["reach", "grasp"], seed=12)
+    build_dataset(base / "lab/sub_b", "lab/sub_b", [6, 8], camera=None, subtasks=["grasp", "lift"], seed=13)
     return base
 
 

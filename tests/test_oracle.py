@@ -94,3 +94,17 @@ def test_filtered_stats_equal_numpy_over_selected_frames(data_root):
     # frames follow the selection: global episode 1 is sess_a's episode 2
     item = multi[int(multi.meta.episodes[1]["dataset_from_index"])]
     assert int(item["episode_index"]) == 1 and int(item["frame_index"]) == 0
+
+
+@pytest.mark.parametrize("episodes", [None, {"lab/sess_a": [0, 2]}], ids=["all", "selection"])
+def test_stats_dtypes_as_lerobot(data_root, episodes):
+    """An int64 count and integer min/max for integer features, as lerobot's own stats."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
+
+    multi = MultiLeRobotDataset(SAME, root=data_root, episodes=episodes)
+    ref = LeRobotDatasetMetadata("lab/sess_a", root=data_root / "lab/sess_a").stats
+    for key, stats in multi.stats.items():
+        for name, value in stats.items():
+            expected = np.asarray(ref[key][name])
+            assert np.asarray(value).dtype == expected.dtype, (key, name)
+    assert multi.stats["frame_index"]["max"].tolist() == [11]

@@ -21,7 +21,7 @@ from lerobot_multi.frame_store import FrameStore, sample_dtype
 from lerobot_multi.sources import DatasetSourceError
 from lerobot_multi.video import VideoFrames
 
-_GLOBAL_FIELDS = ("index", "episode_index", "task_index")
+_GLOBAL_FIELDS = ("index", "episode_index", "task_index", "subtask_index")
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,9 @@ class BatchAssembler:
         self.videos = VideoFrames(video_backend, tolerance_s)
         self.readers = [SourceReader(meta, i, self.videos) for i in range(len(meta.sources))]
         self.task_names = list(meta.tasks.index)
-        self.source_episodes = np.asarray(meta.episodes["source_episode_index"], dtype=np.int64)
-        self.lengths = np.asarray(meta.episodes["length"], dtype=np.int64)
+        self.subtask_names = None if meta.subtasks is None else list(meta.subtasks.index)
+        self.source_episodes = meta.source_episode_ids
+        self.lengths = meta.episode_lengths
         self.set_delta_indices([None] * len(meta.sources))
 
     def set_delta_indices(self, per_dataset: Sequence[dict[str, list[int]] | None]) -> None:
@@ -128,9 +129,10 @@ class BatchAssembler:
 
     # --- one batch ----------------------------------------------------------------------------------
     def __call__(self, indices: Sequence[int], int_scalars: bool = False) -> list[dict]:
-        """The samples of global frame `indices`. `int_scalars`: integer scalar fields (indices,
-        frame_index) as Python ints, which `default_collate` turns into the same int64 batch tensors
-        for a fraction of the cost of a 0-d tensor per sample (~1 us each to make, and to stack)."""
+        """The samples of global frame `indices`. `int_scalars`: scalar fields as Python ints (int64
+        ones: the indices, frame_index) and numpy float32 scalars (timestamp), which `default_collate`
+        turns into the same batch tensors for a fraction of the cost of a 0-d tensor per sample (~1 us
+        each to make, and again to stack)."""
         meta = self.meta
         total = int(meta.frame_offsets[-1])
         raw = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -200,8 +202,12 @@ class BatchAssembler:
         meta = self.meta
         if key == "index":  # a selected frame's position in the concatenation
             return positions + meta.frame_offsets[i]
-        table = meta.episode_maps[i] if key == "episode_index" else meta.task_maps[i]
-        return table[values]
+        maps = {
+            "episode_index": meta.episode_maps,
+            "task_index": meta.task_maps,
+            "subtask_index": meta.subtask_maps,
+        }
+        return maps[key][i][values]
 
     def _split(self, cols: dict, int_scalars: bool) -> list[dict]:
         columns = {}
@@ -210,10 +216,19 @@ class BatchAssembler:
                 value.dtype == object or (int_scalars and value.ndim == 1 and value.dtype == np.int64)
             ):
                 columns[key] = value.tolist()
+            elif (
+                int_scalars
+                and isinstance(value, np.ndarray)
+                and value.ndim == 1
+                and value.dtype == np.float32
+            ):
+                columns[key] = list(value)  # numpy float32 scalars: default_collate keeps float32
             else:
                 tensor = torch.from_numpy(value) if isinstance(value, np.ndarray) else value
                 columns[key] = tensor.unbind(0)
         columns["task"] = [self.task_names[t] for t in cols["task_index"].tolist()]
+        if self.subtask_names is not None:  # lerobot adds the string when the dataset has subtasks
+            columns["subtask"] = [self.subtask_names[t] for t in cols["subtask_index"].tolist()]
         samples = [dict(zip(columns, values)) for values in zip(*columns.values())]
         if self.image_transforms is not None:  # per sample and camera, lerobot's order (same RNG draws)
             cameras = self.meta.camera_keys

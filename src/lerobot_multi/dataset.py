@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
+from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices, get_hf_features_from_features
 
 from lerobot_multi.assemble import BatchAssembler
 from lerobot_multi.lerobot_reader import LerobotReader
@@ -193,6 +193,46 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         return tuple(self._reader.datasets)
 
     @property
+    def repo_id(self) -> str:
+        """The ids joined with "+" (`meta.repo_id`): a name for logs and outputs; `repo_ids` lists them."""
+        return self.meta.repo_id
+
+    @property
+    def root(self):
+        """The common parent of the datasets' folders (`meta.root`); `sources[i].root` is each one's."""
+        return self.meta.root
+
+    @property
+    def revision(self) -> str | None:
+        return self.meta.revision
+
+    @property
+    def delta_indices(self) -> dict[str, list[int]] | None:
+        """lerobot's `delta_indices` (frames per key): one dict when every dataset has the same (with
+        `mixed_fps` they may not: then `delta_indices_by_dataset`)."""
+        values = list(self.delta_indices_by_dataset.values())
+        if any(v != values[0] for v in values[1:]):
+            raise ValueError(
+                f"delta_indices differ across datasets (mixed frame rates): {self.delta_indices_by_dataset}; "
+                "read delta_indices_by_dataset"
+            )
+        return values[0]
+
+    @property
+    def hf_features(self):
+        """The HF `datasets.Features` of the mixture's non-video features, as lerobot builds them."""
+        return get_hf_features_from_features(self.features)
+
+    @property
+    def hf_dataset(self):
+        raise AttributeError(
+            "MultiLeRobotDataset.hf_dataset: a mixture has no single HF table (its datasets differ in "
+            "episodes, indices and possibly keys). Read samples through the mixture (ds[i], "
+            "ds.__getitems__, a DataLoader), or each dataset's own table with reader='lerobot' "
+            "(ds.datasets[i].hf_dataset)"
+        )
+
+    @property
     def num_frames(self) -> int:
         return self.meta.total_frames
 
@@ -237,9 +277,10 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     def __getitems__(self, indices: Sequence[int]) -> list[dict]:
         """The samples of `indices`, as torch's DataLoader fetches a batch (it calls this when defined),
         assembled for the whole batch at once. `default_collate` makes the same batch of them as of
-        `[self[i] for i in indices]`; integer scalar fields (`index`, `episode_index`, `frame_index`,
-        `task_index`, `dataset_index`) are Python ints here, which it turns into the same int64 tensors
-        at a fraction of the cost of one 0-d tensor per sample."""
+        `[self[i] for i in indices]`; scalar fields are Python ints (`index`, `episode_index`,
+        `frame_index`, `task_index`, `dataset_index`) and numpy float32 scalars (`timestamp`) here,
+        which it turns into the same int64 and float32 tensors at a fraction of the cost of one 0-d
+        tensor per sample."""
         if isinstance(self._reader, BatchAssembler):
             return self._reader(indices, int_scalars=True)
         return self._reader(indices)

@@ -98,6 +98,8 @@ class LerobotReader:
             item = self._read(ds, local)
             item["episode_index"] = torch.tensor(episode)
             item["task_index"] = torch.tensor(self._task_ids[ds][item["task_index"].item()])
+            if meta.subtask_maps is not None:  # lerobot's own `subtask` string is already right
+                item["subtask_index"] = torch.tensor(int(meta.subtask_maps[ds][item["subtask_index"].item()]))
             item["index"] = torch.tensor(idx)
             item["dataset_index"] = torch.tensor(ds)
             items.append(item)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import datasets
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from datasets.fingerprint import generate_random_fingerprint
-from datasets.table import InMemoryTable
 
+from lerobot_multi.episodes_table import build_episodes_table
 from lerobot_multi.indexing import cumulative_offsets, locate
 from lerobot_multi.schema import (
     FeatureSchema,
@@ -28,7 +29,14 @@ from lerobot_multi.schema import (
 )
 from lerobot_multi.source_meta import SourceMetadata
 from lerobot_multi.sources import DatasetSource, DatasetSourceError
-from lerobot_multi.stats import Stats, aggregate, aggregate_by_dimension, pad_feature_stats, source_stats
+from lerobot_multi.stats import (
+    Stats,
+    aggregate,
+    aggregate_by_dimension,
+    as_lerobot_dtypes,
+    pad_feature_stats,
+    source_stats,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +49,35 @@ def _episode_table(meta: SourceMetadata, source: DatasetSource) -> pa.Table:
     return table
 
 
+def _with_subtasks(meta: SourceMetadata) -> dict[str, dict]:
+    """A dataset's features; `subtask_index` only with its meta/subtasks.parquet (else the index has
+    no meaning across datasets: it is then left out, and disabled by the common-feature rule)."""
+    if "subtask_index" in meta.features and meta.subtask_names is None:
+        logger.warning("Dataset %r has subtask_index but no meta/subtasks.parquet; ignoring it", meta.repo_id)
+        return {k: v for k, v in meta.features.items() if k != "subtask_index"}
+    return meta.features
+
+
 def _ints(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy().astype(np.int64, copy=False)
+
+
+def _merge_names(
+    per_dataset: Sequence[tuple[list[str], np.ndarray]], column: str
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """One table of names (tasks, subtasks) in dataset order, first appearance wins (the rule of
+    lerobot's aggregate_datasets), and per dataset its index -> the global index (-1: unused id)."""
+    index: dict[str, int] = {}
+    for names, _ in per_dataset:
+        for name in names:
+            index.setdefault(name, len(index))
+    table = pd.DataFrame({column: np.arange(len(index))}, index=list(index))
+    maps = []
+    for names, ids in per_dataset:
+        local = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int64)
+        local[ids] = [index[name] for name in names]
+        maps.append(local)
+    return table, maps
 
 
 class MultiDatasetMetadata:
@@ -62,7 +97,7 @@ class MultiDatasetMetadata:
         self.repo_ids = [s.repo_id for s in self.sources]
         self.repo_id_to_index = {rid: i for i, rid in enumerate(self.repo_ids)}
 
-        features = apply_renames({s.repo_id: m.features for s, m in zip(sources, metas)}, rename_map)
+        features = apply_renames({s.repo_id: _with_subtasks(m) for s, m in zip(sources, metas)}, rename_map)
         self.rename_map = {rid: dict((rename_map or {}).get(rid) or {}) for rid in self.repo_ids}
         self.schema: FeatureSchema = reconcile_features(features, pad_vectors, fill_missing_cameras)
         fps = check_fps({s.repo_id: m.fps for s, m in zip(sources, metas)}, mixed_fps)
@@ -90,6 +125,7 @@ class MultiDatasetMetadata:
             # each dimension from the datasets that have it: padding must not shift the real ones
             per_source = [(st[key], sizes[rid]) for st, rid in zip(own_stats, self.repo_ids)]
             self.stats[key] = aggregate_by_dimension(per_source, self.features[key]["shape"][0])
+        as_lerobot_dtypes(self.stats, self.features)
         # per dataset, padded to the mixture's sizes (what per-dataset/per-robot normalization uses)
         self.per_dataset_stats: list[Stats] = [
             {
@@ -116,17 +152,12 @@ class MultiDatasetMetadata:
         return key
 
     def _build_tasks(self, metas: Sequence[SourceMetadata]) -> None:
-        # Same rule as lerobot's aggregate_datasets: tasks in dataset order, first appearance wins.
-        index: dict[str, int] = {}
-        for m in metas:
-            for name in m.task_names:
-                index.setdefault(name, len(index))
-        self.tasks = pd.DataFrame({"task_index": np.arange(len(index))}, index=list(index))
-        self.task_maps: list[np.ndarray] = []
-        for m in metas:
-            local = np.full(int(m.task_ids.max()) + 1 if len(m.task_ids) else 0, -1, dtype=np.int64)
-            local[m.task_ids] = [index[name] for name in m.task_names]
-            self.task_maps.append(local)
+        self.tasks, self.task_maps = _merge_names([(m.task_names, m.task_ids) for m in metas], "task_index")
+        if "subtask_index" in self.schema.features:  # then every dataset has its subtasks.parquet
+            pairs = [(m.subtask_names, m.subtask_ids) for m in metas]
+            self.subtasks, self.subtask_maps = _merge_names(pairs, "subtask_index")
+        else:
+            self.subtasks, self.subtask_maps = None, None
 
     def _build_episodes(self, tables: Sequence[pa.Table]) -> None:
         counts = [t.num_rows for t in tables]
@@ -147,20 +178,18 @@ class MultiDatasetMetadata:
         self.episode_starts = to_index - lengths
         self.episode_datasets = np.repeat(np.arange(len(tables), dtype=np.int64), counts)
         self._frame_episodes = list(zip(ids, own_lengths))  # per dataset: source ids and lengths
-        tasks = pa.chunked_array([t.column("tasks").cast(pa.list_(pa.string())) for t in tables])
-        table = pa.table(
-            {
-                "episode_index": np.arange(len(lengths), dtype=np.int64),
-                "dataset_index": self.episode_datasets,
-                "source_episode_index": np.concatenate(ids),
-                "tasks": tasks.combine_chunks(),
-                "length": lengths,
-                "dataset_from_index": self.episode_starts,
-                "dataset_to_index": to_index,
-            }
-        )
-        # a random fingerprint, as `Dataset.from_dict` uses: hashing the table costs seconds at scale
-        self.episodes = datasets.Dataset(InMemoryTable(table), fingerprint=generate_random_fingerprint())
+        self.episode_lengths = lengths
+        self.source_episode_ids = np.concatenate(ids)
+        self.episode_tasks = [t.select(["tasks"]) for t in tables]
+        self._episodes: datasets.Dataset | None = None
+
+    @property
+    def episodes(self) -> datasets.Dataset:
+        """lerobot's meta/episodes for the selection, every column, globally indexed
+        (`episodes_table`); built on first access."""
+        if self._episodes is None:
+            self._episodes = build_episodes_table(self)
+        return self._episodes
 
     # --- lookups ------------------------------------------------------------------------------------
     def locate(self, index: int) -> tuple[int, int]:
@@ -183,8 +212,47 @@ class MultiDatasetMetadata:
         return "+".join(self.repo_ids)
 
     @property
-    def root(self):
-        return self.sub_metas[0].root
+    def root(self) -> Path:
+        """The folder holding every dataset's folder (their common parent). The file-path helpers
+        return absolute paths, so `root / meta.get_data_file_path(ep)` is the right file."""
+        return Path(os.path.commonpath([str(s.root) for s in self.sources]))
+
+    def _same(self, name: str) -> object:
+        """A per-dataset value that a mixture has only when every dataset agrees on it."""
+        values = [getattr(m, name) for m in self.sub_metas]
+        if any(v != values[0] for v in values[1:]):
+            listing = ", ".join(f"{rid}: {v!r}" for rid, v in zip(self.repo_ids, values))
+            raise ValueError(
+                f"meta.{name}: the datasets of this mixture differ ({listing}), so no single value "
+                f"exists; read meta.sub_metas[i].{name} for dataset i"
+            )
+        return values[0]
+
+    data_path = property(lambda self: self._same("data_path"), doc="info.json's data_path, if all agree")
+    video_path = property(lambda self: self._same("video_path"), doc="info.json's video_path, if all agree")
+    chunks_size = property(
+        lambda self: self._same("chunks_size"), doc="info.json's chunks_size, if all agree"
+    )
+    revision = property(lambda self: self._same("revision"), doc="the revision, if all agree")
+    url_root = property(lambda self: self._same("url_root"), doc="hf://datasets/<repo_id>: one dataset only")
+
+    def _episode(self, ep_index: int) -> tuple[int, int]:
+        if not 0 <= ep_index < self.total_episodes:
+            raise IndexError(f"Episode index {ep_index} out of range. Episodes: {self.total_episodes}")
+        return int(self.episode_datasets[ep_index]), int(self.source_episode_ids[ep_index])
+
+    def get_data_file_path(self, ep_index: int) -> Path:
+        """Global episode `ep_index`'s data file, absolute (in its own dataset's folder)."""
+        i, own = self._episode(ep_index)
+        return self.sources[i].root / self.sub_metas[i].get_data_file_path(own)
+
+    def get_video_file_path(self, ep_index: int, vid_key: str) -> Path:
+        """Global episode `ep_index`'s video file for the mixture's camera `vid_key`, absolute."""
+        i, own = self._episode(ep_index)
+        key = self.source_key(i, vid_key)
+        if key not in self.sub_metas[i].video_keys:
+            raise KeyError(f"dataset {self.repo_ids[i]!r} has no video {vid_key!r} (episode {ep_index})")
+        return self.sources[i].root / self.sub_metas[i].get_video_file_path(own, key)
 
     @property
     def fps(self) -> int:

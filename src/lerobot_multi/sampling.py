@@ -44,6 +44,7 @@ def normalize_weights(
             raise DatasetSourceError(
                 f"dataset.weights has {len(values)} entries for {len(repo_ids)} datasets {list(repo_ids)}"
             )
+    values = [w.item() if isinstance(w, np.generic) else w for w in values]  # numpy numbers are numbers
     for rid, w in zip(repo_ids, values):
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
             raise DatasetSourceError(

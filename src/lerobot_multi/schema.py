@@ -203,6 +203,16 @@ def select_delta_timestamps(
     """Check user-given delta_timestamps against the common features."""
     if delta_timestamps is None:
         return None
+    if not isinstance(delta_timestamps, Mapping):
+        raise DatasetSourceError(
+            f"delta_timestamps must map feature keys to lists of seconds, got {delta_timestamps!r}"
+        )
+    for key, offsets in delta_timestamps.items():
+        if isinstance(offsets, (str, bytes)) or not hasattr(offsets, "__iter__"):
+            raise DatasetSourceError(
+                f"delta_timestamps[{key!r}] = {offsets!r}: expected a list of offsets in seconds "
+                f"(for one offset: [{offsets!r}])"
+            )
     unknown = [k for k in delta_timestamps if k not in features]
     if unknown:
         raise DatasetSourceError(

@@ -37,22 +37,28 @@ class SourceMetadata:
         source: DatasetSource,
         info: dict,
         tasks: pa.Table,
-        subtasks: pd.DataFrame | None,
+        subtasks: pa.Table | None,
         episodes: pa.Table,
         stats: dict | None,
     ):
         self.repo_id, self.root, self.revision = source.repo_id, source.root, source.revision
-        self.info, self.subtasks, self.episodes, self.stats = info, subtasks, episodes, stats
-        # tasks.parquet is a pandas frame indexed by the task string, stored as a column
-        name = next(c for c in tasks.column_names if c != "task_index")
-        self.task_names: list[str] = tasks.column(name).to_pylist()
-        self.task_ids = tasks.column("task_index").to_numpy().astype(np.int64, copy=False)
-        self._tasks_table = tasks
+        self.info, self.episodes, self.stats = info, episodes, stats
+        self._tables = {"tasks": tasks, "subtasks": subtasks}
+        self.task_names, self.task_ids = _names_and_ids(tasks, "task_index")
+        self.subtask_names, self.subtask_ids = (
+            _names_and_ids(subtasks, "subtask_index") if subtasks is not None else (None, None)
+        )
 
     @property
     def tasks(self) -> pd.DataFrame:
         """lerobot's `meta.tasks`: task_index indexed by the task string."""
-        return self._tasks_table.to_pandas()
+        return self._tables["tasks"].to_pandas()
+
+    @property
+    def subtasks(self) -> pd.DataFrame | None:
+        """lerobot's `meta.subtasks`: subtask_index indexed by the subtask string, or None."""
+        table = self._tables["subtasks"]
+        return None if table is None else table.to_pandas()
 
     features = property(lambda self: self.info["features"])
     fps = property(lambda self: self.info["fps"])
@@ -62,6 +68,7 @@ class SourceMetadata:
     data_path = property(lambda self: self.info.get("data_path") or DEFAULT_DATA_PATH)
     video_path = property(lambda self: self.info.get("video_path"))
     chunks_size = property(lambda self: self.info.get("chunks_size"))
+    url_root = property(lambda self: f"hf://datasets/{self.repo_id}")
 
     @property
     def video_keys(self) -> list[str]:
@@ -94,6 +101,12 @@ class SourceMetadata:
                 file_index=row[f"videos/{vid_key}/file_index"],
             )
         )
+
+
+def _names_and_ids(table: pa.Table, id_column: str) -> tuple[list[str], np.ndarray]:
+    """tasks.parquet / subtasks.parquet are pandas frames indexed by the string, stored as a column."""
+    name = next(c for c in table.column_names if c != id_column)
+    return table.column(name).to_pylist(), table.column(id_column).to_numpy().astype(np.int64, copy=False)
 
 
 def read_info(source: DatasetSource) -> dict:
@@ -233,7 +246,7 @@ def read_local_metadata(source: DatasetSource) -> SourceMetadata:
     _check_files(source, info, episodes)
     tasks = pq.read_table(tasks_path)
     subtasks_path = source.root / "meta" / "subtasks.parquet"
-    subtasks = pq.read_table(subtasks_path).to_pandas() if subtasks_path.is_file() else None
+    subtasks = pq.read_table(subtasks_path) if subtasks_path.is_file() else None
     stats_path = source.root / "meta" / "stats.json"
     stats = cast_stats_to_numpy(json.loads(stats_path.read_text())) if stats_path.is_file() else None
     return SourceMetadata(source, info, tasks, subtasks, episodes, stats)

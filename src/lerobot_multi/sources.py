@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 from lerobot.utils.constants import HF_LEROBOT_HOME
 
 from lerobot_multi.parallel import parallel_map, resolve_processes
@@ -83,6 +84,11 @@ def normalize_repo_ids(repo_ids: str | Sequence[str]) -> list[str]:
 
 def resolve_root(repo_id: str, root: RootSpec) -> tuple[Path, bool]:
     """Return (dataset folder, whether the user named it) for one repo_id."""
+    if not (root is None or isinstance(root, (str, Path, Mapping))):
+        raise DatasetSourceError(
+            f"dataset.root: expected a folder (holding <repo_id>/ folders) or a mapping "
+            f"{{repo_id: folder}}, got {type(root).__name__} {root!r}"
+        )
     if root is None:
         return HF_LEROBOT_HOME / repo_id, False
     if isinstance(root, Mapping):
@@ -118,6 +124,10 @@ def normalize_episodes(repo_ids: Sequence[str], episodes: EpisodesSpec) -> dict[
         if sel is None:
             out[rid] = None
             continue
+        if isinstance(sel, np.ndarray) and sel.ndim == 1 and sel.dtype.kind in "iu":
+            sel = sel.tolist()  # numpy ids are ids
+        elif not isinstance(sel, (str, bytes)) and hasattr(sel, "__iter__"):
+            sel = [e.item() if isinstance(e, np.integer) else e for e in sel]
         if isinstance(sel, (str, bytes)) or not all(
             isinstance(e, int) and not isinstance(e, bool) for e in sel
         ):

@@ -114,6 +114,19 @@ def check_finite(stats: Stats, repo_id: str) -> None:
                 )
 
 
+def as_lerobot_dtypes(stats: Stats, features: Mapping[str, dict]) -> Stats:
+    """lerobot's stats dtypes: an int64 `count`, and integer min/max for integer features (per-episode
+    stats and aggregation produce floats)."""
+    for key, ft in stats.items():
+        if "count" in ft:
+            ft["count"] = np.asarray(ft["count"]).astype(np.int64)
+        if str(features.get(key, {}).get("dtype", "")).startswith(("int", "uint")):
+            for name in ("min", "max"):
+                if name in ft:
+                    ft[name] = np.rint(np.asarray(ft[name])).astype(np.int64)
+    return stats
+
+
 def source_stats(meta, repo_id: str, episodes: Sequence[int] | None, keys: Iterable[str]) -> Stats:
     """One dataset's stats over its selected episodes (whole-dataset stats.json when all are used)."""
     keys = list(keys)
@@ -124,7 +137,7 @@ def source_stats(meta, repo_id: str, episodes: Sequence[int] | None, keys: Itera
     else:
         stats = aggregate(load_episode_stats(meta.root, repo_id, episodes), keys=keys)
     check_finite(stats, repo_id)
-    return stats
+    return as_lerobot_dtypes(stats, meta.features)
 
 
 def pad_feature_stats(ft: Mapping[str, np.ndarray], size: int) -> dict[str, np.ndarray]:

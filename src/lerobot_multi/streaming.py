@@ -119,7 +119,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
             # the mixture's cameras under the source's names: disabled ones are never decoded
             own = [self.meta.source_key(i, k) for k in self.meta.camera_keys]
             src.cameras = [k for k in own if k in src.meta.camera_keys]
-        ep_from = np.asarray(self.meta.episodes["dataset_from_index"], dtype=np.int64)
+        ep_from = self.meta.episode_starts
         # local index -> global index: the global episode's start + the frame's offset in its episode
         self._index_base = [
             np.where(m >= 0, ep_from[np.maximum(m, 0)] - src.starts, -1)
@@ -246,6 +246,9 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         item["index"] = torch.tensor(int(self._index_base[d][local_ep]) + int(row["index"]))
         item["episode_index"] = torch.tensor(int(self.meta.episode_maps[d][local_ep]))
         item["task_index"] = torch.tensor(int(self.meta.task_maps[d][int(row["task_index"])]))
+        if self.meta.subtask_maps is not None:
+            subtask = int(self.meta.subtask_maps[d][int(row["subtask_index"])])
+            item["subtask_index"], item["subtask"] = torch.tensor(subtask), self.meta.subtasks.index[subtask]
         item["dataset_index"] = torch.tensor(d)
         if self.image_transforms is not None:
             for cam in self.meta.camera_keys:
