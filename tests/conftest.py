@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -74,3 +75,15 @@ def tree_hash(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.fixture
+def copy_of(data_root, tmp_path):
+    """copy_of(repo_id) -> (a root holding a copy of that dataset, the copy's folder): to damage safely."""
+
+    def make(repo_id: str):
+        dst = tmp_path / "copies" / repo_id
+        shutil.copytree(data_root / repo_id, dst)
+        return tmp_path / "copies", dst
+
+    return make

@@ -12,16 +12,6 @@ from conftest import SAME, tree_hash
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 
 
-@pytest.fixture
-def copy_of(data_root, tmp_path):
-    def make(repo_id: str):
-        dst = tmp_path / "copies" / repo_id
-        shutil.copytree(data_root / repo_id, dst)
-        return tmp_path / "copies", dst
-
-    return make
-
-
 def open_multi(repo_ids, root, **kw):
     return MultiLeRobotDataset(repo_ids, root=root, video_backend="pyav", **kw)
 

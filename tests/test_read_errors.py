@@ -15,16 +15,6 @@ from conftest import tree_hash
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 
 
-@pytest.fixture
-def copy_of(data_root, tmp_path):
-    def make(repo_id: str):
-        dst = tmp_path / "copies" / repo_id
-        shutil.copytree(data_root / repo_id, dst)
-        return tmp_path / "copies", dst
-
-    return make
-
-
 def read_all(root, repo_id: str, **kw) -> None:
     ds = MultiLeRobotDataset([repo_id], root=root, **kw)
     ds.__getitems__(range(len(ds)))

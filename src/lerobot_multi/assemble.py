@@ -183,7 +183,7 @@ class BatchAssembler:
                 for path, local, windows in reader.video_requests(plan.source, source_episodes, ts):
                     videos.append((i, plan, rows[local], source_episodes[local], path, windows))
         for key, mask in self.masks[i].items():
-            _put(cols, key, rows, np.broadcast_to(mask, (len(rows), *mask.shape)), n)
+            _put(cols, key, rows, np.repeat(mask[None], len(rows), axis=0), n)  # a copy: samples own it
 
     def _decode(self, videos: list[tuple], cols: dict, n: int) -> None:
         results = self.videos.decode_many([(path, windows) for *_, path, windows in videos])

@@ -60,6 +60,25 @@ def _column_to_numpy(column: pa.ChunkedArray, ft: dict, n: int) -> np.ndarray:
     return flat.reshape((n, *sample_shape(ft["shape"])))
 
 
+def check_episode_column(repo_id: str, column: np.ndarray, episodes: np.ndarray, lengths: np.ndarray) -> None:
+    """A dataset's data must hold meta/episodes' selected `episodes` in order, `lengths` frames each:
+    samples take their global episode from the metadata, so a disagreement would mislabel them."""
+    expected = np.repeat(episodes, lengths)
+    if len(column) != len(expected):
+        raise DatasetSourceError(
+            f"dataset {repo_id!r}: data/ holds {len(column)} frames for the selected "
+            f"episodes but meta/episodes says {len(expected)}; the dataset is inconsistent"
+        )
+    wrong = np.flatnonzero(expected != column)
+    if len(wrong):
+        frame = int(wrong[0])
+        raise DatasetSourceError(
+            f"dataset {repo_id!r}: frame {frame} of data/ has episode_index {int(column[frame])} "
+            f"but meta/episodes (lengths in order) puts episode {int(expected[frame])} "
+            "there; the dataset is inconsistent"
+        )
+
+
 def decode_image(cell: dict) -> torch.Tensor:
     """An encoded image cell -> (C, H, W) float32 in [0, 1], as lerobot's `hf_transform_to_torch`."""
     return _TO_TENSOR(_IMAGE.decode_example(cell))
@@ -143,22 +162,7 @@ class FrameStore:
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
     def _check_episodes(self) -> None:
-        """Samples take their global episode from the metadata: the data must agree with it."""
-        expected = np.repeat(*self.expected)
-        column = self.arrays["episode_index"]
-        if len(column) != len(expected):
-            raise DatasetSourceError(
-                f"dataset {self.repo_id!r}: data/ holds {len(column)} frames for the selected "
-                f"episodes but meta/episodes says {len(expected)}; the dataset is inconsistent"
-            )
-        wrong = np.flatnonzero(expected != column)
-        if len(wrong):
-            frame = int(wrong[0])
-            raise DatasetSourceError(
-                f"dataset {self.repo_id!r}: frame {frame} of data/ has episode_index {int(column[frame])} "
-                f"but meta/episodes (lengths in order) puts episode {int(expected[frame])} "
-                "there; the dataset is inconsistent"
-            )
+        check_episode_column(self.repo_id, self.arrays["episode_index"], *self.expected)
 
     def image(self, key: str, positions: np.ndarray) -> torch.Tensor:
         """Decoded images at `positions` (any shape), stacked to (*positions.shape, C, H, W)."""

@@ -17,6 +17,7 @@ import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from lerobot_multi.adapt import SampleAdapter
+from lerobot_multi.frame_store import check_episode_column
 from lerobot_multi.indexing import locate_frames
 from lerobot_multi.sources import DatasetSource, DatasetSourceError, map_sources
 
@@ -54,7 +55,7 @@ class LerobotReader:
         self.datasets: list[LeRobotDataset] = map_sources(opener, meta.sources, max_workers, open_processes)
         for i, ds in enumerate(self.datasets):
             column = ds.hf_dataset.with_format("numpy", columns=["episode_index"])["episode_index"]
-            meta.check_loaded_episodes(i, np.asarray(column))
+            check_episode_column(meta.repo_ids[i], np.asarray(column), *meta.frame_episodes(i))
             self._skip_disabled_videos(i, ds)
         self._task_ids = [m.tolist() for m in meta.task_maps]
         self._adapters: list[SampleAdapter | None] = [None] * len(self.datasets)

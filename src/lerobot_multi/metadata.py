@@ -28,7 +28,7 @@ from lerobot_multi.schema import (
     reconcile_features,
 )
 from lerobot_multi.source_meta import SourceMetadata
-from lerobot_multi.sources import DatasetSource, DatasetSourceError
+from lerobot_multi.sources import DatasetSource
 from lerobot_multi.stats import (
     Stats,
     aggregate,
@@ -304,26 +304,6 @@ class MultiDatasetMetadata:
 
     def get_task_index(self, task: str) -> int | None:
         return int(self.tasks.loc[task, "task_index"]) if task in self.tasks.index else None
-
-    def check_loaded_episodes(self, dataset_index: int, episode_column: np.ndarray) -> None:
-        """The frames lerobot loaded must be meta/episodes' selection, in that order: samples take their
-        global episode from this metadata, so a disagreement would mislabel them silently."""
-        rid = self.repo_ids[dataset_index]
-        expected = self.num_frames_of(dataset_index)
-        if len(episode_column) != expected:
-            raise DatasetSourceError(
-                f"dataset {rid!r}: data/ holds {len(episode_column)} frames for the selected "
-                f"episodes but meta/episodes says {expected}; the dataset is inconsistent"
-            )
-        expected_episodes = np.repeat(*self._frame_episodes[dataset_index])
-        wrong = np.flatnonzero(expected_episodes != episode_column)
-        if len(wrong):
-            frame = int(wrong[0])
-            raise DatasetSourceError(
-                f"dataset {rid!r}: frame {frame} of data/ has episode_index {int(episode_column[frame])} "
-                f"but meta/episodes (lengths in order) puts episode {int(expected_episodes[frame])} "
-                "there; the dataset is inconsistent"
-            )
 
     def __repr__(self) -> str:
         return (
