@@ -223,28 +223,32 @@ def run_cases(names: list[str], workers: list[int], batches: int) -> None:
 
 
 def first_batch(counts: list[int]) -> None:
-    """Seconds from nothing to the first shuffled batch of 64, per count of small datasets."""
+    """Seconds from the constructor call to the first shuffled batch of 64, per count of small datasets
+    (in a fresh process each, after the imports)."""
     prev_src = os.environ.get("LEROBOT_MULTI_PREV_SRC")  # a checkout of the previous version's src/
     for count in counts:
         root, repo_ids = small_datasets(count)
         out = {}
         for kind in ("ours", "legacy") + (("previous",) if prev_src else ()):
             env = {**os.environ, "PYTHONPATH": prev_src} if kind == "previous" else None
-            code = (
-                "import time,sys,torch,json; sys.path.insert(0,'benchmarks'); t=time.perf_counter();"
-                "from torch.utils.data import DataLoader;"
-                + (
-                    "from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as M;"
-                    f"ds=M({repo_ids!r}, root={str(root)!r})"
-                    if kind == "legacy"
-                    else f"from lerobot_multi import MultiLeRobotDataset as M; ds=M({repo_ids!r}, root={str(root)!r})"
-                )
-                + ";g=torch.Generator().manual_seed(0);"
-                "next(iter(DataLoader(ds,batch_size=64,shuffle=True,generator=g)));"
-                "print(json.dumps(time.perf_counter()-t))"
+            make = (
+                "from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as M"
+                if kind == "legacy"
+                else "from lerobot_multi import MultiLeRobotDataset as M"
             )
-            if kind != "legacy":
-                code = "if __name__ == '__main__':\n    " + code.replace(";", "\n    ")
+            code = "\n".join(
+                [
+                    "import json, time, torch",
+                    "from torch.utils.data import DataLoader",
+                    "if __name__ == '__main__':",  # previous versions open many datasets in processes
+                    f"    {make}",  # imports (torch, lerobot: ~4 s) are the same for all: not timed
+                    "    t = time.perf_counter()",
+                    f"    ds = M({repo_ids!r}, root={str(root)!r})",
+                    "    g = torch.Generator().manual_seed(0)",
+                    "    next(iter(DataLoader(ds, batch_size=64, shuffle=True, generator=g)))",
+                    "    print(json.dumps(time.perf_counter() - t))",
+                ]
+            )
             proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise RuntimeError(proc.stderr[-3000:])
@@ -260,13 +264,14 @@ def peak_rss(kind: str, case: str, batches: int) -> None:
     loader = DataLoader(
         ds, batch_size=BATCH, shuffle=True, num_workers=2, generator=torch.Generator().manual_seed(0)
     )
-    peak = 0
+    peak = {"rss": 0, "pss": 0, "uss": 0}  # forked workers share pages: RSS counts them in each one
     for i, _ in enumerate(loader):
-        procs = [me, *me.children(recursive=True)]
-        peak = max(peak, sum(p.memory_info().rss for p in procs))
+        infos = [p.memory_full_info() for p in [me, *me.children(recursive=True)]]
+        for k in peak:
+            peak[k] = max(peak[k], sum(getattr(m, k) for m in infos))
         if i >= batches:
             break
-    print(json.dumps(peak / 2**20))
+    print(json.dumps({k: v / 2**20 for k, v in peak.items()}))
 
 
 def rss(batches: int) -> None:
@@ -278,8 +283,14 @@ def rss(batches: int) -> None:
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(proc.stderr[-3000:])
-            out[kind] = float(proc.stdout.strip().splitlines()[-1])
-        print(f"peak RSS, 2 workers, {case}: ours {out['ours']:.0f} MB, lerobot {out['lerobot']:.0f} MB")
+            out[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(
+            f"peak memory, main + 2 workers, {case}: "
+            + ", ".join(
+                f"{m.upper()} ours {out['ours'][m]:.0f} MB / lerobot {out['lerobot'][m]:.0f} MB"
+                for m in out["ours"]
+            )
+        )
 
 
 def train(steps: int, batch_size: int, workers: int) -> None:

@@ -45,6 +45,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         pad_vectors: keep 1-D float features of different sizes, zero-padded to the largest, with a
             `<key>_pad_mask` (True = padded dimension) in every sample.
         fill_missing_cameras: keep cameras some datasets lack; theirs are zeros, `<key>_pad_mask` True.
+        normalization_mode: "global", "per_robot" or "per_dataset" (lerobot-multi-train normalizes by
+            it); here it only decides whether different robot types deserve a warning.
         weights / temperature: each dataset's share of the samples drawn (`sampling_shares`), used by
             `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
         reader: "fast" (default: columnar frame stores, batches assembled in numpy, batched video
@@ -78,13 +80,13 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         max_workers: int | None = None,
         open_processes: int | None = None,
         reader: str = "fast",
+        normalization_mode: str = "global",
     ):
         super().__init__()
         if reader not in READERS:
             raise DatasetSourceError(f"dataset.reader = {reader!r}: expected one of {READERS}")
         self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
         self.tolerance_s = tolerance_s
-        self.video_backend = resolve_video_backend(video_backend)
         self.meta = MultiDatasetMetadata(
             self.sources,
             load_all_metadata(self.sources, max_workers, open_processes),
@@ -92,7 +94,10 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             rename_map=rename_map,
             pad_vectors=pad_vectors,
             fill_missing_cameras=fill_missing_cameras,
+            normalization_mode=normalization_mode,
         )
+        # finding out whether torchcodec loads maps its FFmpeg libraries (~30 MB): only with videos
+        self.video_backend = resolve_video_backend(video_backend) if self.meta.video_keys else video_backend
         frames = [self.meta.num_frames_of(i) for i in range(len(self.sources))]
         self.sampling_shares = mixture_shares(frames, normalize_weights(weights, self.repo_ids), temperature)
         self.reader = reader

@@ -55,6 +55,7 @@ def make_dataset(cfg):
         fill_missing_cameras=getattr(ds_cfg, "fill_missing_cameras", False),
         open_processes=getattr(ds_cfg, "open_processes", None),
         reader=getattr(ds_cfg, "reader", "fast"),
+        normalization_mode=getattr(ds_cfg, "normalization_mode", "global"),
     )
     _set_temporal_context(dataset, cfg)
     return _announce(dataset, ds_cfg)

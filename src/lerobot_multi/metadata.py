@@ -91,6 +91,7 @@ class MultiDatasetMetadata:
         rename_map: Mapping[str, Mapping[str, str]] | None = None,
         pad_vectors: bool = False,
         fill_missing_cameras: bool = False,
+        normalization_mode: str = "global",
     ):
         self.sources = list(sources)
         self.sub_metas = list(metas)
@@ -102,7 +103,9 @@ class MultiDatasetMetadata:
         self.schema: FeatureSchema = reconcile_features(features, pad_vectors, fill_missing_cameras)
         fps = check_fps({s.repo_id: m.fps for s, m in zip(sources, metas)}, mixed_fps)
         self.fps_by_dataset = [m.fps for m in metas]
-        robot_type = check_robot_types({s.repo_id: m.robot_type for s, m in zip(sources, metas)})
+        robot_type = check_robot_types(
+            {s.repo_id: m.robot_type for s, m in zip(sources, metas)}, normalization_mode
+        )
 
         tables = [_episode_table(m, s) for s, m in zip(sources, metas)]
         self._build_tasks(metas)

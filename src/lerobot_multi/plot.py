@@ -24,13 +24,25 @@ def vector_keys(meta: MultiDatasetMetadata) -> list[str]:
     ]
 
 
+def dimension_name(meta: MultiDatasetMetadata, i: int, key: str, dim: int) -> str | None:
+    """Dataset i's own name of dimension `dim` of `key` (its index when unnamed), or None when the
+    dimension is padding for that dataset."""
+    size = meta.schema.padded.get(key, {}).get(meta.repo_ids[i])
+    if size is not None and dim >= size:
+        return None
+    names = meta.sub_metas[i].features.get(meta.source_key(i, key), {}).get("names")
+    if isinstance(names, dict):  # lerobot's {"motors": [...]} form
+        names = next(iter(names.values()), None)
+    return str(names[dim]) if isinstance(names, list) and dim < len(names) else str(dim)
+
+
 def plot_mixture(meta: MultiDatasetMetadata, shares: np.ndarray, path: str | Path) -> Path:
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError as e:  # pragma: no cover - depends on the environment
+    except ImportError as e:
         raise RuntimeError("--plot needs matplotlib: pip install 'lerobot-multi[plot]'") from e
 
     keys = vector_keys(meta)
@@ -50,9 +62,12 @@ def plot_mixture(meta: MultiDatasetMetadata, shares: np.ndarray, path: str | Pat
         a.axis("off")
     for j, (key, dim) in enumerate(rows):
         ax = axes[1 + j // ncols, j % ncols]
-        names = meta.features[key].get("names")
-        label = names[dim] if isinstance(names, list) and dim < len(names) else str(dim)
+        labels = []
         for i, st in enumerate(meta.per_dataset_stats):
+            own = dimension_name(meta, i, key, dim)
+            labels.append(f"{i}: {own}" if own is not None else f"{i}: -")
+            if own is None:  # a padded dimension this dataset does not have: drawn as absent
+                continue
             s = {k: np.asarray(v).reshape(-1) for k, v in st[key].items()}
             ax.plot([s["min"][dim], s["max"][dim]], [i, i], color=colors[i], lw=1)
             if "q01" in s and "q99" in s:
@@ -64,9 +79,9 @@ def plot_mixture(meta: MultiDatasetMetadata, shares: np.ndarray, path: str | Pat
                 lw=7,
             )
             ax.plot(s["mean"][dim], i, "k|", ms=10)
-        ax.set_yticks(range(n_ds), [str(i) for i in range(n_ds)], fontsize=7)
+        ax.set_yticks(range(n_ds), labels, fontsize=7)  # each dataset's own name for the dimension
         ax.invert_yaxis()
-        ax.set_title(f"{key}[{label}]", fontsize=8)
+        ax.set_title(f"{key}[{dim}]", fontsize=8)
     for j in range(len(rows), (nrows - 1) * ncols):
         axes[1 + j // ncols, j % ncols].axis("off")
     fig.suptitle("per dataset: min-max (thin), q01-q99 (medium), mean±std (thick)", fontsize=9)

@@ -40,6 +40,7 @@ def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:
         rename_map=ds_cfg.rename_map,
         pad_vectors=ds_cfg.pad_vectors,
         fill_missing_cameras=ds_cfg.fill_missing_cameras,
+        normalization_mode=ds_cfg.normalization_mode,
         open_processes=getattr(ds_cfg, "open_processes", None),
     )
 
@@ -99,15 +100,19 @@ def mixture_report(
 
 
 def format_report(report: dict) -> str:
+    rows = report["datasets"]
+    # columns as wide as their longest entry: long repo ids and robot types keep the table aligned
+    rid_w = max([len("repo_id"), *(len(r["repo_id"]) for r in rows)])
+    robot_w = max([len("robot"), *(len(str(r["robot_type"])) for r in rows)])
     header = (
-        f"{'idx':>3}  {'repo_id':<32} {'robot':<10} {'fps':>5} {'episodes':>11} {'frames':>8} "
+        f"{'idx':>3}  {'repo_id':<{rid_w}} {'robot':<{robot_w}} {'fps':>5} {'episodes':>11} {'frames':>8} "
         f"{'frames%':>8} {'samples%':>8}"
     )
     lines = [header, "-" * len(header)]
-    for r in report["datasets"]:
+    for r in rows:
         eps = f"{r['episodes_selected']}/{r['episodes_total']}"
         lines.append(
-            f"{r['dataset_index']:>3}  {r['repo_id']:<32} {str(r['robot_type']):<10} {r['fps']:>5} "
+            f"{r['dataset_index']:>3}  {r['repo_id']:<{rid_w}} {str(r['robot_type']):<{robot_w}} {r['fps']:>5} "
             f"{eps:>11} {r['frames']:>8} {r['frame_share']:>8.1%} {r['share']:>8.1%}"
         )
     lines.append("-" * len(header))

@@ -173,10 +173,13 @@ def check_fps(fps_by_repo: Mapping[str, float], mixed_fps: bool = False) -> floa
     return next(iter(fps_by_repo.values()))
 
 
-def check_robot_types(robot_type_by_repo: Mapping[str, str | None]) -> str | None:
-    """Different robots are legal but matter for normalization: warn, and report the first one."""
+def check_robot_types(
+    robot_type_by_repo: Mapping[str, str | None], normalization_mode: str = "global"
+) -> str | None:
+    """Different robots are legal but matter for normalization: warn when they share one (the global
+    mode), and report the first one."""
     types = list(robot_type_by_repo.values())
-    if len(set(types)) > 1:
+    if len(set(types)) > 1 and normalization_mode == "global":
         logger.warning(
             "Datasets come from different robot types (%s); their actions and states share one normalization",
             ", ".join(f"{rid}: {rt}" for rid, rt in robot_type_by_repo.items()),

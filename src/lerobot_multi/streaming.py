@@ -313,6 +313,7 @@ def make_streaming_dataset(cfg, image_transforms: Callable | None = None, delta_
     )
     options = {k: getattr(ds, k) for k in names if getattr(ds, k, None) is not None}
     flags = {k: getattr(ds, k, False) for k in ("pad_vectors", "fill_missing_cameras")}
+    flags["normalization_mode"] = getattr(ds, "normalization_mode", "global")
     return StreamingMultiLeRobotDataset(
         ds.repo_id,
         ds.root,

@@ -49,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         from lerobot_multi.plot import plot_mixture
 
         shares = [r["share"] for r in report["datasets"]]
-        print(f"plot written to {plot_mixture(meta, shares, plot)}", file=sys.stderr)
+        try:
+            print(f"plot written to {plot_mixture(meta, shares, plot)}", file=sys.stderr)
+        except RuntimeError as e:  # matplotlib missing
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     return 0
 
 
