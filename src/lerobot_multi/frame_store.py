@@ -48,7 +48,9 @@ def sample_shape(shape: Sequence[int]) -> tuple[int, ...]:
 def _column_to_numpy(column: pa.ChunkedArray, ft: dict, n: int) -> np.ndarray:
     dtype = sample_dtype(ft["dtype"])
     if dtype is None:  # strings and other objects: as HF hands them to lerobot
-        return np.array(column.to_pylist() + [None])[:-1]
+        out = np.empty(n, dtype=object)
+        out[:] = column.to_pylist()
+        return out
     values = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     while (
         pa.types.is_list(values.type)

@@ -27,6 +27,11 @@ SUPPORTED_CODEBASE_MAJOR = "v3."
 DEFAULT_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 
 
+class IncompleteDatasetError(DatasetSourceError):
+    """A dataset folder lacks a piece (metadata, data or video file): lerobot would fetch it from the
+    hub; for a folder the user named it is an error, otherwise the dataset is downloaded first."""
+
+
 class SourceMetadata:
     """One dataset's metadata under lerobot's names: `info`, `features`, `fps`, `tasks` (a DataFrame
     indexed by task), `subtasks` (or None), `episodes` (a pyarrow Table of meta/episodes without the
@@ -162,7 +167,7 @@ def _read_episodes(source: DatasetSource, info: dict) -> pa.Table:
     """meta/episodes without the `stats/*` columns (read only for episode selections), checked."""
     files = _episode_files(source)
     if not files:
-        raise DatasetSourceError(
+        raise IncompleteDatasetError(
             f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/episodes/ holds no parquet file"
         )
     tables = []
@@ -177,7 +182,7 @@ def _read_episodes(source: DatasetSource, info: dict) -> pa.Table:
     ids = table.column("episode_index").to_numpy()
     total = int(info["total_episodes"])
     if len(ids) < total:
-        raise DatasetSourceError(
+        raise IncompleteDatasetError(
             f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/episodes holds {len(ids)} "
             f"episodes but meta/info.json says total_episodes={total}"
         )
@@ -198,7 +203,7 @@ def _check_files(source: DatasetSource, info: dict, episodes: pa.Table) -> None:
     data_files = [data_path.format(chunk_index=c, file_index=f) for c, f in np.unique(pairs, axis=0)]
     for rel in data_files:
         if not (source.root / rel).is_file():
-            raise DatasetSourceError(
+            raise IncompleteDatasetError(
                 f"dataset {source.repo_id!r}: {source.root} is incomplete: data file {rel} is missing"
             )
     keys = [k for k, ft in info["features"].items() if ft["dtype"] == "video"]
@@ -207,10 +212,13 @@ def _check_files(source: DatasetSource, info: dict, episodes: pa.Table) -> None:
     for key in keys:
         chunks = episodes.column(f"videos/{key}/chunk_index").to_numpy()[rows]
         files = episodes.column(f"videos/{key}/file_index").to_numpy()[rows]
+        first = {}  # each file once (an episode per file is named in the message)
         for ep, c, f in zip(rows.tolist(), chunks.tolist(), files.tolist()):
+            first.setdefault((c, f), ep)
+        for (c, f), ep in first.items():
             rel = info["video_path"].format(video_key=key, chunk_index=c, file_index=f)
             if not (source.root / rel).is_file():
-                raise DatasetSourceError(
+                raise IncompleteDatasetError(
                     f"dataset {source.repo_id!r}: episode {ep}: video file {rel} for {key!r} is missing "
                     f"under {source.root}"
                 )
@@ -230,16 +238,16 @@ def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
 def read_local_metadata(source: DatasetSource) -> SourceMetadata:
     """Read and check a dataset folder that is on disk; an incomplete one is an error naming the piece."""
     if not source.root.is_dir():
-        raise DatasetSourceError(f"dataset {source.repo_id!r}: root folder {source.root} does not exist")
+        raise IncompleteDatasetError(f"dataset {source.repo_id!r}: root folder {source.root} does not exist")
     if not (source.root / "meta" / "info.json").is_file():
-        raise DatasetSourceError(
+        raise IncompleteDatasetError(
             f"dataset {source.repo_id!r}: {source.root} is not a LeRobot dataset (meta/info.json missing)"
         )
     info = read_info(source)
     check_episode_selection(source, int(info["total_episodes"]))
     tasks_path = source.root / "meta" / "tasks.parquet"
     if not tasks_path.is_file():
-        raise DatasetSourceError(
+        raise IncompleteDatasetError(
             f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/tasks.parquet is missing"
         )
     episodes = _read_episodes(source, info)
@@ -258,12 +266,10 @@ def load_source_metadata(source: DatasetSource) -> SourceMetadata:
     A dataset without a named folder that is not complete on disk is downloaded first, through lerobot
     (`LeRobotDataset` fetches metadata, data and videos from the hub), then read the same way.
     """
-    if source.explicit_root:
-        return read_local_metadata(source)
     try:
         return read_local_metadata(source)
-    except DatasetSourceError as local_error:
-        if (source.root / "meta" / "info.json").is_file() and "incomplete" not in str(local_error):
+    except IncompleteDatasetError:
+        if source.explicit_root:
             raise
         logger.info("dataset %r is not complete under %s: downloading it", source.repo_id, source.root)
     download(source)
