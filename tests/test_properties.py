@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lerobot.datasets.compute_stats import get_feature_stats
 
-from lerobot_multi.indexing import cumulative_offsets, episode_of, locate, locate_frames
+from lerobot_multi.indexing import cumulative_offsets, locate, locate_frames
 from lerobot_multi.stats import aggregate
 
 sizes = st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=40).filter(lambda s: sum(s) > 0)
@@ -52,9 +52,6 @@ def test_locate_frames_matches_brute_force(parts, data):
     indices = data.draw(st.lists(st.integers(-total, total - 1), max_size=20))
     got = locate_frames(starts, episode_parts, offsets, indices)
     assert list(zip(*got)) == [expected[i % total] for i in indices]
-    assert [episode_of(starts.tolist(), i % total) for i in indices] == [
-        expected[i % total][0] for i in indices
-    ]
     bad = data.draw(st.one_of(st.integers(total, total + 5), st.integers(-total - 5, -total - 1)))
     try:
         locate_frames(starts, episode_parts, offsets, [0, bad])

@@ -25,11 +25,6 @@ def locate(offsets: Sequence[int], index: int) -> tuple[int, int]:
     return part, index - int(offsets[part])
 
 
-def episode_of(episode_starts: list[int], index: int) -> int:
-    """Global frame index -> its episode: the last whose first frame is <= index (skips empty ones)."""
-    return bisect.bisect_right(episode_starts, index) - 1
-
-
 def locate_frames(
     episode_starts: np.ndarray, episode_parts: np.ndarray, offsets: np.ndarray, indices: Sequence[int]
 ) -> tuple[list[int], list[int], list[int], list[int]]:
