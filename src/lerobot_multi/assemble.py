@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from lerobot_multi.frame_store import FrameStore, sample_dtype
+from lerobot_multi.source_meta import selected_episodes
 from lerobot_multi.sources import DatasetSourceError
 from lerobot_multi.video import VideoFrames
 
@@ -41,16 +42,14 @@ class SourceReader:
     def __init__(self, meta, i: int, videos: VideoFrames):
         sub, source = meta.sub_metas[i], meta.sources[i]
         self.repo_id, self.root, self.sub = source.repo_id, source.root, sub
-        selected = np.arange(sub.total_episodes) if source.episodes is None else np.asarray(source.episodes)
-        chunks, files = sub.column("data/chunk_index")[selected], sub.column("data/file_index")[selected]
-        pairs = list(dict.fromkeys(zip(chunks.tolist(), files.tolist())))  # storage order, once each
+        selected = selected_episodes(source, sub)
         source_ids, lengths = meta.frame_episodes(i)
         wanted = {meta.source_key(i, k) for k in meta.features} | {"timestamp", "episode_index"}
         columns = {k: ft for k, ft in sub.features.items() if k in wanted and ft["dtype"] != "video"}
         self.store = FrameStore(
             self.repo_id,
             self.root,
-            [sub.data_path.format(chunk_index=c, file_index=f) for c, f in pairs],
+            sub.data_files(selected),
             columns,
             None if source.episodes is None else selected,
             source_ids,

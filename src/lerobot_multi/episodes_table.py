@@ -18,7 +18,6 @@ from __future__ import annotations
 import datasets
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from datasets.fingerprint import generate_random_fingerprint
 from datasets.table import InMemoryTable
 
@@ -30,12 +29,7 @@ def _own_columns(meta, i: int) -> pa.Table:
     sub = meta.sub_metas[i]
     rows = pa.array(meta.frame_episodes(i)[0])
     kept = {meta.source_key(i, k): k for k in meta.features}  # source name -> mixture name
-    stats = []
-    for path in sorted((sub.root / "meta" / "episodes").glob("*/*.parquet")):
-        parquet = pq.ParquetFile(path)
-        names = [n for n in parquet.schema_arrow.names if n.startswith("stats/")]
-        stats.append(parquet.read(columns=names))
-    stats_table = pa.concat_tables(stats, promote_options="permissive") if stats else None
+    stats_table = sub.episode_stats()
     columns: dict[str, pa.ChunkedArray] = {}
     for table in (sub.episodes, stats_table):
         for name in [] if table is None else table.column_names:

@@ -91,6 +91,23 @@ class SourceMetadata:
         """A meta/episodes column as numpy (row = source episode id)."""
         return self.episodes.column(name).to_numpy()
 
+    def data_files(self, episodes: np.ndarray) -> list[str]:
+        """The data files (relative to root) holding `episodes`, each once, in storage order."""
+        chunks, files = self.column("data/chunk_index")[episodes], self.column("data/file_index")[episodes]
+        pairs = dict.fromkeys(zip(chunks.tolist(), files.tolist()))
+        return [self.data_path.format(chunk_index=c, file_index=f) for c, f in pairs]
+
+    def episode_stats(self) -> pa.Table:
+        """meta/episodes' per-episode `stats/<key>/<stat>` columns (row = episode id), read on demand:
+        they are most of the file and only episode selections and `meta.episodes` need them."""
+        tables = []
+        for path in _episode_files(self):
+            parquet = pq.ParquetFile(path)
+            tables.append(
+                parquet.read(columns=[n for n in parquet.schema_arrow.names if n.startswith("stats/")])
+            )
+        return pa.concat_tables(tables, promote_options="permissive")
+
     def get_data_file_path(self, ep_index: int) -> Path:
         row = self.episodes.slice(ep_index, 1).to_pylist()[0]
         return Path(
@@ -159,7 +176,7 @@ def read_info(source: DatasetSource) -> dict:
     return info
 
 
-def _episode_files(source: DatasetSource) -> list[Path]:
+def _episode_files(source: DatasetSource | SourceMetadata) -> list[Path]:
     return sorted((source.root / "meta" / "episodes").glob("*/*.parquet"))
 
 
@@ -194,14 +211,17 @@ def _read_episodes(source: DatasetSource, info: dict) -> pa.Table:
     return table
 
 
-def _check_files(source: DatasetSource, info: dict, episodes: pa.Table) -> None:
+def selected_episodes(source: DatasetSource, meta: SourceMetadata) -> np.ndarray:
+    """The source episode ids a mixture uses from this dataset, in storage order."""
+    return np.arange(meta.total_episodes) if source.episodes is None else np.asarray(source.episodes)
+
+
+def _check_files(source: DatasetSource, meta: SourceMetadata) -> None:
     """The selected episodes' data and video files exist (lerobot would fetch missing ones from the hub).
     Their columns are checked against info.json when a frame store opens them."""
-    rows = np.arange(episodes.num_rows) if source.episodes is None else np.asarray(source.episodes)
-    data_path = info.get("data_path") or DEFAULT_DATA_PATH
-    pairs = np.stack([episodes.column(f"data/{c}_index").to_numpy()[rows] for c in ("chunk", "file")], 1)
-    data_files = [data_path.format(chunk_index=c, file_index=f) for c, f in np.unique(pairs, axis=0)]
-    for rel in data_files:
+    info, episodes = meta.info, meta.episodes
+    rows = selected_episodes(source, meta)
+    for rel in meta.data_files(rows):
         if not (source.root / rel).is_file():
             raise IncompleteDatasetError(
                 f"dataset {source.repo_id!r}: {source.root} is incomplete: data file {rel} is missing"
@@ -251,13 +271,14 @@ def read_local_metadata(source: DatasetSource) -> SourceMetadata:
             f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/tasks.parquet is missing"
         )
     episodes = _read_episodes(source, info)
-    _check_files(source, info, episodes)
     tasks = pq.ParquetFile(tasks_path).read()  # ~4x faster than read_table for one small file
     subtasks_path = source.root / "meta" / "subtasks.parquet"
     subtasks = pq.ParquetFile(subtasks_path).read() if subtasks_path.is_file() else None
     stats_path = source.root / "meta" / "stats.json"
     stats = cast_stats_to_numpy(json.loads(stats_path.read_text())) if stats_path.is_file() else None
-    return SourceMetadata(source, info, tasks, subtasks, episodes, stats)
+    meta = SourceMetadata(source, info, tasks, subtasks, episodes, stats)
+    _check_files(source, meta)
+    return meta
 
 
 def load_source_metadata(source: DatasetSource) -> SourceMetadata:

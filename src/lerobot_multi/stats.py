@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from lerobot.datasets.compute_stats import aggregate_stats
 
 from lerobot_multi.sources import DatasetSourceError
@@ -74,32 +71,24 @@ def aggregate(stats_list: Sequence[Stats], keys: Iterable[str] | None = None) ->
     return merged
 
 
-def load_episode_stats(root: Path, repo_id: str, episodes: Sequence[int]) -> list[Stats]:
+def load_episode_stats(meta, repo_id: str, episodes: Sequence[int]) -> list[Stats]:
     """Per-episode stats that v3 stores as `stats/<key>/<stat>` columns in meta/episodes."""
-    files = sorted((root / "meta" / "episodes").glob("*/*.parquet"))
-    wanted = set(episodes)
-    found: dict[int, Stats] = {}
-    for path in files:
-        table = pq.read_table(path)
-        table = table.filter(pc.is_in(table["episode_index"], value_set=_int_array(wanted)))
-        stat_cols = [c for c in table.column_names if c.startswith("stats/")]
-        for row in table.select(["episode_index", *stat_cols]).to_pylist():
-            ep_stats: Stats = {}
-            for col in stat_cols:
-                key, stat = col[len("stats/") :].rsplit("/", 1)
-                if row[col] is not None:
-                    ep_stats.setdefault(key, {})[stat] = np.asarray(row[col], dtype=np.float64)
-            found[row["episode_index"]] = ep_stats
-    missing = sorted(wanted - set(found))
+    table = meta.episode_stats()
+    wanted = sorted(set(episodes))
+    missing = [e for e in wanted if e >= table.num_rows]
     if missing:
         raise DatasetSourceError(
             f"dataset {repo_id!r}: no per-episode stats in meta/episodes for episodes {missing}"
         )
-    return [found[e] for e in sorted(wanted)]
-
-
-def _int_array(values: Iterable[int]) -> pa.Array:
-    return pa.array(sorted(values), type=pa.int64())
+    out = []
+    for row in table.take(pa.array(wanted, pa.int64())).to_pylist():
+        ep_stats: Stats = {}
+        for col, value in row.items():
+            key, stat = col[len("stats/") :].rsplit("/", 1)
+            if value is not None:
+                ep_stats.setdefault(key, {})[stat] = np.asarray(value, dtype=np.float64)
+        out.append(ep_stats)
+    return out
 
 
 def check_finite(stats: Stats, repo_id: str) -> None:
@@ -136,7 +125,7 @@ def source_stats(meta, repo_id: str, episodes: Sequence[int] | None, keys: Itera
             raise DatasetSourceError(f"dataset {repo_id!r}: meta/stats.json is missing")
         stats = {k: v for k, v in meta.stats.items() if k in keys}
     else:
-        stats = aggregate(load_episode_stats(meta.root, repo_id, episodes), keys=keys)
+        stats = aggregate(load_episode_stats(meta, repo_id, episodes), keys=keys)
     check_finite(stats, repo_id)
     return as_lerobot_dtypes(stats, meta.features)
 
