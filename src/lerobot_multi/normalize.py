@@ -2,18 +2,25 @@
 
 Groups are robot types (`per_robot`) or datasets (`per_dataset`). In training, each sample is
 normalized with its group's stats, found through its `dataset_index`; at inference (no
-`dataset_index` in the batch) the step uses the group the user names, a robot_type or a repo_id:
+`dataset_index` in the batch) the step uses the group the user names, a robot_type or a repo_id
+(a checkpoint with a single group needs no name):
 
-    import lerobot_multi  # registers the steps with lerobot's ProcessorStepRegistry
     pre, post = make_pre_post_processors(cfg, pretrained_path=ckpt,
-        preprocessor_overrides={"lerobot_multi_group_normalizer": {"group": "koch"}},
-        postprocessor_overrides={"lerobot_multi_group_unnormalizer": {"group": "koch"}})
+        preprocessor_overrides={"GroupNormalizerProcessorStep": {"group": "koch"}},
+        postprocessor_overrides={"GroupUnnormalizerProcessorStep": {"group": "koch"}})
+
+Checkpoints name the steps by class path ("lerobot_multi.normalize.GroupNormalizerProcessorStep"), so
+lerobot's pipeline imports them by itself: no `import lerobot_multi` in eval, record or the policy
+server. Override keys are therefore the class names. Checkpoints of 0.1.0 name the steps by registry
+name ("lerobot_multi_group_normalizer"); they load after `import lerobot_multi`, which registers both.
+`lerobot-multi-export` turns one group into lerobot's stock steps (export.py).
 
 The arithmetic is lerobot's own `NormalizerProcessorStep`/`UnnormalizerProcessorStep`, one per group.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,13 +108,17 @@ class _GroupNormalization(ProcessorStep):
         }
 
     def _resolve(self, name: str | None) -> str:
+        if name is None and len(self.groups) == 1:
+            return self.groups[0]
         if name in self.groups:
             return name
         if name in self.repo_groups:
             return self.repo_groups[name]
         raise DatasetSourceError(
             f"normalization group {name!r} is unknown: name one of the groups {self.groups} or a repo_id of "
-            f"{list(self.repo_groups)} (override 'group' of the {type(self).__name__} step)"
+            f"{list(self.repo_groups)} with overrides {{{type(self).__name__!r}: {{'group': ...}}}}, or "
+            "write a plain lerobot checkpoint for one group with `lerobot-multi-export CHECKPOINT --group "
+            "NAME --output DIR`"
         )
 
     def __call__(self, transition):
@@ -159,6 +170,7 @@ class _GroupNormalization(ProcessorStep):
             self._steps[g].load_state_dict(
                 {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
             )
+        self.stats = {g: step.stats for g, step in self._steps.items()}  # readable after loading
 
     def to(self, device=None, dtype=None):
         for step in self._steps.values():
@@ -170,16 +182,26 @@ class _GroupNormalization(ProcessorStep):
         return features
 
 
-@ProcessorStepRegistry.register(name="lerobot_multi_group_normalizer")
 @dataclass
 class GroupNormalizerProcessorStep(_GroupNormalization):
     base: type = field(default=NormalizerProcessorStep, init=False, repr=False)
 
 
-@ProcessorStepRegistry.register(name="lerobot_multi_group_unnormalizer")
 @dataclass
 class GroupUnnormalizerProcessorStep(_GroupNormalization):
     base: type = field(default=UnnormalizerProcessorStep, init=False, repr=False)
+
+
+# Registered names load 0.1.0's checkpoints. The attribute lerobot's registry sets is removed again, so
+# that saving names each step by its class path, which lerobot imports without a registry.
+LEGACY_NAMES = {
+    GroupNormalizerProcessorStep: "lerobot_multi_group_normalizer",
+    GroupUnnormalizerProcessorStep: "lerobot_multi_group_unnormalizer",
+}
+for _cls, _name in LEGACY_NAMES.items():
+    if _name not in ProcessorStepRegistry.list():
+        ProcessorStepRegistry.register(name=_name)(_cls)
+    del _cls._registry_name
 
 
 def batch_to_transition_with_dataset_index(batch: dict) -> dict:
@@ -227,22 +249,47 @@ def dataset_group_stats(
     return repo_groups, stats
 
 
+def _saved_step_key(pretrained_path, filename: str, cls: type) -> str | None:
+    """The override key of `cls` in a saved pipeline: its class name, or its 0.1.0 registry name."""
+    path = Path(pretrained_path) / filename
+    if not path.exists():
+        return None
+    for step in json.loads(path.read_text()).get("steps", []):
+        if step.get("class") == f"{cls.__module__}.{cls.__name__}":
+            return cls.__name__
+        if step.get("registry_name") == LEGACY_NAMES[cls]:
+            return LEGACY_NAMES[cls]
+    return None
+
+
 def saved_with_groups(pretrained_path) -> bool:
     """Whether a saved preprocessor already holds group normalizers."""
-    path = Path(pretrained_path) / "policy_preprocessor.json"
-    return path.exists() and "lerobot_multi_group_normalizer" in path.read_text()
+    return (
+        _saved_step_key(pretrained_path, "policy_preprocessor.json", GroupNormalizerProcessorStep) is not None
+    )
 
 
-def translate_overrides(kwargs: dict, stats: dict[str, Stats]) -> dict:
+def translate_overrides(kwargs: dict, stats: dict[str, Stats], pretrained_path) -> dict:
     """lerobot's resume overrides name the plain (un)normalizer steps; point them at ours."""
     out = dict(kwargs)
-    for key, plain, grouped in (
-        ("preprocessor_overrides", "normalizer_processor", "lerobot_multi_group_normalizer"),
-        ("postprocessor_overrides", "unnormalizer_processor", "lerobot_multi_group_unnormalizer"),
+    for key, plain, filename, grouped in (
+        (
+            "preprocessor_overrides",
+            "normalizer_processor",
+            "policy_preprocessor.json",
+            GroupNormalizerProcessorStep,
+        ),
+        (
+            "postprocessor_overrides",
+            "unnormalizer_processor",
+            "policy_postprocessor.json",
+            GroupUnnormalizerProcessorStep,
+        ),
     ):
         overrides = dict(out.get(key) or {})
-        if plain in overrides:
+        step_key = _saved_step_key(pretrained_path, filename, grouped)
+        if plain in overrides and step_key is not None:
             overrides.pop(plain)
-            overrides[grouped] = {"stats": stats}
+            overrides[step_key] = {"stats": stats}
         out[key] = overrides
     return out

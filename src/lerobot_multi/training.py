@@ -163,7 +163,7 @@ def lerobot_train_seam(cfg):
         repo_groups, stats = dataset_group_stats(dataset, mode, cfg.dataset.use_imagenet_stats)
         if pretrained_path is not None and saved_with_groups(pretrained_path):
             # lerobot refreshes the plain normalizers' stats by override; ours carry one set per group
-            kwargs = translate_overrides(kwargs, stats)
+            kwargs = translate_overrides(kwargs, stats, pretrained_path)
             pre, post = original["make_pre_post_processors"](
                 policy_cfg, pretrained_path=pretrained_path, **kwargs
             )
