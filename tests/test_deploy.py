@@ -138,7 +138,9 @@ def test_export_acts_bit_for_bit_without_the_package(per_robot, tmp_path):
     )
     eval_kw = 'preprocessor_overrides={"device_processor": {"device": "cpu"}}'
     python(act.format(d=per_robot, kw=group_kw, obs=OBS, dest=tmp_path / "group.pt"), tmp_path)
-    python(BLOCK + textwrap.dedent(act).format(d=out, kw=eval_kw, obs=OBS, dest=tmp_path / "plain.pt"), tmp_path)
+    python(
+        BLOCK + textwrap.dedent(act).format(d=out, kw=eval_kw, obs=OBS, dest=tmp_path / "plain.pt"), tmp_path
+    )
     group, plain = torch.load(tmp_path / "group.pt"), torch.load(tmp_path / "plain.pt")
     assert group.shape == (1, 6) and torch.equal(group, plain)
     assert group.mean() > 20  # arm_b's scale, not arm_a's

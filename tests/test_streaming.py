@@ -89,6 +89,43 @@ def test_workers_and_ranks_read_disjoint_samples(data_root):
     assert [i for b in loader for i in b["index"].tolist()] == [i for _, i in keys(ds)]
 
 
+def test_each_rank_resumes_its_own_share(data_root):
+    # what a 2-process run does: rank r takes samples j = r mod 2; resuming after 2 steps of batch 4 on
+    # both ranks seeks the whole stream to 16 and each rank continues exactly where it stopped.
+    def rank_stream(rank: int, seek: int = 0) -> list[tuple[int, int]]:
+        ds = StreamingMultiLeRobotDataset(
+            SAME,
+            root=data_root,
+            weights=[1, 2, 1],
+            infinite=True,
+            seed=3,
+            rank=rank,
+            world_size=2,
+            batch_size=4,
+        )
+        ds.seek(seek)
+        loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
+        batches = iter(loader)
+        return [
+            (d, i)
+            for _ in range(12)
+            for b in [next(batches)]
+            for d, i in zip(b["dataset_index"].tolist(), b["index"].tolist())
+        ]
+
+    whole = [
+        (int(it["dataset_index"]), int(it["index"]))
+        for _, it in zip(
+            range(96),
+            StreamingMultiLeRobotDataset(SAME, root=data_root, weights=[1, 2, 1], infinite=True, seed=3),
+        )
+    ]
+    ranks = [rank_stream(r) for r in range(2)]
+    assert ranks[0] == whole[0::2][:48] and ranks[1] == whole[1::2][:48]  # disjoint, nothing lost
+    for r in range(2):
+        assert rank_stream(r, seek=16)[:40] == ranks[r][8:]
+
+
 def test_state_dict_and_seek_resume_the_stream(data_root):
     def make():
         return StreamingMultiLeRobotDataset(SAME, root=data_root, weights=[1, 2, 1], infinite=True, seed=3)

@@ -170,6 +170,39 @@ def test_two_process_accelerate_run(data_root, tmp_path):
     assert (out / "checkpoints/last/pretrained_model/model.safetensors").exists()
 
 
+def test_two_process_accelerate_streaming_run_and_resume(data_root, tmp_path):
+    # accelerate would dispatch process 0's batches (and fail on task strings); each rank streams its share
+    out = tmp_path / "ddp_stream"
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes=2",
+        "--num_machines=1",
+        "--mixed_precision=no",
+        "--dynamo_backend=no",
+        "-m",
+        "lerobot_multi.scripts.train",
+    ]
+    args = [
+        *TINY_ACT,
+        "--dataset.repo_id=[lab/sess_a,lab/sess_c]",
+        f"--dataset.root={data_root}",
+        "--dataset.streaming=true",
+        "--steps=2",
+        "--num_workers=1",
+        f"--output_dir={out}",
+    ]
+    run([*launch, *args], cwd=tmp_path, timeout=400)
+    state = json.loads((out / "checkpoints/000002/training_state/mixture_stream.json").read_text())
+    assert state["position_in_stream"] == 2 * 4 * 2
+    cfg = out / "checkpoints/last/pretrained_model/train_config.json"
+    log = run([*launch, f"--config_path={cfg}", "--resume=true", "--steps=3"], cwd=tmp_path, timeout=400)
+    assert "Stream resumed after 16 samples" in log.stdout + log.stderr
+    assert (out / "checkpoints/000003/pretrained_model/model.safetensors").exists()
+
+
 def test_weighted_mixture_trains_and_resumes_the_stream(data_root, tmp_path):
     out = tmp_path / "weighted"
     args = [

@@ -18,9 +18,9 @@ stream's start) belongs to rank `j % world_size` and there to worker `(j // worl
 % num_workers`: disjoint shares whose union is the sequence, and with the DataLoader's `batch_size`
 its in-order output is the rank's sequence. The price: every worker reads every parquet row (to keep
 the streams aligned); tensors and video frames, the dominant cost, are made only for its own samples.
-Under accelerate use rank=0, world_size=1: it shards an IterableDataset itself (by default process 0
-reads for all and dispatches batches; with dispatch_batches=False each process reads it all and keeps
-its slice), so a rank split here would lose data.
+Under accelerate, do not let `accelerator.prepare` wrap the DataLoader (by default process 0 reads for
+all and dispatches batches, which fails on task strings; with dispatch_batches=False each process reads
+everything and keeps its slice): lerobot-multi-train's `StreamAwareAccelerator` sets the rank instead.
 
 Exact: labels, per-epoch counts, sample contents (the map-style tensors for the same global index,
 delta windows and `_is_pad` included), disjointness, and resumption (`state_dict`/`seek` replay the
@@ -325,7 +325,7 @@ def make_streaming_dataset(cfg, image_transforms: Callable | None = None, delta_
         seed=cfg.seed or 0,
         infinite=True,  # lerobot's loop cycles the DataLoader: one endless stream keeps epochs apart
         batch_size=cfg.batch_size,
-        rank=0,  # accelerate shards an IterableDataset itself (see the module docstring)
+        rank=0,  # StreamAwareAccelerator sets each process's rank (see the module docstring)
         world_size=1,
         **options,
         **flags,

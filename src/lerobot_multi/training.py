@@ -6,7 +6,10 @@ lerobot's `train()` looks up module-level names that we route for the duration o
   episode-aware frame dropping), resumed at the checkpoint's position; None for a stream;
 - `make_pre_post_processors`: lerobot's, with group-aware (un)normalizers for per_robot/per_dataset;
 - `save_checkpoint`: lerobot's, plus the sampler/stream position in `training_state/`;
-- `cycle`: lerobot's, re-restoring the RNG after the DataLoader's first seed draw on resume.
+- `cycle`: lerobot's, re-restoring the RNG after the DataLoader's first seed draw on resume;
+- `Accelerator`: accelerate's, except that a streaming mixture's DataLoader is not re-sharded: the
+  stream splits itself by rank (accelerate would read on process 0 and dispatch, which fails on task
+  strings, or make every process read everything).
 Everything else (loop, accelerate, logging, checkpoint format) stays lerobot's.
 """
 
@@ -18,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
+from accelerate import Accelerator, PartialState
 from lerobot.datasets.sampler import EpisodeAwareSampler
 from lerobot.scripts import lerobot_train
 from lerobot.utils.random_utils import load_rng_state
@@ -90,6 +93,21 @@ def resume_stream(dataset: StreamingMultiLeRobotDataset, cfg) -> None:
     logger.info("Stream resumed after %d samples", state["position_in_stream"])
 
 
+class StreamAwareAccelerator(Accelerator):
+    """accelerate's Accelerator; a streaming mixture's DataLoader gets its rank instead of a wrapper.
+
+    Each rank then streams its own share (sample j of the stream goes to rank j % processes); batches
+    reach the device through the policy's preprocessor, as without accelerate.
+    """
+
+    def prepare_data_loader(self, data_loader, device_placement=None, slice_fn_for_dispatch=None):
+        dataset = data_loader.dataset
+        if isinstance(dataset, StreamingMultiLeRobotDataset):
+            dataset.rank, dataset.world_size = self.process_index, self.num_processes
+            return data_loader
+        return super().prepare_data_loader(data_loader, device_placement, slice_fn_for_dispatch)
+
+
 @contextmanager
 def lerobot_train_seam(cfg):
     """Route lerobot_train's dataset, sampler and checkpoint names through lerobot_multi for one run."""
@@ -103,6 +121,7 @@ def lerobot_train_seam(cfg):
             "save_checkpoint",
             "make_pre_post_processors",
             "cycle",
+            "Accelerator",
         )
     }
 
@@ -194,6 +213,7 @@ def lerobot_train_seam(cfg):
             iterator = iter(iterable)
 
     lerobot_train.cycle = _cycle
+    lerobot_train.Accelerator = StreamAwareAccelerator
     lerobot_train.make_dataset = _make_dataset
     lerobot_train.make_pre_post_processors = _make_processors
     lerobot_train.EpisodeAwareSampler = _sampler
