@@ -132,6 +132,10 @@ class BatchAssembler:
         ones: the indices, frame_index) and numpy float32 scalars (timestamp), which `default_collate`
         turns into the same batch tensors for a fraction of the cost of a 0-d tensor per sample (~1 us
         each to make, and again to stack)."""
+        return self._split(self.columns(indices), int_scalars)
+
+    def columns(self, indices: Sequence[int]) -> dict[str, np.ndarray | torch.Tensor]:
+        """The batch of global frame `indices` as one array per key (`dataset_index` included)."""
         meta = self.meta
         total = int(meta.frame_offsets[-1])
         raw = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -154,7 +158,7 @@ class BatchAssembler:
             )
         self._decode(videos, cols, n)
         cols["dataset_index"] = d
-        return self._split(cols, int_scalars)
+        return cols
 
     def _read(self, i, rows, pos, start, end, episodes, cols, n, videos: list) -> None:
         reader, meta = self.readers[i], self.meta

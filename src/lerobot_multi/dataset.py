@@ -17,6 +17,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices, get_hf_features_from_features
 
 from lerobot_multi.assemble import BatchAssembler
+from lerobot_multi.hf_table import build_hf_table
 from lerobot_multi.lerobot_reader import LerobotReader
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.sampling import mixture_shares, normalize_weights
@@ -87,6 +88,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             raise DatasetSourceError(f"dataset.reader = {reader!r}: expected one of {READERS}")
         self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
         self.tolerance_s = tolerance_s
+        self._hf_table = None
         self.meta = MultiDatasetMetadata(
             self.sources,
             load_all_metadata(self.sources, max_workers, open_processes),
@@ -230,12 +232,17 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
 
     @property
     def hf_dataset(self):
-        raise AttributeError(
-            "MultiLeRobotDataset.hf_dataset: a mixture has no single HF table (its datasets differ in "
-            "episodes, indices and possibly keys). Read samples through the mixture (ds[i], "
-            "ds.__getitems__, a DataLoader), or each dataset's own table with reader='lerobot' "
-            "(ds.datasets[i].hf_dataset)"
-        )
+        """The mixture's non-visual columns as one in-memory HF `datasets.Dataset` (row i = frame i,
+        global indices, `dataset_index`), for lerobot tools that read rows; built on first access."""
+        if self._hf_table is None:
+            self._hf_table = build_hf_table(self.meta, self.tolerance_s, self.video_backend)
+        return self._hf_table
+
+    # lerobot's map from a frame's `index` to its hf_dataset row; the mixture's rows are its indices
+    _absolute_to_relative_idx = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_hf_table": None}  # DataLoader workers need no copy of the table
 
     @property
     def num_frames(self) -> int:

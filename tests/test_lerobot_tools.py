@@ -1,0 +1,80 @@
+"""lerobot 0.4.4's own tools on a mixture: `hf_dataset` rows, the FAST tokenizer script's episode reader,
+and lerobot-dataset-viz's Python entry (headless, saved to an .rrd); the single dataset is the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import SAME
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+from lerobot_multi import MultiLeRobotDataset
+
+SELECT = {"lab/sess_b": [1, 3]}
+
+
+def test_hf_dataset_rows_are_the_sources_rows_with_global_ids(data_root):
+    ds = MultiLeRobotDataset(SAME, root=data_root, episodes=SELECT)
+    hf = ds.hf_dataset
+    assert len(hf) == len(ds) and ds._absolute_to_relative_idx is None
+    refs = {r: LeRobotDataset(r, root=data_root / r).hf_dataset for r in SAME}
+    for i in range(len(ds)):
+        row, sample = hf[i], ds[i]
+        ep = ds.meta.episodes[int(sample["episode_index"])]
+        ref_rows = refs[ds.repo_ids[ep["dataset_index"]]]
+        own = ref_rows.filter(lambda r, e=ep["source_episode_index"]: r == e, input_columns="episode_index")
+        ref = own[int(sample["frame_index"])]
+        assert set(row) == set(ref) | {"dataset_index"}
+        for key in ("observation.state", "action", "timestamp", "frame_index"):
+            assert torch.equal(row[key], ref[key]), key
+        for key in ("index", "episode_index", "task_index", "dataset_index", "timestamp"):
+            assert torch.equal(row[key], sample[key]), key
+    assert hf.features == {**refs["lab/sess_a"].features, "dataset_index": hf.features["dataset_index"]}
+
+
+def test_hf_dataset_renumbers_subtasks(data_root):
+    ds = MultiLeRobotDataset(["lab/sub_a", "lab/sub_b"], root=data_root)
+    column = np.array(ds.hf_dataset["subtask_index"])
+    assert column.tolist() == [int(ds[i]["subtask_index"]) for i in range(len(ds))]
+    assert set(column[np.array(ds.hf_dataset["dataset_index"]) == 1]) <= {
+        ds.meta.subtasks.loc["grasp", "subtask_index"],
+        ds.meta.subtasks.loc["lift", "subtask_index"],
+    }
+
+
+@pytest.mark.parametrize("delta", [False, True])
+def test_tokenizer_script_reads_mixture_episodes(data_root, delta):
+    from lerobot.scripts.lerobot_train_tokenizer import process_episode
+
+    ds = MultiLeRobotDataset(SAME, root=data_root, episodes=SELECT)
+    for e in range(ds.num_episodes):
+        ep = ds.meta.episodes[e]
+        repo = ds.repo_ids[ep["dataset_index"]]
+        single = LeRobotDataset(repo, root=data_root / repo)
+        args = (4, [0, 2] if delta else None, 1.0, "observation.state", delta)
+        ours = process_episode((ds, e, *args))
+        theirs = process_episode((single, ep["source_episode_index"], *args))
+        assert ours is not None and ours.shape == (ep["length"] - 3, 4, 6)
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_dataset_viz_saves_the_same_recording(data_root, tmp_path):
+    rr = pytest.importorskip("rerun")
+    from lerobot.scripts.lerobot_dataset_viz import visualize_dataset
+
+    # the CLI opens one episode of one dataset; a mixture is opened on the episode to show
+    ref = LeRobotDataset("lab/sess_b", root=data_root / "lab/sess_b", episodes=[1])
+    mix = MultiLeRobotDataset(["lab/sess_b"], root=data_root, episodes={"lab/sess_b": [1]})
+    paths = [
+        visualize_dataset(d, episode_index=1, save=True, output_dir=tmp_path / name)
+        for name, d in (("ref", ref), ("mix", mix))
+    ]
+
+    def table(path):
+        t = rr.dataframe.load_recording(path).view(index="frame_index", contents="/**").select().read_all()
+        return t.drop_columns([c for c in t.column_names if c.startswith("log_")])
+
+    ours, theirs = table(paths[1]), table(paths[0])
+    assert ours.num_rows == 9 and any("observation.images.top" in c for c in ours.column_names)
+    assert ours.equals(theirs)
