@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ def build_dataset(
     state_key: str = "observation.state",
     action_key: str = "action",
     subtasks: Sequence[str] | None = None,
+    task_of: Callable[[int, int], str] | None = None,
 ) -> Path:
     """Episode i has lengths[i] frames and task tasks[i % len(tasks)]; values depend on seed/offset.
 
@@ -72,7 +73,7 @@ def build_dataset(
             frame = {
                 state_key: (rng.normal(size=state_dim) + offset + t * 0.01).astype(np.float32),
                 action_key: (rng.normal(size=action_dim) * 2 + offset).astype(np.float32),
-                "task": tasks[ep % len(tasks)],
+                "task": tasks[ep % len(tasks)] if task_of is None else task_of(ep, t),
             }
             if camera is not None:
                 # brightness encodes (episode, frame) so decoded frames can be matched to their source

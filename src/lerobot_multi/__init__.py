@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lerobot_multi.condition_step import ConditionProcessorStep
 from lerobot_multi.config import MultiDatasetConfig, MultiTrainPipelineConfig
 from lerobot_multi.dataset import MultiLeRobotDataset
 from lerobot_multi.factory import make_dataset
@@ -12,6 +13,7 @@ from lerobot_multi.sources import DatasetSourceError
 from lerobot_multi.streaming import StreamingMultiLeRobotDataset
 
 __all__ = [
+    "ConditionProcessorStep",
     "DatasetSourceError",
     "GroupNormalizerProcessorStep",
     "GroupUnnormalizerProcessorStep",

@@ -35,8 +35,11 @@ class SampleAdapter:
         if "subtask_index" in disabled:
             drop.append("subtask")
         pad, masks = {}, {}
+        cond = meta.conditioning  # its one-hot comes after renumbering (Conditioning.apply_sample)
         for key, sizes in schema.padded.items():
             full, own = meta.features[key]["shape"][0], sizes[rid]
+            if cond is not None and key == cond.key:
+                full = cond.base_width
             if own < full:
                 pad[key] = full - own
             masks[f"{key}_pad_mask"] = torch.arange(full) >= own

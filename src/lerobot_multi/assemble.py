@@ -104,7 +104,7 @@ class BatchAssembler:
 
     def set_delta_indices(self, per_dataset: Sequence[dict[str, list[int]] | None]) -> None:
         """Each dataset's window offsets in its own frames, keyed by the mixture's names."""
-        meta, schema = self.meta, self.meta.schema
+        meta, schema, cond = self.meta, self.meta.schema, self.meta.conditioning
         self.plans: list[list[KeyPlan]] = []
         self.masks: list[dict[str, np.ndarray]] = []
         for i, deltas in enumerate(per_dataset):
@@ -117,9 +117,14 @@ class BatchAssembler:
                 if kind != "data" and source in own:
                     kind = own[source]["dtype"]  # a camera may be video here and images elsewhere
                 width = None
+                if cond is not None and key == cond.key:  # read into the first base_width dims
+                    width = cond.base_width
                 if key in schema.padded:
                     width = schema.padded[key][rid]
-                    masks[f"{key}_pad_mask"] = np.arange(ft["shape"][0]) >= width
+                    full = cond.base_width if cond is not None and key == cond.key else ft["shape"][0]
+                    masks[f"{key}_pad_mask"] = np.arange(full) >= width
+                    if cond is not None and key == cond.key:
+                        masks[f"{key}_pad_mask"] = cond.extend_mask(masks[f"{key}_pad_mask"])
                 if key in schema.filled:
                     masks[f"{key}_pad_mask"] = np.array(rid in schema.filled[key])
                 plans.append(KeyPlan(key, source if source in own else None, kind, window, width))
@@ -158,6 +163,11 @@ class BatchAssembler:
             )
         self._decode(videos, cols, n)
         cols["dataset_index"] = d
+        cond = meta.conditioning
+        if cond is not None:  # the one-hot in the dimensions after base_width (every window step)
+            hot = cond.one_hot(cond.group_ids(d, cols["task_index"]))
+            values = cols[cond.key]
+            values[..., cond.base_width :] = hot.reshape(n, *([1] * (values.ndim - 2)), -1)
         return cols
 
     def _read(self, i, rows, pos, start, end, episodes, cols, n, videos: list) -> None:

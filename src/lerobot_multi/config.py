@@ -52,6 +52,10 @@ class MultiDatasetConfig(DatasetConfig):
     mixed_fps: bool = False
     # Normalization stats per group (docs/mixing.md): global | per_robot (robot_type) | per_dataset.
     normalization_mode: str = "global"
+    # Conditioning (docs/mixing.md): a one-hot over datasets, tasks or robots appended to a vector
+    # feature (default observation.environment_state where every dataset has it, else observation.state).
+    condition_on: str = "none"
+    condition_feature: str | None = None
     # Heterogeneous schemas (docs/mixing.md): per-repo key renames {repo_id: {old: new}}, applied
     # before the common-feature filter; zero-padding of vector features; zero-filled missing cameras.
     rename_map: dict[str, dict[str, str]] | None = None
@@ -92,6 +96,10 @@ class MultiDatasetConfig(DatasetConfig):
         if self.normalization_mode not in ("global", "per_robot", "per_dataset"):
             raise DatasetSourceError(
                 f"dataset.normalization_mode = {self.normalization_mode!r}: expected global, per_robot or per_dataset"
+            )
+        if self.condition_on not in ("none", "dataset", "task", "robot"):
+            raise DatasetSourceError(
+                f"dataset.condition_on = {self.condition_on!r}: expected none, dataset, task or robot"
             )
         if self.reader not in ("fast", "lerobot"):
             raise DatasetSourceError(f"dataset.reader = {self.reader!r}: expected fast or lerobot")

@@ -48,6 +48,9 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         fill_missing_cameras: keep cameras some datasets lack; theirs are zeros, `<key>_pad_mask` True.
         normalization_mode: "global", "per_robot" or "per_dataset" (lerobot-multi-train normalizes by
             it); here it only decides whether different robot types deserve a warning.
+        condition_on: "none", "dataset", "task" or "robot": a one-hot over those groups appended to
+            `condition_feature` (default observation.environment_state where every dataset has it,
+            else observation.state) in every sample (conditioning.py).
         weights / temperature: each dataset's share of the samples drawn (`sampling_shares`), used by
             `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
         reader: "fast" (default: columnar frame stores, batches assembled in numpy, batched video
@@ -82,6 +85,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         open_processes: int | None = None,
         reader: str = "fast",
         normalization_mode: str = "global",
+        condition_on: str = "none",
+        condition_feature: str | None = None,
     ):
         super().__init__()
         if reader not in READERS:
@@ -97,6 +102,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             pad_vectors=pad_vectors,
             fill_missing_cameras=fill_missing_cameras,
             normalization_mode=normalization_mode,
+            condition_on=condition_on,
+            condition_feature=condition_feature,
         )
         # finding out whether torchcodec loads maps its FFmpeg libraries (~30 MB): only with videos
         self.video_backend = resolve_video_backend(video_backend) if self.meta.video_keys else video_backend

@@ -3,7 +3,9 @@
 A `per_robot`/`per_dataset` checkpoint carries one set of stats per group in lerobot-multi's own steps.
 The export replaces each of them by lerobot's stock `NormalizerProcessorStep` /
 `UnnormalizerProcessorStep` holding that group's stats (the very objects the group step applies), and
-copies the policy's weights and config. Stock lerobot loads the result without lerobot-multi installed.
+copies the policy's weights and config. Stock lerobot loads the result without lerobot-multi installed,
+unless the policy was trained with `condition_on`: its one-hot step stays, fixed to one group (stock
+lerobot has no step that appends a constant), and lerobot imports it from the installed package.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lerobot.processor.converters import (
 )
 from lerobot.utils.constants import POLICY_POSTPROCESSOR_DEFAULT_NAME, POLICY_PREPROCESSOR_DEFAULT_NAME
 
+from lerobot_multi.condition_step import ConditionProcessorStep
 from lerobot_multi.normalize import _GroupNormalization
 from lerobot_multi.sources import DatasetSourceError
 
@@ -61,22 +64,36 @@ def _load(src: Path) -> tuple[PolicyProcessorPipeline, PolicyProcessorPipeline]:
     return pre, post
 
 
-def export_group(checkpoint: str | Path, group: str, output: str | Path) -> Path:
-    """Write a plain lerobot checkpoint for `group` (a group name or a repo_id) into `output`."""
+def export_group(
+    checkpoint: str | Path, group: str | None, output: str | Path, condition: str | None = None
+) -> Path:
+    """Write a lerobot checkpoint for normalization `group` (a group name or a repo_id) into `output`.
+
+    With conditioning, the condition step stays (it needs lerobot-multi installed) with its group fixed
+    to `condition` (default: `group`, when it names a conditioning group too).
+    """
     src, out = pretrained_dir(checkpoint), Path(output)
     if out.exists() and any(out.iterdir()):
         raise DatasetSourceError(f"--output {str(out)!r} exists and is not empty; name a new folder")
     pre, post = _load(src)
-    replaced = 0
+    replaced, conditioned = 0, False
     for pipeline in (pre, post):
         for i, step in enumerate(pipeline.steps):
             if isinstance(step, _GroupNormalization):
+                if group is None:
+                    raise DatasetSourceError(
+                        f"checkpoint {str(src)!r} normalizes per group {step.groups}: name one with --group"
+                    )
                 pipeline.steps[i] = step._steps[step._resolve(group)]
                 replaced += 1
-    if not replaced:
+            elif isinstance(step, ConditionProcessorStep):
+                name = condition if condition is not None else group
+                step._gid(name)  # an unknown group is an error listing the known ones
+                step.group, conditioned = name, True
+    if not replaced and not conditioned:
         raise DatasetSourceError(
             f"checkpoint {str(src)!r} holds no lerobot-multi normalization groups (normalization_mode "
-            "'global'): stock lerobot loads it as it is"
+            "'global') and no conditioning: stock lerobot loads it as it is"
         )
     out.mkdir(parents=True, exist_ok=True)
     for path in src.iterdir():

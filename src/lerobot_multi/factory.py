@@ -56,6 +56,8 @@ def make_dataset(cfg):
         open_processes=getattr(ds_cfg, "open_processes", None),
         reader=getattr(ds_cfg, "reader", "fast"),
         normalization_mode=getattr(ds_cfg, "normalization_mode", "global"),
+        condition_on=getattr(ds_cfg, "condition_on", "none"),
+        condition_feature=getattr(ds_cfg, "condition_feature", None),
     )
     _set_temporal_context(dataset, cfg)
     return _announce(dataset, ds_cfg)

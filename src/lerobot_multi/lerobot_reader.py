@@ -103,6 +103,8 @@ class LerobotReader:
                 item["subtask_index"] = torch.tensor(int(meta.subtask_maps[ds][item["subtask_index"].item()]))
             item["index"] = torch.tensor(idx)
             item["dataset_index"] = torch.tensor(ds)
+            if meta.conditioning is not None:
+                item = meta.conditioning.apply_sample(item)
             items.append(item)
         return items
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from lerobot_multi.conditioning import Conditioning, build_conditioning, grow_feature, grow_stats
 from lerobot_multi.episodes_table import build_episodes_table
 from lerobot_multi.indexing import cumulative_offsets, locate
 from lerobot_multi.schema import (
@@ -92,6 +93,8 @@ class MultiDatasetMetadata:
         pad_vectors: bool = False,
         fill_missing_cameras: bool = False,
         normalization_mode: str = "global",
+        condition_on: str = "none",
+        condition_feature: str | None = None,
     ):
         self.sources = list(sources)
         self.sub_metas = list(metas)
@@ -137,6 +140,19 @@ class MultiDatasetMetadata:
             }
             for st in own_stats
         ]
+        self.conditioning: Conditioning | None = build_conditioning(self, condition_on, condition_feature)
+        if self.conditioning is not None:
+            self._grow_for_conditioning(self.conditioning)
+
+    def _grow_for_conditioning(self, cond: Conditioning) -> None:
+        """The condition feature, its global and per-dataset stats, with the one-hot dimensions (the
+        mixture's exact values in every dataset's stats: a group's own would be constant)."""
+        self.info["features"] = {
+            k: grow_feature(ft, cond) if k == cond.key else ft for k, ft in self.schema.features.items()
+        }
+        cond_stats = cond.stats()
+        self.stats = grow_stats(self.stats, cond, cond_stats)
+        self.per_dataset_stats = [grow_stats(st, cond, cond_stats) for st in self.per_dataset_stats]
 
     # --- construction -------------------------------------------------------------------------------
     def _own_stats(self, i: int) -> Stats:

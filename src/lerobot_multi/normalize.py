@@ -242,6 +242,12 @@ def dataset_group_stats(
     meta = dataset.meta
     repo_groups = group_of_datasets(meta.repo_ids, [m.robot_type for m in meta.sub_metas], mode)
     stats = group_stats(repo_groups, meta.per_dataset_stats)
+    cond = meta.conditioning
+    if cond is not None:  # the one-hot's stats are the mixture's in every group (conditioning.py)
+        for group in stats.values():
+            for name, value in group[cond.key].items():
+                if name != "count":
+                    value[cond.base_width :] = meta.stats[cond.key][name][cond.base_width :]
     if use_imagenet_stats:
         for group in stats.values():
             for key in meta.camera_keys:

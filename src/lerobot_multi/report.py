@@ -41,6 +41,8 @@ def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:
         pad_vectors=ds_cfg.pad_vectors,
         fill_missing_cameras=ds_cfg.fill_missing_cameras,
         normalization_mode=ds_cfg.normalization_mode,
+        condition_on=ds_cfg.condition_on,
+        condition_feature=ds_cfg.condition_feature,
         open_processes=getattr(ds_cfg, "open_processes", None),
     )
 
@@ -86,6 +88,7 @@ def mixture_report(
                 meta.repo_ids, [m.robot_type for m in meta.sub_metas], normalization_mode
             ),
         },
+        "conditioning": _conditioning(meta),
         "renames": {rid: r for rid, r in meta.rename_map.items() if r},
         "padded": meta.schema.padded,
         "filled_cameras": meta.schema.filled,
@@ -96,6 +99,22 @@ def mixture_report(
             if weights is not None
             else f"frames^{1.0 if temperature is None else temperature}",
         },
+    }
+
+
+def _conditioning(meta) -> dict | None:
+    cond = meta.conditioning
+    if cond is None:
+        return None
+    total = max(int(cond.frames.sum()), 1)
+    return {
+        "on": cond.mode,
+        "feature": cond.key,
+        "dims": f"{cond.base_width}..{cond.base_width + len(cond.groups) - 1}",
+        "groups": [
+            {"group": g, "frames": int(n), "frame_share": int(n) / total}
+            for g, n in zip(cond.groups, cond.frames)
+        ],
     }
 
 
@@ -126,6 +145,17 @@ def format_report(report: dict) -> str:
     norm = report["normalization"]
     if norm["mode"] != "global":
         lines.append(f"normalization {norm['mode']}: groups {norm['groups']}")
+    cond = report.get("conditioning")
+    if cond:
+        lines.append(
+            f"conditioning on {cond['on']}: one-hot in {cond['feature']} dims {cond['dims']}, "
+            f"{len(cond['groups'])} groups:"
+        )
+        width = max(len(g["group"]) for g in cond["groups"])
+        lines += [
+            f"  {g['group']:<{width}} {g['frames']:>8} frames {g['frame_share']:>7.1%}"
+            for g in cond["groups"]
+        ]
     if report["renames"]:
         lines.append(f"renamed keys: {report['renames']}")
     for key, sizes in report["padded"].items():

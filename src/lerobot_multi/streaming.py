@@ -250,6 +250,8 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
             subtask = int(self.meta.subtask_maps[d][int(row["subtask_index"])])
             item["subtask_index"], item["subtask"] = torch.tensor(subtask), self.meta.subtasks.index[subtask]
         item["dataset_index"] = torch.tensor(d)
+        if self.meta.conditioning is not None:
+            item = self.meta.conditioning.apply_sample(item)
         if self.image_transforms is not None:
             for cam in self.meta.camera_keys:
                 item[cam] = self.image_transforms(item[cam])
@@ -314,6 +316,8 @@ def make_streaming_dataset(cfg, image_transforms: Callable | None = None, delta_
     options = {k: getattr(ds, k) for k in names if getattr(ds, k, None) is not None}
     flags = {k: getattr(ds, k, False) for k in ("pad_vectors", "fill_missing_cameras")}
     flags["normalization_mode"] = getattr(ds, "normalization_mode", "global")
+    flags["condition_on"] = getattr(ds, "condition_on", "none")
+    flags["condition_feature"] = getattr(ds, "condition_feature", None)
     return StreamingMultiLeRobotDataset(
         ds.repo_id,
         ds.root,

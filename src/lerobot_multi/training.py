@@ -26,6 +26,7 @@ from lerobot.datasets.sampler import EpisodeAwareSampler
 from lerobot.scripts import lerobot_train
 from lerobot.utils.random_utils import load_rng_state
 
+from lerobot_multi.condition_step import add_condition_step
 from lerobot_multi.dataset import MultiLeRobotDataset
 from lerobot_multi.factory import make_dataset
 from lerobot_multi.normalize import (
@@ -176,23 +177,24 @@ def lerobot_train_seam(cfg):
 
     def _make_processors(policy_cfg, pretrained_path=None, **kwargs):
         dataset = made.get("dataset")
+        make = original["make_pre_post_processors"]
+        if not isinstance(dataset, (MultiLeRobotDataset, StreamingMultiLeRobotDataset)):
+            return make(policy_cfg, pretrained_path=pretrained_path, **kwargs)
         mode = getattr(cfg.dataset, "normalization_mode", "global")
-        if not isinstance(dataset, (MultiLeRobotDataset, StreamingMultiLeRobotDataset)) or mode == "global":
-            return original["make_pre_post_processors"](policy_cfg, pretrained_path=pretrained_path, **kwargs)
-        repo_groups, stats = dataset_group_stats(dataset, mode, cfg.dataset.use_imagenet_stats)
-        if pretrained_path is not None and saved_with_groups(pretrained_path):
-            # lerobot refreshes the plain normalizers' stats by override; ours carry one set per group
-            kwargs = translate_overrides(kwargs, stats, pretrained_path)
-            pre, post = original["make_pre_post_processors"](
-                policy_cfg, pretrained_path=pretrained_path, **kwargs
-            )
-            install_group_normalization(pre, post, repo_groups, None)
+        if mode == "global":
+            pre, post = make(policy_cfg, pretrained_path=pretrained_path, **kwargs)
         else:
-            pre, post = original["make_pre_post_processors"](
-                policy_cfg, pretrained_path=pretrained_path, **kwargs
-            )
-            install_group_normalization(pre, post, repo_groups, stats)
-        logger.info("Normalization %s: groups %s", mode, sorted(set(repo_groups.values())))
+            repo_groups, stats = dataset_group_stats(dataset, mode, cfg.dataset.use_imagenet_stats)
+            if pretrained_path is not None and saved_with_groups(pretrained_path):
+                # lerobot refreshes the plain normalizers' stats by override; ours carry one set per group
+                kwargs = translate_overrides(kwargs, stats, pretrained_path)
+                pre, post = make(policy_cfg, pretrained_path=pretrained_path, **kwargs)
+                install_group_normalization(pre, post, repo_groups, None)
+            else:
+                pre, post = make(policy_cfg, pretrained_path=pretrained_path, **kwargs)
+                install_group_normalization(pre, post, repo_groups, stats)
+            logger.info("Normalization %s: groups %s", mode, sorted(set(repo_groups.values())))
+        add_condition_step(pre, dataset.meta)
         return pre, post
 
     def _cycle(iterable):

@@ -18,15 +18,18 @@ def main(argv: list[str] | None = None) -> int:
         "stats) from a per_robot or per_dataset checkpoint.",
     )
     parser.add_argument("checkpoint", help="checkpoint folder, or its pretrained_model/ folder")
-    parser.add_argument("--group", required=True, help="a normalization group (robot_type) or a repo_id")
+    parser.add_argument("--group", help="a normalization group (robot_type) or a repo_id")
+    parser.add_argument(
+        "--condition", help="the conditioning group (a task, repo_id or robot_type; default: --group)"
+    )
     parser.add_argument("--output", required=True, help="new folder for the plain checkpoint")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        out = export_group(args.checkpoint, args.group, args.output)
+        out = export_group(args.checkpoint, args.group, args.output, args.condition)
     except DatasetSourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"plain lerobot checkpoint for group {args.group!r} written to {out}")
+    print(f"lerobot checkpoint for group {args.group or args.condition!r} written to {out}")
     return 0
 
 
