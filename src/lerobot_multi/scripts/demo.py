@@ -2,8 +2,10 @@
 
 1. One LeRobot v3.0 dataset per task from Meta-World's scripted experts (cached under --workdir).
 2. The mixture report (what `lerobot-multi-info` prints).
-3. `lerobot-multi-train` with ACT on the list of datasets (lerobot's own loop, progress bar).
+3. `lerobot-multi-train` with ACT on the list of datasets (lerobot's own loop, progress bar), with a
+   one-hot of the task appended to the environment state (`condition_on: task`, default).
 4. Success rate per task on held-out placements, next to an untrained policy with the same config.
+   `--compare` also trains each task's dataset alone and the unconditioned mixture.
 """
 
 from __future__ import annotations
@@ -74,11 +76,18 @@ TASKS = ["reach-v3", "push-v3", "drawer-open-v3"]
 
 
 def train_args(
-    repo_ids: list[str], root: str, out: Path, s: DemoSetting, image_size: int | None, seed: int
+    repo_ids: list[str],
+    root: str,
+    out: Path,
+    s: DemoSetting,
+    image_size: int | None,
+    seed: int,
+    condition_on: str = "none",
 ) -> list[str]:
     args = [
         f"--dataset.repo_id=[{','.join(repo_ids)}]",
         f"--dataset.root={root}",
+        f"--dataset.condition_on={condition_on}",
         "--dataset.video_backend=pyav" if image_size else "--dataset.use_imagenet_stats=false",
         "--policy.type=act",
         "--policy.device=cpu",
@@ -103,10 +112,54 @@ def train_args(
     return args
 
 
-def run_demo(workdir: Path, setting: str, tasks: list[str], image_size: int | None, seed: int) -> dict:
+@dataclass
+class Run:
+    """One training run of the demo and where it is evaluated."""
+
+    name: str  # a column of the results table
+    tasks: list[str]  # trained on these tasks' datasets
+    condition_on: str = "none"
+
+
+def train_and_evaluate(run: Run, ctx: dict) -> dict[str, float]:
+    """Train `run` with lerobot-multi-train and return its success rate per task."""
+    from lerobot_multi.demo.evaluate import evaluate_policy, load_policy_bundle
+    from lerobot_multi.demo.metaworld_data import task_description
+
+    s, root_map = ctx["setting"], ctx["root_map"]
+    repo_ids = [f"local/metaworld_{t}" for t in run.tasks]
+    slug = run.name.replace(", condition_on=", "-").replace(" ", "-")
+    out = ctx["workdir"] / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    root_arg = "{" + ", ".join(f"{rid}: {root_map[rid]}" for rid in repo_ids) + "}"
+    args = train_args(repo_ids, root_arg, out, s, ctx["image_size"], ctx["seed"], run.condition_on)
+    cmd = [sys.executable, "-m", "lerobot_multi.scripts.train", *args]
+    print(f"\n== training [{run.name}]: {' '.join(cmd[2:])}\n", flush=True)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    ctx["train_seconds"][run.name] = time.perf_counter() - t0
+    ckpt = out / "checkpoints" / "last" / "pretrained_model"
+    ctx["checkpoints"][run.name] = ckpt
+    policy, pre, post = load_policy_bundle(ckpt)
+    return {
+        task: evaluate_policy(
+            policy, pre, post, task_string=task_description(task), task_name=task, **ctx["eval"]
+        )["success_rate"]
+        for task in run.tasks
+    }
+
+
+def run_demo(
+    workdir: Path,
+    setting: str,
+    tasks: list[str],
+    image_size: int | None,
+    seed: int,
+    condition_on: str = "task",
+    compare: bool = False,
+) -> dict:
     from lerobot.configs.policies import PreTrainedConfig
 
-    from lerobot_multi.demo.evaluate import evaluate_policy, evaluate_untrained, load_policy_bundle
+    from lerobot_multi.demo.evaluate import evaluate_untrained
     from lerobot_multi.demo.metaworld_data import generate_demo_suite, split_placements, task_description
     from lerobot_multi.report import format_report, mixture_report, open_metadata
 
@@ -114,44 +167,43 @@ def run_demo(workdir: Path, setting: str, tasks: list[str], image_size: int | No
     data_dir = workdir / "data" / f"{setting}_img{image_size or 0}_seed{seed}"
     t0 = time.perf_counter()
     roots = generate_demo_suite(data_dir, tasks, s.episodes_per_task, image_size, seed)
-    repo_ids = [f"local/metaworld_{t}" for t in tasks]
-    root_map = {rid: roots[t] for rid, t in zip(repo_ids, tasks)}
+    root_map = {f"local/metaworld_{t}": roots[t] for t in tasks}
     print(f"\n== datasets ready in {time.perf_counter() - t0:.0f} s under {data_dir}")
 
-    meta = open_metadata(repo_ids, root_map)
+    meta = open_metadata(list(root_map), root_map, condition_on=condition_on)
     print("\n== mixture\n" + format_report(mixture_report(meta)))
-
-    out = workdir / "runs" / time.strftime("%Y%m%d-%H%M%S")
-    root_arg = "{" + ", ".join(f"{rid}: {path}" for rid, path in root_map.items()) + "}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "lerobot_multi.scripts.train",
-        *train_args(repo_ids, root_arg, out, s, image_size, seed),
-    ]
-    print(f"\n== training: {' '.join(cmd[2:])}\n", flush=True)
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    train_s = time.perf_counter() - t0
-    ckpt = out / "checkpoints" / "last" / "pretrained_model"
 
     _, held_out = split_placements(s.episodes_per_task)
     held_out = held_out[: s.eval_episodes]
-    policy, pre, post = load_policy_bundle(ckpt)
-    results = []
-    for task in tasks:
-        common = dict(
-            task_name=task, placements=held_out, max_steps=s.max_steps, image_size=image_size, seed=seed
-        )
-        trained = evaluate_policy(policy, pre, post, task_string=task_description(task), **common)
-        untrained = evaluate_untrained(PreTrainedConfig.from_pretrained(ckpt), meta, **common)
-        results.append((task, trained["success_rate"], untrained["success_rate"]))
+    common = dict(placements=held_out, max_steps=s.max_steps, image_size=image_size, seed=seed)
+    ctx = dict(
+        setting=s, root_map=root_map, workdir=workdir, image_size=image_size, seed=seed, eval=common,
+        train_seconds={}, checkpoints={},
+    )  # fmt: skip
+    main_run = Run(f"mixture, condition_on={condition_on}", tasks, condition_on)
+    runs = [main_run]
+    if compare:  # the single-dataset ceilings and the unconditioned mixture, same config and budget
+        runs = [Run(f"{t} alone", [t]) for t in tasks] + [Run("mixture, condition_on=none", tasks)] + runs
+    columns = {run.name: train_and_evaluate(run, ctx) for run in runs}
+    ckpt = ctx["checkpoints"][main_run.name]
+    cfg = PreTrainedConfig.from_pretrained(ckpt)
+    columns["untrained"] = {
+        t: evaluate_untrained(cfg, meta, task_name=t, task_string=task_description(t), **common)[
+            "success_rate"
+        ]
+        for t in tasks
+    }
+    if compare:  # one column for the single-dataset runs
+        alone = {t: columns.pop(f"{t} alone")[t] for t in tasks}
+        columns = {"dataset alone": alone, **columns}
     print(f"\n== success rate on {len(held_out)} held-out placements per task (max {s.max_steps} steps)")
-    print(f"{'task':<18} {'trained':>8} {'untrained':>10}")
-    for task, tr, un in results:
-        print(f"{task:<18} {tr:>8.0%} {un:>10.0%}")
-    print(f"\ntraining took {train_s / 60:.1f} min; checkpoint: {ckpt}")
-    return {"checkpoint": str(ckpt), "results": results, "train_seconds": train_s}
+    widths = [max(10, len(name)) for name in columns]
+    print(f"{'task':<18} " + " ".join(f"{name:>{w}}" for name, w in zip(columns, widths)))
+    for task in tasks:
+        print(f"{task:<18} " + " ".join(f"{col[task]:>{w}.0%}" for col, w in zip(columns.values(), widths)))
+    minutes = ", ".join(f"{name} {sec / 60:.1f}" for name, sec in ctx["train_seconds"].items())
+    print(f"\ntraining minutes: {minutes}; checkpoint: {ckpt}")
+    return {"checkpoint": str(ckpt), "results": columns, "train_seconds": ctx["train_seconds"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,9 +217,22 @@ def main(argv: list[str] | None = None) -> int:
         "--image-size", type=int, default=None, help="add a corner camera (e.g. 64); default state-only"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--condition-on",
+        choices=["task", "dataset", "none"],
+        default="task",
+        help="one-hot conditioning of the mixture (default task)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also train each task's dataset alone and the unconditioned mixture (same budget each)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run_demo(args.workdir, args.setting, args.tasks, args.image_size, args.seed)
+    run_demo(
+        args.workdir, args.setting, args.tasks, args.image_size, args.seed, args.condition_on, args.compare
+    )
     return 0
 
 
