@@ -20,6 +20,7 @@ from lerobot.configs.default import DatasetConfig
 from lerobot.configs.train import TrainPipelineConfig
 
 from lerobot_multi.sources import DatasetSourceError
+from lerobot_multi.validation import parse_val_episodes
 
 
 def _parse_listish(value: Any, field: str) -> Any:
@@ -71,6 +72,14 @@ class MultiDatasetConfig(DatasetConfig):
     # Sample reader (README "Reading"): "fast" (columnar stores, batched decoding) or "lerobot"
     # (each sample through lerobot's LeRobotDataset, the reference); both give the same samples.
     reader: str = "fast"
+    # Held-out validation (README "Watching a run"): a fraction (0.1), a count (2) or {repo_id: [ids]}
+    # of each dataset's episodes kept out of training; the policy's loss on them every `val_freq` steps
+    # (default: save_freq) on at most `val_batches` fixed batches per dataset.
+    val_episodes: float | dict[str, list[int]] | None = None
+    val_freq: int | None = None
+    val_batches: int = 4
+    # Resume from a checkpoint trained on a different mixture (mixture.json differs): restart the sampler.
+    allow_mixture_change: bool = False
 
     def __post_init__(self) -> None:
         self.repo_id = _parse_listish(self.repo_id, "repo_id")
@@ -79,6 +88,7 @@ class MultiDatasetConfig(DatasetConfig):
         self.weights = _parse_listish(self.weights, "weights")
         self.delta_timestamps = _parse_listish(self.delta_timestamps, "delta_timestamps")
         self.rename_map = _parse_listish(self.rename_map, "rename_map")
+        self.val_episodes = parse_val_episodes(_parse_listish(self.val_episodes, "val_episodes"))
         if isinstance(self.repo_id, list):
             bad = [r for r in self.repo_id if not isinstance(r, str)]
             if bad:

@@ -5,8 +5,11 @@ lerobot's `train()` looks up module-level names that we route for the duration o
 - `EpisodeAwareSampler`: with weights/temperature/epoch_size, our WeightedMixtureSampler (same
   episode-aware frame dropping), resumed at the checkpoint's position; None for a stream;
 - `make_pre_post_processors`: lerobot's, with group-aware (un)normalizers for per_robot/per_dataset;
-- `save_checkpoint`: lerobot's, plus the sampler/stream position in `training_state/`;
-- `cycle`: lerobot's, re-restoring the RNG after the DataLoader's first seed draw on resume;
+- `save_checkpoint`: lerobot's, plus the sampler/stream position in `training_state/` and the mixture
+  manifest in `pretrained_model/mixture.json` (manifest.py; checked on `--resume`, run_state.py);
+- `cycle`: lerobot's, re-restoring the RNG after the DataLoader's first seed draw on resume, and
+  counting the samples drawn per dataset;
+- `update_policy`: lerobot's, then the run's watch (realized shares, held-out validation: watch.py);
 - `Accelerator`: accelerate's, except that a streaming mixture's DataLoader is not re-sharded: the
   stream splits itself by rank (accelerate would read on process 0 and dispatch, which fails on task
   strings, or make every process read everything).
@@ -29,12 +32,14 @@ from lerobot.utils.random_utils import load_rng_state
 from lerobot_multi.condition_step import add_condition_step
 from lerobot_multi.dataset import MultiLeRobotDataset
 from lerobot_multi.factory import make_dataset
+from lerobot_multi.manifest import write_manifest
 from lerobot_multi.normalize import (
     dataset_group_stats,
     install_group_normalization,
     saved_with_groups,
     translate_overrides,
 )
+from lerobot_multi.run_state import open_training_mixture
 from lerobot_multi.sampling import WeightedMixtureSampler
 from lerobot_multi.streaming import StreamingMultiLeRobotDataset
 
@@ -53,7 +58,11 @@ def _num_processes() -> int:
 
 
 def build_sampler(
-    dataset: MultiLeRobotDataset, cfg, drop_n_first_frames: int = 0, drop_n_last_frames: int = 0
+    dataset: MultiLeRobotDataset,
+    cfg,
+    drop_n_first_frames: int = 0,
+    drop_n_last_frames: int = 0,
+    restart: bool = False,
 ) -> WeightedMixtureSampler:
     """The training stream for `dataset` under `cfg`, positioned after the resumed step if any."""
     episodes = dataset.meta.episodes
@@ -68,7 +77,7 @@ def build_sampler(
         drop_n_last_frames=drop_n_last_frames,
         infinite=True,
     )
-    if cfg.resume and cfg.checkpoint_path is not None:
+    if cfg.resume and cfg.checkpoint_path is not None and not restart:
         state_file = Path(cfg.checkpoint_path) / "training_state" / SAMPLER_STATE
         if state_file.exists():
             sampler.load_state_dict(json.loads(state_file.read_text()))
@@ -123,13 +132,16 @@ def lerobot_train_seam(cfg):
             "make_pre_post_processors",
             "cycle",
             "Accelerator",
+            "update_policy",
         )
     }
 
     def _make_dataset(run_cfg):
-        dataset = make_dataset(run_cfg)
-        made["dataset"] = dataset
-        if isinstance(dataset, StreamingMultiLeRobotDataset):
+        if not isinstance(run_cfg.dataset.repo_id, list):
+            return make_dataset(run_cfg)
+        dataset, state = open_training_mixture(run_cfg, make_dataset)
+        made["dataset"], made["state"] = dataset, state
+        if isinstance(dataset, StreamingMultiLeRobotDataset) and not state.mixture_changed:
             resume_stream(dataset, run_cfg)
         # lerobot only builds a sampler for policies that declare drop_n_last_frames (diffusion);
         # for the others (ACT) declare "drop none" so the weighted sampler is used for them too.
@@ -154,7 +166,8 @@ def lerobot_train_seam(cfg):
         if isinstance(dataset, torch.utils.data.IterableDataset):
             return None  # a stream orders itself; DataLoader refuses a sampler with an IterableDataset
         if isinstance(dataset, MultiLeRobotDataset) and mixing_requested(cfg.dataset):
-            sampler = build_sampler(dataset, cfg, drop_n_first_frames, drop_n_last_frames)
+            restart = made["state"].mixture_changed
+            sampler = build_sampler(dataset, cfg, drop_n_first_frames, drop_n_last_frames, restart)
             made["sampler"] = sampler
             return sampler
         return EpisodeAwareSampler(
@@ -163,6 +176,8 @@ def lerobot_train_seam(cfg):
 
     def _save_checkpoint(checkpoint_dir: Path, step: int, cfg, *args, **kwargs):
         original["save_checkpoint"](checkpoint_dir, step, cfg, *args, **kwargs)
+        if "state" in made:
+            write_manifest(Path(checkpoint_dir) / "pretrained_model", made["state"].manifest)
         position = step * cfg.batch_size * _num_processes()
         if isinstance(made.get("dataset"), StreamingMultiLeRobotDataset):
             state = made["dataset"].state_dict() | {"position_in_stream": position}
@@ -195,6 +210,7 @@ def lerobot_train_seam(cfg):
                 install_group_normalization(pre, post, repo_groups, stats)
             logger.info("Normalization %s: groups %s", mode, sorted(set(repo_groups.values())))
         add_condition_step(pre, dataset.meta)
+        made["preprocessor"] = pre
         return pre, post
 
     def _cycle(iterable):
@@ -209,13 +225,27 @@ def lerobot_train_seam(cfg):
         ):
             first = next(iterator)
             load_rng_state(Path(cfg.checkpoint_path) / "training_state")
+            watch_batch(first)
             yield first
         while True:
-            yield from iterator
+            for batch in iterator:
+                watch_batch(batch)
+                yield batch
             iterator = iter(iterable)
+
+    def watch_batch(batch) -> None:
+        if "state" in made:
+            made["state"].watch.on_batch(batch)
+
+    def _update_policy(*args, **kwargs):
+        result = original["update_policy"](*args, **kwargs)
+        if "state" in made:
+            made["state"].watch.after_update(args[1], kwargs.get("accelerator"), made.get("preprocessor"))
+        return result
 
     lerobot_train.cycle = _cycle
     lerobot_train.Accelerator = StreamAwareAccelerator
+    lerobot_train.update_policy = _update_policy
     lerobot_train.make_dataset = _make_dataset
     lerobot_train.make_pre_post_processors = _make_processors
     lerobot_train.EpisodeAwareSampler = _sampler
@@ -231,7 +261,15 @@ def lerobot_train_seam(cfg):
 
 def train(cfg, accelerator=None) -> None:
     """Run lerobot's training loop on `cfg` (a single dataset or a list)."""
-    with lerobot_train_seam(cfg):
+    with lerobot_train_seam(cfg) as made:
         # `lerobot_train.train` is wrapped by lerobot's CLI parser, which would re-parse sys.argv as a
         # plain TrainPipelineConfig; `__wrapped__` is the loop itself.
         lerobot_train.train.__wrapped__(cfg, accelerator=accelerator)
+    if "state" in made and PartialState().is_main_process:
+        made["state"].watch.finish()
+        try:
+            from lerobot_multi.training_report import write_report
+
+            logger.info("Training report written to %s", write_report(cfg.output_dir))
+        except ImportError:  # matplotlib missing: `lerobot-multi-report` says so when asked
+            logger.info("matplotlib is not installed: no training report")

@@ -3,6 +3,7 @@
 Takes the same dataset flags as lerobot-multi-train (`--dataset.repo_id='[a,b]'`, `--dataset.root`,
 `--dataset.episodes`, `--dataset.weights`, or `--config_path=train.yaml`), plus `--json` and
 `--plot=FILE.png` (per-dataset ranges of each action/state dimension and the sample shares).
+`--manifest PATH` prints a checkpoint's mixture.json (PATH: the file or its pretrained_model folder).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
 import draccus
 
@@ -35,7 +37,13 @@ def parse(argv: list[str]) -> tuple[MultiTrainPipelineConfig, bool, str | None]:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cfg, as_json, plot = parse(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    manifest = next((a.split("=", 1)[1] for a in argv if a.startswith("--manifest=")), None)
+    if manifest is None and "--manifest" in argv[:-1]:
+        manifest = argv[argv.index("--manifest") + 1]
+    if manifest is not None:
+        return show_manifest(manifest, "--json" in argv)
+    cfg, as_json, plot = parse(argv)
     try:
         meta = open_config_metadata(cfg.dataset)
         report = mixture_report(
@@ -54,6 +62,19 @@ def main(argv: list[str] | None = None) -> int:
         except RuntimeError as e:  # matplotlib missing
             print(f"error: {e}", file=sys.stderr)
             return 2
+    return 0
+
+
+def show_manifest(path: str, as_json: bool) -> int:
+    """Print a checkpoint's mixture.json (a file, or a folder holding it)."""
+    from lerobot_multi.manifest import format_manifest, read_manifest
+
+    try:
+        manifest = read_manifest(Path(path))
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: cannot read the manifest {path}: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(manifest, indent=2) if as_json else format_manifest(manifest))
     return 0
 
 
