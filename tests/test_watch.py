@@ -1,0 +1,215 @@
+"""Watching a run: held-out episodes per dataset, validation loss, realized shares, the report, and the
+mixture manifest that --resume checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import SAME
+from lerobot.policies.factory import make_policy, make_pre_post_processors
+from safetensors.torch import load_file
+from test_contract import tiny_act
+from test_train import TINY_ACT, run, train_cmd
+
+from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
+from lerobot_multi.manifest import compare, read_manifest, write_manifest
+from lerobot_multi.sampling import apportion
+from lerobot_multi.scripts import info
+from lerobot_multi.validation import ValidationSet, split_episodes
+
+SELECTIONS = {"lab/sess_a": [0, 1, 2], "lab/sess_b": [0, 1, 2, 3], "lab/sess_c": [0, 1], "lab/one": [0]}
+
+
+def test_split_is_deterministic_disjoint_and_keeps_training_episodes():
+    a = split_episodes(SELECTIONS, 0.3, seed=1)
+    assert a == split_episodes(SELECTIONS, 0.3, seed=1)
+    assert [len(a[r]) for r in SELECTIONS] == [1, 1, 1, 0]  # at least one where 2+, none of 1
+    assert all(set(a[r]) <= set(SELECTIONS[r]) and len(a[r]) < len(SELECTIONS[r]) for r in SELECTIONS)
+    assert [len(v) for v in split_episodes(SELECTIONS, 3, seed=1).values()] == [2, 3, 1, 0]
+    # another dataset in the mixture leaves the others' splits alone
+    assert split_episodes({**SELECTIONS, "lab/new": [0, 1]}, 0.3, seed=1)["lab/sess_b"] == a["lab/sess_b"]
+    assert split_episodes(SELECTIONS, {"lab/sess_b": [3]}, seed=1)["lab/sess_b"] == [3]
+    kept = split_episodes(SELECTIONS, 0.5, seed=9, keep={"lab/sess_a": [2]})
+    assert kept["lab/sess_a"] == [2]
+    with pytest.raises(DatasetSourceError, match=r"'lab/sess_c'.*\[5\] that are not among"):
+        split_episodes(SELECTIONS, {"lab/sess_c": [5]}, seed=0)
+    with pytest.raises(DatasetSourceError, match=r"'lab/sess_c'.*holds out all 2"):
+        split_episodes(SELECTIONS, {"lab/sess_c": [0, 1]}, seed=0)
+    with pytest.raises(DatasetSourceError, match="val_episodes = 1.5"):
+        split_episodes(SELECTIONS, 1.5, seed=0)
+
+
+def test_validation_loss_is_the_policys_loss_on_the_same_batches(data_root):
+    held = {"lab/sess_a": [1], "lab/sess_b": [0, 2]}
+    dt = {"action": [i / 30 for i in range(4)]}
+    full = MultiLeRobotDataset(SAME, root=data_root, delta_timestamps=dt)
+    val = ValidationSet(full, held, batch_size=4, max_batches=2, seed=0)
+    assert set(val.indices) == {"lab/sess_a", "lab/sess_b"} and val.frames == {
+        "lab/sess_a": 7,
+        "lab/sess_b": 8,
+    }
+    episodes = full.meta.episodes
+    for repo_id, idx in val.indices.items():
+        d = full.repo_ids.index(repo_id)
+        sources = {int(episodes[int(full[int(i)]["episode_index"])]["source_episode_index"]) for i in idx}
+        assert sources <= set(held[repo_id]) and all(int(full[int(i)]["dataset_index"]) == d for i in idx)
+    cfg = tiny_act()
+    cfg.use_vae = False  # deterministic in eval mode: the loss by hand needs no RNG replay
+    policy = make_policy(cfg, ds_meta=full.meta)
+    pre, _ = make_pre_post_processors(cfg, dataset_stats=full.meta.stats)
+    policy.train()
+    losses = val.losses(policy, pre)
+    assert policy.training  # restored
+    policy.eval()
+    with torch.no_grad():
+        for repo_id, idx in val.indices.items():
+            total = 0.0
+            for a in range(0, len(idx), 4):
+                batch = torch.utils.data.default_collate([full[int(i)] for i in idx[a : a + 4]])
+                total += float(policy.forward(pre(batch))[0]) * len(batch["index"])
+            assert losses[repo_id] == pytest.approx(total / len(idx), rel=1e-6)
+    vae = make_policy(tiny_act(), ds_meta=full.meta)  # ACT's loss through its VAE: same every time
+    assert val.losses(vae, pre) == val.losses(vae, pre) and vae.training
+
+
+WATCHED = [
+    f"--dataset.repo_id=[{','.join(SAME)}]",
+    "--dataset.val_episodes=1",
+    "--dataset.weights=[1,1,2]",
+    "--dataset.epoch_size=24",
+    "--log_freq=6",
+    "--save_freq=3",
+    "--num_workers=0",
+]
+
+
+@pytest.fixture(scope="module")
+def watched(data_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("watch")
+    out = tmp / "run"
+    args = [*WATCHED, f"--dataset.root={data_root}", f"--output_dir={out}", "--steps=6"]
+    wandb = [
+        "--wandb.enable=true",
+        "--wandb.mode=offline",
+        "--wandb.disable_artifact=true",
+        "--wandb.project=t",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_DIR": str(tmp)}
+    cmd = [c for c in train_cmd(*args) if c != "--log_freq=1" and c != "--wandb.enable=false"] + wandb
+    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return tmp, out, proc.stdout + proc.stderr
+
+
+def test_run_logs_validation_shares_report_and_manifest(watched, data_root):
+    tmp, out, log = watched
+    records = [json.loads(line) for line in (out / "val_metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [3, 6] and set(records[0]["loss"]) == set(SAME)
+    assert "validation loss: lab/sess_a" in log and "first val" in log and "held-out" in log
+    # realized shares over one epoch (6 steps x 4 = epoch_size 24) are the sampler's exact shares
+    window = json.loads((out / "mixture_shares.jsonl").read_text().splitlines()[0])
+    assert list(window["drawn"].values()) == apportion(24, np.array([0.25, 0.25, 0.5])).tolist()
+    assert "samples drawn per dataset: lab/sess_a 6 (25.0%, target 25.0%)" in log
+    assert (out / "training_report.png").stat().st_size > 10_000
+    manifest = read_manifest(out / "checkpoints/last/pretrained_model")
+    rows = {d["repo_id"]: d for d in manifest["datasets"]}
+    assert [len(rows[r]["held_out"]) for r in SAME] == [1, 1, 1] and rows["lab/sess_b"]["weight"] == 1
+    assert rows["lab/sess_b"]["episodes"] == [0, 1, 2, 3] and len(rows["lab/sess_a"]["fingerprint"]) == 64
+    # normalization stats: the training episodes only (exact, as for any selection)
+    train_eps = {r: sorted(set(rows[r]["episodes"]) - set(rows[r]["held_out"])) for r in SAME}
+    saved = load_file(
+        next((out / "checkpoints/last/pretrained_model").glob("policy_preprocessor_step_*_normalizer*"))
+    )
+    expected = MultiLeRobotDataset(SAME, root=data_root, episodes=train_eps).stats["action"]["mean"]
+    np.testing.assert_allclose(saved["action.mean"].numpy(), expected, rtol=1e-6)
+    everything = MultiLeRobotDataset(SAME, root=data_root).stats["action"]["mean"]
+    assert not np.allclose(saved["action.mean"].numpy(), everything)
+    # wandb (offline) received the keys
+    from wandb.proto import wandb_internal_pb2
+    from wandb.sdk.internal.datastore import DataStore
+
+    store = DataStore()
+    store.open_for_scan(str(next(tmp.rglob("run-*.wandb"))))
+    keys = set()
+    while (data := store.scan_data()) is not None:
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(data)
+        if record.WhichOneof("record_type") == "history":
+            keys |= {item.key or "/".join(item.nested_key) for item in record.history.item}
+    assert {"val/lab/sess_a/loss", "val/mean", "shares/lab/sess_c/drawn", "shares/lab/sess_c/target"} <= keys
+
+
+def test_resume_continues_the_jsonl_and_checks_the_mixture(watched, tmp_path, capsys):
+    _, out, _ = watched
+    cfg = out / "checkpoints/last/pretrained_model/train_config.json"
+    resume = [sys.executable, "-m", "lerobot_multi.scripts.train", f"--config_path={cfg}", "--resume=true"]
+    before = read_manifest(out / "checkpoints/last/pretrained_model")
+    changed = subprocess.run(
+        [*resume, "--steps=8", "--dataset.weights=[1,1,1]"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert changed.returncode != 0 and "lab/sess_a: weight" not in changed.stderr
+    assert "lab/sess_c: weight 2.0 -> 1.0" in changed.stderr and "allow_mixture_change" in changed.stderr
+    run([*resume, "--steps=8"], cwd=tmp_path)
+    records = [json.loads(line) for line in (out / "val_metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [3, 6, 8]
+    after = read_manifest(out / "checkpoints/last/pretrained_model")
+    assert [d["held_out"] for d in after["datasets"]] == [d["held_out"] for d in before["datasets"]]
+    log = run(
+        [*resume, "--steps=9", "--dataset.weights=[1,1,1]", "--dataset.allow_mixture_change=true"],
+        cwd=tmp_path,
+    )
+    assert "The mixture changed since the checkpoint" in log.stdout + log.stderr
+    assert "Mixture sampler resumed" not in log.stdout + log.stderr
+    assert read_manifest(out / "checkpoints/last/pretrained_model")["datasets"][2]["weight"] == 1
+    assert info.main([f"--manifest={out / 'checkpoints/last/pretrained_model'}"]) == 0
+    assert "lab/sess_c" in capsys.readouterr().out
+
+
+def test_manifest_round_trip_and_differences(tmp_path):
+    row = {
+        "repo_id": "a",
+        "episodes": [0, 1],
+        "held_out": [1],
+        "weight": 1,
+        "revision": None,
+        "fingerprint": "x",
+    }
+    manifest = {"datasets": [row, {**row, "repo_id": "b"}], "options": {"pad_vectors": False}}
+    assert read_manifest(write_manifest(tmp_path, manifest)) == manifest
+    assert compare(manifest, manifest) == []
+    other = {
+        "datasets": [{**row, "episodes": [0, 2], "fingerprint": "y"}, {**row, "repo_id": "c"}],
+        "options": {"pad_vectors": True},
+    }
+    assert compare(manifest, other) == [
+        "dataset removed: b",
+        "dataset added: c",
+        "a: episodes removed [1], added [2]",
+        "a: metadata files (info.json, meta/episodes, tasks, stats) changed",
+        "option pad_vectors: False -> True",
+    ]
+
+
+def test_two_processes_validate_once(data_root, tmp_path):
+    out = tmp_path / "ddp_val"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
+        "--mixed_precision=no", "--dynamo_backend=no", "-m", "lerobot_multi.scripts.train", *TINY_ACT,
+        "--dataset.repo_id=[lab/sess_a,lab/sess_b]", f"--dataset.root={data_root}", "--dataset.val_episodes=1",
+        "--dataset.normalization_mode=per_dataset", "--steps=2", "--save_freq=2", "--num_workers=0", f"--output_dir={out}",
+    ]  # fmt: skip
+    run(cmd, cwd=tmp_path, timeout=400)
+    records = (out / "val_metrics.jsonl").read_text().splitlines()
+    assert len(records) == 1 and json.loads(records[0])["step"] == 2
+    shares = [json.loads(line) for line in (out / "mixture_shares.jsonl").read_text().splitlines()]
+    assert sum(shares[0]["drawn"].values()) == 4 * 2  # log_freq 1: one step of both processes
