@@ -147,8 +147,12 @@ class ValidationSet:
         return out
 
 
-def append_metrics(output_dir: Path, step: int, losses: Mapping[str, float]) -> dict:
+def append_metrics(
+    output_dir: Path, step: int, losses: Mapping[str, float], seconds: float | None = None
+) -> dict:
     record = {"step": int(step), "loss": dict(losses), "mean": float(np.mean(list(losses.values())))}
+    if seconds is not None:
+        record["seconds"] = round(seconds, 4)  # the validation's wall time (first: opening included)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(output_dir) / METRICS_FILE, "a") as f:
         f.write(json.dumps(record) + "\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,10 +91,11 @@ class TrainingWatch:
         _wandb_log(data, self.step)
 
     def validate(self, policy, preprocessor) -> dict:
+        start = time.perf_counter()
         if self._val_set is None:
             self._val_set: ValidationSet = self._val_set_factory()
         losses = self._val_set.losses(policy, preprocessor, seed=self.cfg.seed or 0)
-        record = append_metrics(self.output_dir, self.step, losses)
+        record = append_metrics(self.output_dir, self.step, losses, time.perf_counter() - start)
         logger.info(
             "step %d validation loss: %s; mean %.4f",
             self.step,
