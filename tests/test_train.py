@@ -160,6 +160,9 @@ def test_two_process_accelerate_run(data_root, tmp_path):
         *TINY_ACT,
         "--dataset.repo_id=[lab/sess_a,lab/sess_c]",
         f"--dataset.root={data_root}",
+        # validation and per-dataset normalization under 2 processes (tests/test_watch.py has the rest)
+        "--dataset.val_episodes=1",
+        "--dataset.normalization_mode=per_dataset",
         "--steps=2",
         "--num_workers=0",
         f"--output_dir={out}",
@@ -168,10 +171,13 @@ def test_two_process_accelerate_run(data_root, tmp_path):
     text = log.stdout + log.stderr
     assert "Effective batch size: 4 x 2 = 8" in text
     assert (out / "checkpoints/last/pretrained_model/model.safetensors").exists()
+    records = (out / "val_metrics.jsonl").read_text().splitlines()  # once, not once per rank
+    assert len(records) == 1 and json.loads(records[0])["step"] == 2
+    shares = [json.loads(line) for line in (out / "mixture_shares.jsonl").read_text().splitlines()]
+    assert sum(shares[0]["drawn"].values()) == 4 * 2  # log_freq 1: one step of both processes
 
 
-def test_two_process_accelerate_streaming_run_and_resume(data_root, tmp_path):
-    # accelerate would dispatch process 0's batches (and fail on task strings); each rank streams its share
+def _two_process_stream(data_root, tmp_path):
     out = tmp_path / "ddp_stream"
     launch = [
         sys.executable,
@@ -197,6 +203,18 @@ def test_two_process_accelerate_streaming_run_and_resume(data_root, tmp_path):
     run([*launch, *args], cwd=tmp_path, timeout=400)
     state = json.loads((out / "checkpoints/000002/training_state/mixture_stream.json").read_text())
     assert state["position_in_stream"] == 2 * 4 * 2
+    return launch, out
+
+
+def test_two_process_accelerate_streaming_run(data_root, tmp_path):
+    # accelerate would dispatch process 0's batches (and fail on task strings); each rank streams its
+    # share (disjointness and per-rank resume: tests/test_streaming.py::test_each_rank_resumes_its_own_share)
+    _two_process_stream(data_root, tmp_path)
+
+
+@pytest.mark.slow
+def test_two_process_accelerate_streaming_resume(data_root, tmp_path):
+    launch, out = _two_process_stream(data_root, tmp_path)
     cfg = out / "checkpoints/last/pretrained_model/train_config.json"
     log = run([*launch, f"--config_path={cfg}", "--resume=true", "--steps=3"], cwd=tmp_path, timeout=400)
     assert "Stream resumed after 16 samples" in log.stdout + log.stderr

@@ -15,7 +15,7 @@ from conftest import SAME
 from lerobot.policies.factory import make_policy, make_pre_post_processors
 from safetensors.torch import load_file
 from test_contract import tiny_act
-from test_train import TINY_ACT, run, train_cmd
+from test_train import run, train_cmd
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 from lerobot_multi.manifest import compare, read_manifest, write_manifest
@@ -198,18 +198,3 @@ def test_manifest_round_trip_and_differences(tmp_path):
         "a: metadata files (info.json, meta/episodes, tasks, stats) changed",
         "option pad_vectors: False -> True",
     ]
-
-
-def test_two_processes_validate_once(data_root, tmp_path):
-    out = tmp_path / "ddp_val"
-    cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes=2", "--num_machines=1",
-        "--mixed_precision=no", "--dynamo_backend=no", "-m", "lerobot_multi.scripts.train", *TINY_ACT,
-        "--dataset.repo_id=[lab/sess_a,lab/sess_b]", f"--dataset.root={data_root}", "--dataset.val_episodes=1",
-        "--dataset.normalization_mode=per_dataset", "--steps=2", "--save_freq=2", "--num_workers=0", f"--output_dir={out}",
-    ]  # fmt: skip
-    run(cmd, cwd=tmp_path, timeout=400)
-    records = (out / "val_metrics.jsonl").read_text().splitlines()
-    assert len(records) == 1 and json.loads(records[0])["step"] == 2
-    shares = [json.loads(line) for line in (out / "mixture_shares.jsonl").read_text().splitlines()]
-    assert sum(shares[0]["drawn"].values()) == 4 * 2  # log_freq 1: one step of both processes

@@ -37,6 +37,9 @@ class DemoSetting:
     n_action_steps: int
     eval_episodes: int
     max_steps: int = 150
+    # ACT's preset (1e-5) is meant for ~100k steps from a pretrained backbone; from scratch in a few
+    # thousand CPU steps it leaves even a task trained alone underfit (docs/demo.md)
+    lr: float = 1e-4
 
 
 SETTINGS = {
@@ -100,6 +103,7 @@ def train_args(
         "--policy.n_decoder_layers=1",
         f"--policy.chunk_size={s.chunk_size}",
         f"--policy.n_action_steps={s.n_action_steps}",
+        f"--policy.optimizer_lr={s.lr}",
         f"--steps={s.steps}",
         f"--batch_size={s.batch_size}",
         f"--save_freq={s.steps}",
