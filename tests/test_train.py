@@ -144,19 +144,24 @@ def test_single_string_repo_id_is_plain_lerobot(data_root, tmp_path):
     assert (out / "checkpoints/last/pretrained_model/model.safetensors").exists()
 
 
+LAUNCH_2 = [
+    sys.executable,
+    "-m",
+    "accelerate.commands.launch",
+    "--multi_gpu",  # with no GPU, accelerate starts torch.distributed processes; the script picks gloo on CPU
+    "--num_processes=2",
+    "--num_machines=1",
+    "--mixed_precision=no",
+    "--dynamo_backend=no",
+    "-m",
+    "lerobot_multi.scripts.train",
+]
+
+
 def test_two_process_accelerate_run(data_root, tmp_path):
     out = tmp_path / "ddp"
     cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",  # with no GPU, accelerate starts torch.distributed processes; the script picks gloo on CPU
-        "--num_processes=2",
-        "--num_machines=1",
-        "--mixed_precision=no",
-        "--dynamo_backend=no",
-        "-m",
-        "lerobot_multi.scripts.train",
+        *LAUNCH_2,
         *TINY_ACT,
         "--dataset.repo_id=[lab/sess_a,lab/sess_c]",
         f"--dataset.root={data_root}",
@@ -179,18 +184,7 @@ def test_two_process_accelerate_run(data_root, tmp_path):
 
 def _two_process_stream(data_root, tmp_path):
     out = tmp_path / "ddp_stream"
-    launch = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes=2",
-        "--num_machines=1",
-        "--mixed_precision=no",
-        "--dynamo_backend=no",
-        "-m",
-        "lerobot_multi.scripts.train",
-    ]
+    launch = LAUNCH_2
     args = [
         *TINY_ACT,
         "--dataset.repo_id=[lab/sess_a,lab/sess_c]",
