@@ -38,6 +38,7 @@ def test_threads_unless_processes_are_asked_for():
     assert auto_processes(10) == auto_processes(100_000) == 0
 
 
+@pytest.mark.slow  # end-to-end; `make test-slow`
 def test_opening_in_processes_equals_opening_here(data_root, tmp_path):
     kw = dict(root=data_root, episodes={"lab/sess_b": [0, 3]}, video_backend="pyav")
     here = MultiLeRobotDataset(SAME, open_processes=0, **kw)
@@ -66,6 +67,7 @@ def test_opening_in_processes_equals_opening_here(data_root, tmp_path):
         MultiLeRobotDataset(SAME, root=data_root, open_processes=-1)
 
 
+@pytest.mark.slow  # end-to-end; `make test-slow`
 def test_metadata_alone_in_processes(data_root):
     here = open_metadata(SAME, data_root, {"lab/sess_a": [1]}, open_processes=0)
     spawned = open_metadata(SAME, data_root, {"lab/sess_a": [1]}, open_processes=2)

@@ -170,6 +170,7 @@ def _train(out, data_root, steps, extra=()):
     )
 
 
+@pytest.mark.slow  # end-to-end; `make test-slow`
 def test_sigkill_then_resume_matches_an_uninterrupted_run(data_root, tmp_path):
     full = _train(tmp_path / "full", data_root, 4)
     assert full.wait(timeout=300) == 0, full.stdout.read()[-3000:]

@@ -85,6 +85,7 @@ def test_pad_vectors_with_masks_and_unshifted_stats(data_root):
     assert batch["observation.state_pad_mask"].shape == (len(ds), 14)
 
 
+@pytest.mark.slow  # end-to-end; `make test-slow`
 def test_six_and_fourteen_dof_train_together(data_root, tmp_path):
     out = tmp_path / "pad"
     args = [

@@ -178,6 +178,7 @@ def test_make_streaming_dataset_and_errors(data_root):
         StreamingMultiLeRobotDataset(SAME, root=data_root, delta_timestamps={"nope": [0.0]})
 
 
+@pytest.mark.slow  # end-to-end; `make test-slow`
 def test_streaming_trains_in_lerobot_loop_and_resumes(data_root, tmp_path):
     import json
     import sys

@@ -89,6 +89,7 @@ def test_trains_from_guide_yaml(trained):
     assert saved["dataset"]["episodes"] == {"lab/sess_a": [0, 1], "lab/sess_b": None}
 
 
+@pytest.mark.slow  # end-to-end; `make test-slow`
 def test_resume_continues_from_last_checkpoint(trained, tmp_path):
     out, _ = trained
     cfg = out / "checkpoints/last/pretrained_model/train_config.json"
@@ -215,6 +216,7 @@ def test_two_process_accelerate_streaming_resume(data_root, tmp_path):
     assert (out / "checkpoints/000003/pretrained_model/model.safetensors").exists()
 
 
+@pytest.mark.slow  # end-to-end; `make test-slow`
 def test_weighted_mixture_trains_and_resumes_the_stream(data_root, tmp_path):
     out = tmp_path / "weighted"
     args = [
