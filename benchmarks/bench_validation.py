@@ -2,8 +2,8 @@
 
     python benchmarks/bench_validation.py [--steps 200] [--val-freq 100] [--device cpu]
 
-Three state-only datasets of real-recording shapes (14-dof state and action, 30 fps, 50 episodes of
-300 frames each, lerobot's writer, cached), `dataset.val_episodes=0.1`. One run, validating every
+Three state-only datasets of real-recording shapes (14-dof state and action, a 6-d environment state,
+30 fps, 50 episodes of 300 frames each, lerobot's writer, cached), `dataset.val_episodes=0.1`. One run, validating every
 `--val-freq` steps; lerobot's logged update+data time gives the step time and `val_metrics.jsonl` each
 validation's wall time. Prints the fraction validation adds at lerobot's default checkpoint frequency
 (the default val_freq: save_freq = 20,000) and at shorter intervals.
@@ -30,12 +30,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    root = CACHE / "validation"
+    root = CACHE / "validation_env"
     for i, rid in enumerate(REPOS):
         if not (root / rid / "meta/info.json").exists():
             build_dataset(
-                root / rid, rid, [300] * 50, camera=None, state_dim=14, action_dim=14, seed=i, offset=i
-            )
+                root / rid, rid, [300] * 50, camera=None, state_dim=14, action_dim=14, seed=i, offset=i,
+                extra={"observation.environment_state": 6},  # ACT needs an image or an environment state
+            )  # fmt: skip
     out = CACHE / "validation_run"
     if out.exists():
         import shutil
