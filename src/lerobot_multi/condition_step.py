@@ -89,8 +89,10 @@ class ConditionProcessorStep(ProcessorStep):
         return features
 
 
-ProcessorStepRegistry.register(name="lerobot_multi_condition")(ConditionProcessorStep)
-del ConditionProcessorStep._registry_name  # saved by class path: lerobot imports it by itself
+if "lerobot_multi_condition" not in ProcessorStepRegistry.list():  # a module run twice registers once
+    ProcessorStepRegistry.register(name="lerobot_multi_condition")(ConditionProcessorStep)
+if "_registry_name" in vars(ConditionProcessorStep):  # saved by class path: lerobot imports it by itself
+    del ConditionProcessorStep._registry_name
 
 
 def condition_step(meta) -> ConditionProcessorStep | None:

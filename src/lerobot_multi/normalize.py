@@ -199,9 +199,10 @@ LEGACY_NAMES = {
     GroupUnnormalizerProcessorStep: "lerobot_multi_group_unnormalizer",
 }
 for _cls, _name in LEGACY_NAMES.items():
-    if _name not in ProcessorStepRegistry.list():
+    if _name not in ProcessorStepRegistry.list():  # a module run twice (reload) registers once
         ProcessorStepRegistry.register(name=_name)(_cls)
-    del _cls._registry_name
+    if "_registry_name" in vars(_cls):
+        del _cls._registry_name
 
 
 def batch_to_transition_with_dataset_index(batch: dict) -> dict:
