@@ -31,10 +31,6 @@ CONDITION_MODES = ("none", "dataset", "task", "robot")
 ENV_STATE, STATE = "observation.environment_state", "observation.state"
 
 
-def group_name(mode: str, repo_id: str, robot_type: str | None, task: str | None) -> str:
-    return {"dataset": repo_id, "robot": str(robot_type), "task": task}[mode]
-
-
 @dataclass
 class Conditioning:
     """Which group each frame belongs to, and where its one-hot goes."""
@@ -150,7 +146,7 @@ def build_conditioning(meta, mode: str, key: str | None) -> Conditioning | None:
             (_frames_per_task(meta, i) for i in range(len(meta.repo_ids))), np.zeros(len(groups), np.int64)
         )
         return Conditioning(mode, key, ft["shape"][0], groups, None, np.arange(len(groups)), frames)
-    names = [group_name(mode, r, m.robot_type, None) for r, m in zip(meta.repo_ids, meta.sub_metas)]
+    names = [r if mode == "dataset" else str(m.robot_type) for r, m in zip(meta.repo_ids, meta.sub_metas)]
     groups = list(dict.fromkeys(names))
     dataset_group = np.array([groups.index(n) for n in names])
     frames = np.bincount(dataset_group, weights=per_dataset, minlength=len(groups)).astype(np.int64)
