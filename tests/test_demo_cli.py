@@ -10,12 +10,18 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 def test_demo_tiny_runs_end_to_end(tmp_path, capsys):
     from lerobot_multi.scripts import demo
 
-    assert demo.main(["--setting", "tiny", "--workdir", str(tmp_path), "--tasks", "reach-v3", "push-v3"]) == 0
+    args = ["--setting", "tiny", "--workdir", str(tmp_path), "--tasks", "reach-v3", "push-v3"]
+    assert demo.main([*args, "--compare", "--jobs", "2"]) == 0
     out = capsys.readouterr().out
     assert "local/metaworld_reach-v3" in out and "samples%" in out  # the mixture report
     assert "success rate on 1 held-out placements per task" in out
-    assert "reach-v3" in out.split("success rate")[1] and "checkpoint:" in out
+    table = out.split("success rate")[1]
+    assert "reach-v3" in table and "checkpoint:" in out
+    header = table.splitlines()[1].split()
+    assert header[:3] == ["task", "dataset", "alone"] and header[-1] == "untrained"
+    # each dataset alone, the plain mixture and the conditioned one; side by side, logs in files
     ckpts = list(tmp_path.glob("runs/*/checkpoints/last/pretrained_model/model.safetensors"))
-    assert len(ckpts) == 1
+    assert len(ckpts) == 4
+    assert len(list(tmp_path.glob("runs/*.log"))) == 4
     # a second run reuses the cached datasets
     assert len(list((tmp_path / "data").iterdir())) == 1

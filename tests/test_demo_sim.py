@@ -138,9 +138,41 @@ def test_expert_failure_raises_and_cleans_up(tmp_path: Path) -> None:
 def test_split_placements() -> None:
     train, held_out = split_placements(40)
     assert train == list(range(40)) and held_out == list(range(40, 50))
-    assert split_placements(10, 5)[1] == [45, 46, 47, 48, 49]
+    assert split_placements(10, 5) == (list(range(10)), [45, 46, 47, 48, 49])
+    # More training placements than the seed's 50 minus the held-out ones continue past 49.
+    train, held_out = split_placements(45, 10)
+    assert train == [*range(40), 50, 51, 52, 53, 54] and held_out == list(range(40, 50))
+    assert not set(train) & set(held_out)
     with pytest.raises(ValueError):
-        split_placements(45, 10)
+        split_placements(10, 51)
+
+
+def test_placements_past_49_come_from_the_next_seed() -> None:
+    goal = slice(36, 39)
+    with MetaWorldSim(TASK, seed=0) as sim0, MetaWorldSim(TASK, seed=1) as sim1:
+        np.testing.assert_array_equal(sim0.reset(53)[goal], sim1.reset(3)[goal])
+        own = [sim0.reset(p)[goal] for p in range(50)]
+        assert not any(np.allclose(sim0.reset(53)[goal], g) for g in own)
+
+
+def test_execution_noise_is_recorded_deterministically(tmp_path: Path) -> None:
+    def states(root: Path) -> np.ndarray:
+        ds = LeRobotDataset("local/noisy", root=root, video_backend="pyav")
+        return np.stack([ds[i][STATE_KEY].numpy() for i in range(len(ds))])
+
+    kwargs = dict(num_episodes=2, placements=[0, 1], execution_noise=0.3)
+    noisy = generate_task_dataset(TASK, "local/noisy", tmp_path / "a", **kwargs)
+    again = generate_task_dataset(TASK, "local/noisy", tmp_path / "b", **kwargs)
+    clean = generate_task_dataset(TASK, "local/noisy", tmp_path / "c", num_episodes=2, placements=[0, 1])
+    np.testing.assert_array_equal(states(noisy), states(again))  # drawn from (seed, placement)
+    assert states(noisy).shape != states(clean).shape or not np.allclose(states(noisy), states(clean))
+    assert json.loads((noisy / GENERATION_FILE).read_text())["execution_noise"] == 0.3
+    ds = LeRobotDataset("local/noisy", root=noisy, video_backend="pyav")
+    actions = np.stack([ds[i]["action"].numpy() for i in range(len(ds))])
+    assert np.abs(actions).max() <= 1.0
+    # Each noisy attempt that misses success is re-recorded, then the placement is reported.
+    with pytest.raises(RuntimeError, match="expert failed"):
+        generate_task_dataset(TASK, "local/noisy", tmp_path / "d", 1, [0], max_steps=5, execution_noise=0.3)
 
 
 def test_sims_of_two_tasks_render_independently() -> None:

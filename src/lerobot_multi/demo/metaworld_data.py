@@ -8,6 +8,10 @@ evaluation see identical state/env-state/image features.
 Layout of Meta-World's 39-d observation (MT1 makes the goal observable):
   [0:3] hand xyz, [3] gripper opening in [0, 1], [4:7] object xyz, [7:11] object quaternion,
   [11:18] second object (zero padded), [18:36] the previous frame, [36:39] goal xyz.
+
+Placements: MT1 yields 50 fixed object/goal placements per seed. Placement p is placement p % 50 of
+MT1(seed + p // 50), so 0-49 are the seed's own (the last ones are held out for evaluation) and 50, 51, ...
+supply as many further training placements as a setting needs.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ CORNER2_POS = (0.75, 0.075, 0.7)
 METAWORLD_FPS = 80  # control period = frame_skip (5) x timestep (2.5 ms) = 12.5 ms
 MIN_AV1_IMAGE_SIZE = 32  # libsvtav1 dies with SIGFPE (whole interpreter) on frames <= 24 px
 GENERATION_FILE = "generation.json"
-GENERATOR_VERSION = 1  # bump when the recorded content changes, to invalidate caches
+NOISY_ATTEMPTS = 5  # re-records of a placement whose noisy episode missed success
+GENERATOR_VERSION = 2  # bump when the recorded content changes, to invalidate caches
 
 STATE_KEY = "observation.state"
 ENV_STATE_KEY = "observation.environment_state"
@@ -74,11 +79,18 @@ def dataset_features(image_size: int | None) -> dict[str, dict[str, Any]]:
 
 
 def split_placements(num_train: int, num_eval: int | None = None) -> tuple[list[int], list[int]]:
-    """Train placements 0..num_train-1 and held-out ones taken from the end (default: all the rest)."""
-    num_eval = NUM_PLACEMENTS - num_train if num_eval is None else num_eval
-    if num_train < 0 or num_eval < 0 or num_train + num_eval > NUM_PLACEMENTS:
-        raise ValueError(f"need num_train + num_eval <= {NUM_PLACEMENTS}, got {num_train} + {num_eval}")
-    return list(range(num_train)), list(range(NUM_PLACEMENTS - num_eval, NUM_PLACEMENTS))
+    """Held-out placements are the last `num_eval` of the seed's 50 (default: all those not trained on);
+    training takes the first `num_train` of the others, continuing past 49 into the next seeds' MT1."""
+    num_eval = max(NUM_PLACEMENTS - num_train, 0) if num_eval is None else num_eval
+    if num_train < 0 or not 0 <= num_eval <= NUM_PLACEMENTS:
+        raise ValueError(
+            f"need num_train >= 0 and 0 <= num_eval <= {NUM_PLACEMENTS}, got {num_train}, {num_eval}"
+        )
+    held_out = list(range(NUM_PLACEMENTS - num_eval, NUM_PLACEMENTS))
+    train = (
+        list(range(NUM_PLACEMENTS - num_eval)) + list(range(NUM_PLACEMENTS, NUM_PLACEMENTS + num_train))
+    )[:num_train]
+    return train, held_out
 
 
 class MetaWorldSim:
@@ -89,8 +101,9 @@ class MetaWorldSim:
 
         self.task_name = task_name
         self.image_size = image_size
+        self.seed = seed
         benchmark = metaworld.MT1(task_name, seed=seed)
-        self._placements = benchmark.train_tasks
+        self._placements = {0: benchmark.train_tasks}  # by seed offset, further MT1s built on demand
         kwargs: dict[str, Any] = {}
         if image_size is not None:
             kwargs = {"render_mode": "rgb_array", "camera_name": CAMERA_NAME}
@@ -121,10 +134,15 @@ class MetaWorldSim:
         return int(self.env.max_path_length)
 
     def reset(self, placement: int) -> np.ndarray:
-        if not 0 <= placement < len(self._placements):
-            raise ValueError(f"placement {placement} outside 0..{len(self._placements) - 1}")
+        if placement < 0:
+            raise ValueError(f"placement must be >= 0, got {placement}")
+        offset, index = divmod(placement, NUM_PLACEMENTS)
+        if offset not in self._placements:
+            import metaworld
+
+            self._placements[offset] = metaworld.MT1(self.task_name, seed=self.seed + offset).train_tasks
         # set_task freezes the placement's random vector, so reset() lands on exactly that placement.
-        self.env.set_task(self._placements[placement])
+        self.env.set_task(self._placements[offset][index])
         obs, _ = self.env.reset()
         return obs
 
@@ -160,11 +178,23 @@ class MetaWorldSim:
 
 
 def record_expert_episode(
-    sim: MetaWorldSim, placement: int, max_steps: int, extra_frames_after_success: int
+    sim: MetaWorldSim,
+    placement: int,
+    max_steps: int,
+    extra_frames_after_success: int,
+    execution_noise: float = 0.0,
+    rng: np.random.Generator | None = None,
 ) -> list[dict[str, np.ndarray]] | None:
-    """Frames (observation + clipped expert action) until success + extra frames; None on failure."""
+    """Frames (observation + clipped expert action) until success + extra frames; None on failure.
+
+    `execution_noise` > 0 perturbs the executed hand motion (Gaussian, std in action units) while the
+    frame keeps the expert's own action: the data then shows how the expert recovers from small
+    deviations, which a cloned policy makes and a noise-free expert never shows.
+    """
     from metaworld.policies import ENV_POLICY_MAP
 
+    if execution_noise > 0 and rng is None:
+        raise ValueError("execution_noise needs an rng")
     expert = ENV_POLICY_MAP[sim.task_name]()
     obs = sim.reset(placement)
     frames: list[dict[str, np.ndarray]] = []
@@ -177,7 +207,11 @@ def record_expert_episode(
             action = np.clip(expert.get_action(obs), -1.0, 1.0).astype(np.float32)
             frame[ACTION_KEY] = action
             frames.append(frame)
-            obs, success = sim.step(action)
+            executed = action
+            if execution_noise > 0:  # the gripper command stays the expert's
+                executed = action.copy()
+                executed[:3] = np.clip(executed[:3] + rng.normal(0.0, execution_noise, 3), -1.0, 1.0)
+            obs, success = sim.step(executed)
             if success and success_step is None:
                 success_step = step
             # Extra frames teach the policy to hold still once done instead of ending mid-motion.
@@ -206,6 +240,7 @@ def _generation_params(
     extra_frames_after_success: int,
     max_steps: int,
     seed: int,
+    execution_noise: float,
 ) -> dict[str, Any]:
     params = {
         "generator_version": GENERATOR_VERSION,
@@ -220,6 +255,7 @@ def _generation_params(
         "extra_frames_after_success": extra_frames_after_success,
         "max_steps": max_steps,
         "seed": seed,
+        "execution_noise": execution_noise,
         # Physics or writer changes alter the recorded data, so versions are part of the cache key.
         "versions": {pkg: metadata.version(pkg) for pkg in ("metaworld", "mujoco", "lerobot")},
     }
@@ -237,12 +273,16 @@ def generate_task_dataset(
     extra_frames_after_success: int = 10,
     max_steps: int = 200,
     seed: int = 0,
+    execution_noise: float = 0.0,
 ) -> Path:
     """Record `num_episodes` expert episodes on `placements[:num_episodes]` into a new dataset at `root`.
 
     `fps` defaults to Meta-World's control frequency (80 Hz): lerobot turns ACT's chunk offsets into
     timestamps with it, and a different value would mislabel the real time between frames.
-    Raises RuntimeError if the expert fails a placement (it succeeds on all 50 of the tested tasks).
+    `execution_noise` (see `record_expert_episode`) is drawn from (seed, placement, attempt); a noisy
+    episode that misses success within `max_steps` is re-recorded with the next draw, up to
+    NOISY_ATTEMPTS times. Raises RuntimeError if the expert still fails a placement (noise-free, it
+    succeeds on all 50 of the tested tasks).
     """
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
@@ -253,7 +293,7 @@ def generate_task_dataset(
         raise FileExistsError(f"{root} exists; lerobot's writer needs a fresh directory (see ensure_dataset)")
     params = _generation_params(
         task_name, repo_id, num_episodes, placements, image_size, fps,
-        extra_frames_after_success, max_steps, seed,
+        extra_frames_after_success, max_steps, seed, execution_noise,
     )  # fmt: skip
     task = params["task"]
     start = time.perf_counter()
@@ -273,7 +313,14 @@ def generate_task_dataset(
         )
         try:
             for placement in params["placements"]:
-                frames = record_expert_episode(sim, placement, max_steps, extra_frames_after_success)
+                frames = None
+                for attempt in range(NOISY_ATTEMPTS if execution_noise > 0 else 1):
+                    rng = np.random.default_rng([seed, placement, attempt])
+                    frames = record_expert_episode(
+                        sim, placement, max_steps, extra_frames_after_success, execution_noise, rng
+                    )
+                    if frames is not None:
+                        break
                 if frames is None:
                     raise RuntimeError(
                         f"expert failed {task_name} placement {placement} in {max_steps} steps"
@@ -310,12 +357,13 @@ def ensure_dataset(
     extra_frames_after_success: int = 10,
     max_steps: int = 200,
     seed: int = 0,
+    execution_noise: float = 0.0,
 ) -> Path:
     """`generate_task_dataset` unless `root` already holds a complete dataset made with the same params."""
     root = Path(root)
     params = _generation_params(
         task_name, repo_id, num_episodes, placements, image_size, fps,
-        extra_frames_after_success, max_steps, seed,
+        extra_frames_after_success, max_steps, seed, execution_noise,
     )  # fmt: skip
     marker = root / GENERATION_FILE
     if (root / "meta" / "info.json").is_file() and marker.is_file():
@@ -334,7 +382,7 @@ def ensure_dataset(
         shutil.rmtree(root)
     return generate_task_dataset(
         task_name, repo_id, root, num_episodes, placements, image_size, fps,
-        extra_frames_after_success, max_steps, seed,
+        extra_frames_after_success, max_steps, seed, execution_noise,
     )  # fmt: skip
 
 
@@ -347,12 +395,15 @@ def generate_demo_suite(
     *,
     extra_frames_after_success: int = 10,
     max_steps: int = 200,
+    execution_noise: float = 0.0,
+    num_eval: int = 10,
 ) -> dict[str, Path]:
     """One cached dataset per task at `base_dir/metaworld_<task>` (repo_id `local/metaworld_<task>`).
 
-    Train placements are 0..episodes_per_task-1; `split_placements(episodes_per_task)[1]` are held out.
+    Training placements are `split_placements(episodes_per_task, num_eval)[0]`: never one of the last
+    `num_eval` placements of the seed, which evaluation uses.
     """
-    train, _ = split_placements(episodes_per_task, 0)
+    train, _ = split_placements(episodes_per_task, num_eval)
     roots: dict[str, Path] = {}
     for task_name in tasks:
         roots[task_name] = ensure_dataset(
@@ -366,5 +417,6 @@ def generate_demo_suite(
             extra_frames_after_success=extra_frames_after_success,
             max_steps=max_steps,
             seed=seed,
+            execution_noise=execution_noise,
         )
     return roots

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,31 +38,37 @@ class DemoSetting:
     n_action_steps: int
     eval_episodes: int
     max_steps: int = 150
+    # std of the Gaussian perturbation of the executed hand motion while recording (the expert's
+    # action is what is stored): demonstrations of recovering, see record_expert_episode
+    execution_noise: float = 0.2
     # ACT's preset (1e-5) is meant for ~100k steps from a pretrained backbone; from scratch in a few
     # thousand CPU steps it leaves even a task trained alone underfit (docs/demo.md)
-    lr: float = 1e-4
+    lr: float = 3e-4
+    # ACT's VAE models the multimodality of human demonstrations; a scripted expert is a function of
+    # the observation, and without the VAE's encoder a step is ~2.5x faster on CPU (docs/demo.md)
+    use_vae: bool = False
 
 
 SETTINGS = {
     # ~10 minutes on 2 CPU cores, state-only
     "default": DemoSetting(
-        episodes_per_task=25,
-        steps=3000,
+        episodes_per_task=100,
+        steps=9000,
         batch_size=32,
         dim_model=128,
         chunk_size=16,
         n_action_steps=8,
-        eval_episodes=10,
+        eval_episodes=20,
     ),
-    # for better numbers: more data and ~2.7x the steps (about 25 minutes on 2 CPU cores)
+    # more data and ~1.8x the samples of the default (about 20 minutes on 2 CPU cores)
     "long": DemoSetting(
-        episodes_per_task=40,
+        episodes_per_task=150,
         steps=8000,
-        batch_size=32,
+        batch_size=64,
         dim_model=128,
         chunk_size=16,
         n_action_steps=8,
-        eval_episodes=10,
+        eval_episodes=20,
     ),
     # seconds: for tests and smoke runs
     "tiny": DemoSetting(
@@ -104,6 +111,7 @@ def train_args(
         f"--policy.chunk_size={s.chunk_size}",
         f"--policy.n_action_steps={s.n_action_steps}",
         f"--policy.optimizer_lr={s.lr}",
+        f"--policy.use_vae={str(s.use_vae).lower()}",
         f"--steps={s.steps}",
         f"--batch_size={s.batch_size}",
         f"--save_freq={s.steps}",
@@ -125,12 +133,13 @@ class Run:
     condition_on: str = "none"
 
 
-def train_and_evaluate(run: Run, ctx: dict) -> dict[str, float]:
-    """Train `run` with lerobot-multi-train and return its success rate per task."""
-    from lerobot_multi.demo.evaluate import evaluate_policy, load_policy_bundle
-    from lerobot_multi.demo.metaworld_data import task_description
+def train(run: Run, ctx: dict) -> Path:
+    """Train `run` with lerobot-multi-train; returns its last checkpoint's pretrained_model directory.
 
-    s, root_map = ctx["setting"], ctx["root_map"]
+    With ctx["jobs"] > 1 runs train side by side, each with its share of the CPU threads and its
+    console output in `<run dir>.log`.
+    """
+    s, root_map, jobs = ctx["setting"], ctx["root_map"], ctx["jobs"]
     repo_ids = [f"local/metaworld_{t}" for t in run.tasks]
     slug = run.name.replace(", condition_on=", "-").replace(" ", "-")
     out = ctx["workdir"] / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
@@ -139,10 +148,25 @@ def train_and_evaluate(run: Run, ctx: dict) -> dict[str, float]:
     cmd = [sys.executable, "-m", "lerobot_multi.scripts.train", *args]
     print(f"\n== training [{run.name}]: {' '.join(cmd[2:])}\n", flush=True)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    if jobs == 1:
+        subprocess.run(cmd, check=True)
+    else:
+        threads = str(max(1, (os.cpu_count() or 1) // jobs))
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        log = out.with_name(out.name + ".log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as f:
+            subprocess.run(cmd, check=True, env=env, stdout=f, stderr=subprocess.STDOUT)
+        print(f"== trained [{run.name}] in {(time.perf_counter() - t0) / 60:.1f} min (log {log})", flush=True)
     ctx["train_seconds"][run.name] = time.perf_counter() - t0
-    ckpt = out / "checkpoints" / "last" / "pretrained_model"
-    ctx["checkpoints"][run.name] = ckpt
+    return out / "checkpoints" / "last" / "pretrained_model"
+
+
+def evaluate(run: Run, ckpt: Path, ctx: dict) -> dict[str, float]:
+    """Success rate per task of `run`'s checkpoint on the held-out placements."""
+    from lerobot_multi.demo.evaluate import evaluate_policy, load_policy_bundle
+    from lerobot_multi.demo.metaworld_data import task_description
+
     policy, pre, post = load_policy_bundle(ckpt)
     return {
         task: evaluate_policy(
@@ -160,6 +184,7 @@ def run_demo(
     seed: int,
     condition_on: str = "task",
     compare: bool = False,
+    jobs: int = 1,
 ) -> dict:
     from lerobot.configs.policies import PreTrainedConfig
 
@@ -170,26 +195,30 @@ def run_demo(
     s = SETTINGS[setting]
     data_dir = workdir / "data" / f"{setting}_img{image_size or 0}_seed{seed}"
     t0 = time.perf_counter()
-    roots = generate_demo_suite(data_dir, tasks, s.episodes_per_task, image_size, seed)
+    roots = generate_demo_suite(
+        data_dir, tasks, s.episodes_per_task, image_size, seed,
+        execution_noise=s.execution_noise, num_eval=s.eval_episodes,
+    )  # fmt: skip
     root_map = {f"local/metaworld_{t}": roots[t] for t in tasks}
     print(f"\n== datasets ready in {time.perf_counter() - t0:.0f} s under {data_dir}")
 
     meta = open_metadata(list(root_map), root_map, condition_on=condition_on)
     print("\n== mixture\n" + format_report(mixture_report(meta)))
 
-    _, held_out = split_placements(s.episodes_per_task)
-    held_out = held_out[: s.eval_episodes]
+    _, held_out = split_placements(s.episodes_per_task, s.eval_episodes)
     common = dict(placements=held_out, max_steps=s.max_steps, image_size=image_size, seed=seed)
     ctx = dict(
         setting=s, root_map=root_map, workdir=workdir, image_size=image_size, seed=seed, eval=common,
-        train_seconds={}, checkpoints={},
+        train_seconds={}, jobs=jobs,
     )  # fmt: skip
     main_run = Run(f"mixture, condition_on={condition_on}", tasks, condition_on)
     runs = [main_run]
     if compare:  # the single-dataset ceilings and the unconditioned mixture, same config and budget
         runs = [Run(f"{t} alone", [t]) for t in tasks] + [Run("mixture, condition_on=none", tasks)] + runs
-    columns = {run.name: train_and_evaluate(run, ctx) for run in runs}
-    ckpt = ctx["checkpoints"][main_run.name]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # threads only wait on the subprocesses
+        checkpoints = dict(zip([r.name for r in runs], pool.map(lambda r: train(r, ctx), runs)))
+    columns = {run.name: evaluate(run, checkpoints[run.name], ctx) for run in runs}
+    ckpt = checkpoints[main_run.name]
     cfg = PreTrainedConfig.from_pretrained(ckpt)
     columns["untrained"] = {
         t: evaluate_untrained(cfg, meta, task_name=t, task_string=task_description(t), **common)[
@@ -232,11 +261,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also train each task's dataset alone and the unconditioned mixture (same budget each)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="trainings run side by side (with --compare), sharing the CPU threads; logs go to files",
+    )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     run_demo(
-        args.workdir, args.setting, args.tasks, args.image_size, args.seed, args.condition_on, args.compare
-    )
+        args.workdir, args.setting, args.tasks, args.image_size, args.seed, args.condition_on,
+        args.compare, args.jobs,
+    )  # fmt: skip
     return 0
 
 
