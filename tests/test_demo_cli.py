@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -23,5 +24,9 @@ def test_demo_tiny_runs_end_to_end(tmp_path, capsys):
     ckpts = list(tmp_path.glob("runs/*/checkpoints/last/pretrained_model/model.safetensors"))
     assert len(ckpts) == 4
     assert len(list(tmp_path.glob("runs/*.log"))) == 4
+    # the inference settings travel in the checkpoint, so lerobot-eval acts the same way
+    config = json.loads((ckpts[0].parent / "config.json").read_text())
+    assert config["temporal_ensemble_coeff"] == 0.01 and config["n_action_steps"] == 1
+    assert config["use_vae"] is False
     # a second run reuses the cached datasets
     assert len(list((tmp_path / "data").iterdir())) == 1

@@ -47,6 +47,9 @@ class DemoSetting:
     # ACT's VAE models the multimodality of human demonstrations; a scripted expert is a function of
     # the observation, and without the VAE's encoder a step is ~2.5x faster on CPU (docs/demo.md)
     use_vae: bool = False
+    # ACT's temporal ensembling (its paper's 0.01; needs n_action_steps=1): every step re-plans and
+    # averages the overlapping chunks, which steadies the slow final approach (docs/demo.md)
+    temporal_ensemble_coeff: float | None = 0.01
 
 
 SETTINGS = {
@@ -57,7 +60,7 @@ SETTINGS = {
         batch_size=32,
         dim_model=128,
         chunk_size=16,
-        n_action_steps=8,
+        n_action_steps=1,
         eval_episodes=20,
     ),
     # more data and ~1.8x the samples of the default (about 20 minutes on 2 CPU cores)
@@ -67,7 +70,7 @@ SETTINGS = {
         batch_size=64,
         dim_model=128,
         chunk_size=16,
-        n_action_steps=8,
+        n_action_steps=1,
         eval_episodes=20,
     ),
     # seconds: for tests and smoke runs
@@ -77,7 +80,7 @@ SETTINGS = {
         batch_size=4,
         dim_model=32,
         chunk_size=8,
-        n_action_steps=8,
+        n_action_steps=1,
         eval_episodes=1,
         max_steps=20,
     ),
@@ -121,6 +124,8 @@ def train_args(
         "--wandb.enable=false",
         f"--output_dir={out}",
     ]
+    if s.temporal_ensemble_coeff is not None:
+        args.append(f"--policy.temporal_ensemble_coeff={s.temporal_ensemble_coeff}")
     return args
 
 
