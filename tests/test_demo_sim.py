@@ -25,15 +25,17 @@ from lerobot_multi.demo.evaluate import (  # noqa: E402
     load_policy_bundle,
 )
 from lerobot_multi.demo.metaworld_data import (  # noqa: E402
-    ENV_STATE_KEY,
-    ENV_STATE_NAMES,
     GENERATION_FILE,
-    IMAGE_KEY,
-    STATE_KEY,
-    MetaWorldSim,
     ensure_dataset,
     generate_demo_suite,
     generate_task_dataset,
+)
+from lerobot_multi.demo.sim import (  # noqa: E402
+    ENV_STATE_KEY,
+    ENV_STATE_NAMES,
+    IMAGE_KEY,
+    STATE_KEY,
+    MetaWorldSim,
     split_placements,
     task_description,
 )

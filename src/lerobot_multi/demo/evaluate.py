@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lerobot_multi.demo.metaworld_data import IMAGE_KEY, MetaWorldSim, task_description
+from lerobot_multi.demo.sim import IMAGE_KEY, MetaWorldSim, task_description
 
 logger = logging.getLogger(__name__)
 

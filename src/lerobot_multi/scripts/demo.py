@@ -170,7 +170,7 @@ def train(run: Run, ctx: dict) -> Path:
 def evaluate(run: Run, ckpt: Path, ctx: dict) -> dict[str, float]:
     """Success rate per task of `run`'s checkpoint on the held-out placements."""
     from lerobot_multi.demo.evaluate import evaluate_policy, load_policy_bundle
-    from lerobot_multi.demo.metaworld_data import task_description
+    from lerobot_multi.demo.sim import task_description
 
     policy, pre, post = load_policy_bundle(ckpt)
     return {
@@ -194,7 +194,8 @@ def run_demo(
     from lerobot.configs.policies import PreTrainedConfig
 
     from lerobot_multi.demo.evaluate import evaluate_untrained
-    from lerobot_multi.demo.metaworld_data import generate_demo_suite, split_placements, task_description
+    from lerobot_multi.demo.metaworld_data import generate_demo_suite
+    from lerobot_multi.demo.sim import split_placements, task_description
     from lerobot_multi.report import format_report, mixture_report, open_metadata
 
     s = SETTINGS[setting]
