@@ -4,7 +4,6 @@ shares, disjoint workers/ranks, resumption and delta windows."""
 from __future__ import annotations
 
 from collections import Counter
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +12,8 @@ from conftest import SAME, tree_hash
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 from lerobot_multi.config import MultiDatasetConfig
-from lerobot_multi.streaming import StreamingMultiLeRobotDataset, make_streaming_dataset
+from lerobot_multi.spec import MixtureSpec
+from lerobot_multi.streaming import StreamingMultiLeRobotDataset
 
 CHUNK = {"action": [i / 30 for i in range(4)]}
 WINDOWS = {**CHUNK, "observation.state": [-2 / 30, 0.0], "observation.images.top": [-1 / 30, 0.0, 1 / 30]}
@@ -165,11 +165,12 @@ def test_action_chunk_shapes_and_padding(data_root):
             assert torch.equal(it["action"][1], it["action"][0])
 
 
-def test_make_streaming_dataset_and_errors(data_root):
+def test_stream_from_spec_and_errors(data_root):
     ds_cfg = MultiDatasetConfig(repo_id=list(SAME), root=str(data_root), weights=[1, 1, 2])
-    cfg = SimpleNamespace(dataset=ds_cfg, seed=5, tolerance_s=1e-4, batch_size=8)
-    ds = make_streaming_dataset(cfg, None, CHUNK)
+    spec = MixtureSpec.from_config(ds_cfg)
+    ds = StreamingMultiLeRobotDataset.from_spec(spec, CHUNK, seed=5, infinite=True, batch_size=8, world_size=1)
     assert ds.infinite and ds.batch_size == 8 and ds.seed == 5 and ds.world_size == 1
+    assert ds.spec is spec
     assert ds.sampling_shares.tolist() == [0.25, 0.25, 0.5]
     assert next(iter(ds))["action"].shape == (4, 6)
     with pytest.raises(DatasetSourceError, match="stop_strategy"):

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from lerobot.processor.core import TransitionKey
 from lerobot.processor.pipeline import ProcessorStep, ProcessorStepRegistry
 
+from lerobot_multi.compat import TransitionKey
 from lerobot_multi.sources import DatasetSourceError
 
 

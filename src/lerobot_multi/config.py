@@ -20,7 +20,7 @@ from lerobot.configs.default import DatasetConfig
 from lerobot.configs.train import TrainPipelineConfig
 
 from lerobot_multi.sources import DatasetSourceError
-from lerobot_multi.validation import parse_val_episodes
+from lerobot_multi.spec import parse_val_episodes, validate_options
 
 
 def _parse_listish(value: Any, field: str) -> Any:
@@ -97,22 +97,7 @@ class MultiDatasetConfig(DatasetConfig):
             raise DatasetSourceError(
                 f"dataset.repo_id: expected a string or a list of strings, got {self.repo_id!r}"
             )
-        if isinstance(self.repo_id, str) and any(
-            v is not None for v in (self.weights, self.temperature, self.epoch_size)
-        ):
-            raise DatasetSourceError(
-                "dataset.weights/temperature/epoch_size need a list of datasets in dataset.repo_id"
-            )
-        if self.normalization_mode not in ("global", "per_robot", "per_dataset"):
-            raise DatasetSourceError(
-                f"dataset.normalization_mode = {self.normalization_mode!r}: expected global, per_robot or per_dataset"
-            )
-        if self.condition_on not in ("none", "dataset", "task", "robot"):
-            raise DatasetSourceError(
-                f"dataset.condition_on = {self.condition_on!r}: expected none, dataset, task or robot"
-            )
-        if self.reader not in ("fast", "lerobot"):
-            raise DatasetSourceError(f"dataset.reader = {self.reader!r}: expected fast or lerobot")
+        validate_options(self)
         if isinstance(self.episodes, dict):
             self.episodes = {str(k): v for k, v in self.episodes.items()}
 

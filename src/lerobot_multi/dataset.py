@@ -14,20 +14,20 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices, get_hf_features_from_features
 
 from lerobot_multi.assemble import BatchAssembler
+from lerobot_multi.compat import check_delta_timestamps, get_delta_indices, get_hf_features_from_features
 from lerobot_multi.hf_table import build_hf_table
 from lerobot_multi.lerobot_reader import LerobotReader
 from lerobot_multi.metadata import MultiDatasetMetadata
 from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
 from lerobot_multi.source_meta import load_all_metadata
-from lerobot_multi.sources import DatasetSource, DatasetSourceError, EpisodesSpec, RootSpec, make_sources
+from lerobot_multi.sources import DatasetSource, DatasetSourceError, EpisodesSpec, RootSpec
+from lerobot_multi.spec import MixtureSpec
 from lerobot_multi.video import resolve_video_backend
 
 logger = logging.getLogger(__name__)
-READERS = ("fast", "lerobot")
 
 
 class MultiLeRobotDataset(torch.utils.data.Dataset):
@@ -87,16 +87,16 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         normalization_mode: str = "global",
         condition_on: str = "none",
         condition_feature: str | None = None,
+        return_uint8: bool = False,
     ):
         super().__init__()
-        if reader not in READERS:
-            raise DatasetSourceError(f"dataset.reader = {reader!r}: expected one of {READERS}")
-        self.sources: list[DatasetSource] = make_sources(repo_ids, root, episodes, revision)
-        self.tolerance_s = tolerance_s
-        self._hf_table = None
-        self.meta = MultiDatasetMetadata(
-            self.sources,
-            load_all_metadata(self.sources, max_workers, open_processes),
+        spec = MixtureSpec(
+            repo_ids=repo_ids,
+            root=root,
+            episodes=episodes,
+            revision=revision,
+            weights=weights,
+            temperature=temperature,
             mixed_fps=mixed_fps,
             rename_map=rename_map,
             pad_vectors=pad_vectors,
@@ -104,15 +104,49 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             normalization_mode=normalization_mode,
             condition_on=condition_on,
             condition_feature=condition_feature,
+            reader=reader,
+            video_backend=video_backend,
+            open_processes=open_processes,
+            return_uint8=return_uint8,
+        )
+        self._open(spec, delta_timestamps, image_transforms, tolerance_s, max_workers)
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: MixtureSpec,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        image_transforms: Callable | None = None,
+        tolerance_s: float = 1e-4,
+        max_workers: int | None = None,
+    ) -> MultiLeRobotDataset:
+        """The mixture `spec` describes (`MixtureSpec.from_config(cfg.dataset)` for a config)."""
+        dataset = cls.__new__(cls)
+        torch.utils.data.Dataset.__init__(dataset)
+        dataset._open(spec, delta_timestamps, image_transforms, tolerance_s, max_workers)
+        return dataset
+
+    def _open(self, spec, delta_timestamps, image_transforms, tolerance_s, max_workers) -> None:
+        self.spec = spec
+        self.sources: list[DatasetSource] = spec.sources()
+        self.tolerance_s = tolerance_s
+        self._hf_table = None
+        self.meta = MultiDatasetMetadata(
+            self.sources,
+            load_all_metadata(self.sources, max_workers, spec.open_processes),
+            **spec.schema_options,
         )
         # finding out whether torchcodec loads maps its FFmpeg libraries (~30 MB): only with videos
-        self.video_backend = resolve_video_backend(video_backend) if self.meta.video_keys else video_backend
+        backend = spec.video_backend
+        self.video_backend = resolve_video_backend(backend) if self.meta.video_keys else backend
         frames = [self.meta.num_frames_of(i) for i in range(len(self.sources))]
-        self.sampling_shares = mixture_shares(frames, normalize_weights(weights, self.repo_ids), temperature)
-        self.reader = reader
-        if reader == "lerobot":
+        self.sampling_shares = mixture_shares(
+            frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature
+        )
+        self.reader = spec.reader
+        if spec.reader == "lerobot":
             self._reader = LerobotReader(
-                self.meta, tolerance_s, self.video_backend, max_workers, open_processes
+                self.meta, tolerance_s, self.video_backend, max_workers, spec.open_processes
             )
         else:
             self._reader = BatchAssembler(self.meta, tolerance_s, self.video_backend)

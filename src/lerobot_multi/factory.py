@@ -7,19 +7,24 @@ from pprint import pformat
 
 import torch
 from lerobot.datasets import factory as lerobot_factory
-from lerobot.datasets.transforms import ImageTransforms
 
+from lerobot_multi.compat import IMAGENET_STATS, ImageTransforms, trainable_config, training_frames_uint8
 from lerobot_multi.dataset import MultiLeRobotDataset
-from lerobot_multi.streaming import make_streaming_dataset
+from lerobot_multi.spec import MixtureSpec
+from lerobot_multi.streaming import StreamingMultiLeRobotDataset
 from lerobot_multi.video import resolve_video_backend
 
 logger = logging.getLogger(__name__)
 
 
 def apply_imagenet_stats(meta) -> None:
-    """lerobot's `use_imagenet_stats`: camera mean/std replaced by ImageNet's."""
+    """lerobot's `use_imagenet_stats`: camera mean/std replaced by ImageNet's (depth cameras keep theirs,
+    as lerobot 0.6 does)."""
+    depth = set(getattr(meta, "depth_keys", ()) or ())
     for key in meta.camera_keys:
-        for stats_type, stats in lerobot_factory.IMAGENET_STATS.items():
+        if key in depth:
+            continue
+        for stats_type, stats in IMAGENET_STATS.items():
             meta.stats[key][stats_type] = torch.tensor(stats, dtype=torch.float32)
 
 
@@ -27,52 +32,43 @@ def make_dataset(cfg):
     """Build the training dataset of a lerobot `TrainPipelineConfig` (or ours).
 
     `cfg.dataset.repo_id` a string: exactly lerobot's `make_dataset` (with a video decoder that loads).
-    A list: a `MultiLeRobotDataset` whose delta_timestamps come from the policy config, resolved against
-    the mixture's common features and fps (all datasets share the first dataset's fps).
+    A list: the mixture `MixtureSpec.from_config(cfg.dataset)` describes, map-style or streamed, whose
+    delta timestamps come from the policy config, resolved against the mixture's features and fps.
     """
     ds_cfg = cfg.dataset
     ds_cfg.video_backend = resolve_video_backend(ds_cfg.video_backend)
     if isinstance(ds_cfg.repo_id, str):
         return lerobot_factory.make_dataset(cfg)
+    spec = MixtureSpec.from_config(ds_cfg, return_uint8=training_frames_uint8(ds_cfg))
     image_transforms = ImageTransforms(ds_cfg.image_transforms) if ds_cfg.image_transforms.enable else None
     if ds_cfg.streaming:
-        dataset = make_streaming_dataset(cfg, image_transforms)
-        _set_temporal_context(dataset, cfg)
-        return _announce(dataset, ds_cfg)
-    dataset = MultiLeRobotDataset(
-        ds_cfg.repo_id,
-        root=ds_cfg.root,
-        episodes=ds_cfg.episodes,
-        image_transforms=image_transforms,
-        tolerance_s=cfg.tolerance_s,
-        revision=ds_cfg.revision,
-        video_backend=ds_cfg.video_backend,
-        weights=getattr(ds_cfg, "weights", None),
-        temperature=getattr(ds_cfg, "temperature", None),
-        mixed_fps=getattr(ds_cfg, "mixed_fps", False),
-        rename_map=getattr(ds_cfg, "rename_map", None),
-        pad_vectors=getattr(ds_cfg, "pad_vectors", False),
-        fill_missing_cameras=getattr(ds_cfg, "fill_missing_cameras", False),
-        open_processes=getattr(ds_cfg, "open_processes", None),
-        reader=getattr(ds_cfg, "reader", "fast"),
-        normalization_mode=getattr(ds_cfg, "normalization_mode", "global"),
-        condition_on=getattr(ds_cfg, "condition_on", "none"),
-        condition_feature=getattr(ds_cfg, "condition_feature", None),
-    )
-    _set_temporal_context(dataset, cfg)
+        dataset = StreamingMultiLeRobotDataset.from_spec(
+            spec,
+            image_transforms=image_transforms,
+            tolerance_s=cfg.tolerance_s,
+            seed=cfg.seed or 0,
+            infinite=True,  # lerobot's loop cycles the DataLoader: one endless stream keeps epochs apart
+            batch_size=cfg.batch_size,
+            rank=0,  # StreamAwareAccelerator sets each process's rank (streaming.py)
+            world_size=1,
+        )
+    else:
+        dataset = MultiLeRobotDataset.from_spec(
+            spec, image_transforms=image_transforms, tolerance_s=cfg.tolerance_s
+        )
+    set_temporal_context(dataset, trainable_config(cfg), spec)
     return _announce(dataset, ds_cfg)
 
 
-def _set_temporal_context(dataset, cfg) -> None:
+def set_temporal_context(dataset, policy_cfg, spec: MixtureSpec) -> None:
     """The policy's delta indices (plus per-repo overrides in seconds) on a map-style or stream mixture.
 
     lerobot resolves delta indices (frames) to seconds with one fps; with mixed frame rates each dataset
     converts the same indices with its own fps, so a chunk is N of its frames.
     """
-    ds_cfg = cfg.dataset
-    overrides = getattr(ds_cfg, "delta_timestamps", None)
-    delta_timestamps = lerobot_factory.resolve_delta_timestamps(cfg.policy, dataset.meta)
-    if getattr(ds_cfg, "mixed_fps", False) and delta_timestamps is not None:
+    overrides = spec.delta_overrides
+    delta_timestamps = lerobot_factory.resolve_delta_timestamps(policy_cfg, dataset.meta)
+    if spec.mixed_fps and delta_timestamps is not None:
         fps = dataset.meta.fps
         dataset.set_delta_indices({k: [round(t * fps) for t in v] for k, v in delta_timestamps.items()})
         if overrides:

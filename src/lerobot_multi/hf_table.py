@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 from datasets.fingerprint import generate_random_fingerprint
 from datasets.table import InMemoryTable
-from lerobot.datasets.utils import get_hf_features_from_features, hf_transform_to_torch
 
 from lerobot_multi.assemble import BatchAssembler
+from lerobot_multi.compat import get_hf_features_from_features, hf_transform_to_torch
 
 _BLOCK = 1 << 16  # frames per assembly call: bounds the temporary index arrays
 

@@ -28,8 +28,9 @@ from lerobot_multi.schema import (
     check_robot_types,
     reconcile_features,
 )
-from lerobot_multi.source_meta import SourceMetadata
+from lerobot_multi.source_meta import SourceMetadata, load_all_metadata
 from lerobot_multi.sources import DatasetSource
+from lerobot_multi.spec import MixtureSpec
 from lerobot_multi.stats import (
     Stats,
     aggregate,
@@ -329,3 +330,10 @@ class MultiDatasetMetadata:
             f"MultiDatasetMetadata(datasets={self.repo_ids}, episodes={self.total_episodes}, "
             f"frames={self.total_frames}, fps={self.fps}, features={list(self.features)})"
         )
+
+
+def open_mixture_metadata(spec: MixtureSpec, max_workers: int | None = None) -> MultiDatasetMetadata:
+    """The merged metadata of `spec`, read from each dataset's metadata files (no frame data)."""
+    sources = spec.sources()
+    metas = load_all_metadata(sources, max_workers, spec.open_processes)
+    return MultiDatasetMetadata(sources, metas, **spec.schema_options)

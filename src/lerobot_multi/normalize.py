@@ -29,10 +29,10 @@ from typing import Any
 import torch
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
 from lerobot.processor.converters import batch_to_transition
-from lerobot.processor.core import TransitionKey
 from lerobot.processor.normalize_processor import NormalizerProcessorStep, UnnormalizerProcessorStep
 from lerobot.processor.pipeline import ProcessorStep, ProcessorStepRegistry
 
+from lerobot_multi.compat import TransitionKey
 from lerobot_multi.sources import DatasetSourceError
 from lerobot_multi.stats import Stats, aggregate
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lerobot_multi.metadata import MultiDatasetMetadata
+from lerobot_multi.metadata import MultiDatasetMetadata, open_mixture_metadata
 from lerobot_multi.normalize import group_of_datasets
 from lerobot_multi.sampling import mixture_shares, normalize_weights
-from lerobot_multi.source_meta import load_all_metadata
-from lerobot_multi.sources import EpisodesSpec, RootSpec, make_sources
+from lerobot_multi.sources import EpisodesSpec, RootSpec
+from lerobot_multi.spec import MixtureSpec
 
 
 def open_metadata(
@@ -21,30 +21,15 @@ def open_metadata(
 ) -> MultiDatasetMetadata:
     """Merged metadata alone (no frame data is opened): enough to inspect a mixture.
 
-    `open_processes` as MultiLeRobotDataset's. `schema_options`: MultiDatasetMetadata's mixed_fps,
-    rename_map, pad_vectors, fill_missing_cameras.
+    Keyword arguments are `MixtureSpec` fields (mixed_fps, rename_map, pad_vectors, ...).
     """
-    sources = make_sources(repo_ids, root, episodes, revision)
-    metas = load_all_metadata(sources, open_processes=open_processes)
-    return MultiDatasetMetadata(sources, metas, **schema_options)
+    spec = MixtureSpec(repo_ids, root, episodes, revision, open_processes=open_processes, **schema_options)
+    return open_mixture_metadata(spec)
 
 
 def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:
     """`open_metadata` with every option of a MultiDatasetConfig."""
-    return open_metadata(
-        ds_cfg.repo_id,
-        ds_cfg.root,
-        ds_cfg.episodes,
-        ds_cfg.revision,
-        mixed_fps=ds_cfg.mixed_fps,
-        rename_map=ds_cfg.rename_map,
-        pad_vectors=ds_cfg.pad_vectors,
-        fill_missing_cameras=ds_cfg.fill_missing_cameras,
-        normalization_mode=ds_cfg.normalization_mode,
-        condition_on=ds_cfg.condition_on,
-        condition_feature=ds_cfg.condition_feature,
-        open_processes=getattr(ds_cfg, "open_processes", None),
-    )
+    return open_mixture_metadata(MixtureSpec.from_config(ds_cfg))
 
 
 def mixture_report(

@@ -13,11 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lerobot.utils.train_utils import load_training_step
-
+from lerobot_multi.compat import load_training_step
 from lerobot_multi.manifest import MANIFEST_FILE, build_manifest, compare, read_manifest
 from lerobot_multi.source_meta import load_all_metadata
-from lerobot_multi.sources import DatasetSourceError, make_sources
+from lerobot_multi.sources import DatasetSourceError
+from lerobot_multi.spec import MixtureSpec
 from lerobot_multi.validation import ValidationSet, split_episodes
 from lerobot_multi.watch import TrainingWatch
 
@@ -45,8 +45,9 @@ def _saved_manifest(cfg) -> dict | None:
 def _selections(ds_cfg) -> dict[str, list[int]]:
     """Each dataset's selected episodes: its info.json and meta/episodes alone, no merged metadata
     (stats aggregation would be done again by the training dataset)."""
-    sources = make_sources(ds_cfg.repo_id, ds_cfg.root, ds_cfg.episodes, ds_cfg.revision)
-    metas = load_all_metadata(sources, open_processes=getattr(ds_cfg, "open_processes", None))
+    spec = MixtureSpec.from_config(ds_cfg)
+    sources = spec.sources()
+    metas = load_all_metadata(sources, open_processes=spec.open_processes)
     return {
         s.repo_id: list(s.episodes) if s.episodes is not None else list(range(m.total_episodes))
         for s, m in zip(sources, metas)

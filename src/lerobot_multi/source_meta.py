@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from lerobot.datasets.utils import cast_stats_to_numpy
 
+from lerobot_multi.compat import cast_stats_to_numpy
 from lerobot_multi.sources import DatasetSource, DatasetSourceError, map_sources
 
 logger = logging.getLogger(__name__)

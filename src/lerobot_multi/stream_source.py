@@ -13,10 +13,10 @@ import datasets
 import numpy as np
 import torch
 from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
-from lerobot.datasets.utils import Backtrackable
 from lerobot.datasets.video_utils import decode_video_frames
 from torchvision import transforms
 
+from lerobot_multi.compat import Backtrackable
 from lerobot_multi.sources import DatasetSource, DatasetSourceError
 
 _ROW_BATCH = 256  # rows converted from Arrow at once: per-row conversion would dominate reading

@@ -38,20 +38,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-from lerobot.datasets.utils import check_delta_timestamps, get_delta_indices
 
 from lerobot_multi.adapt import SampleAdapter
+from lerobot_multi.compat import check_delta_timestamps, get_delta_indices
+from lerobot_multi.metadata import open_mixture_metadata
 from lerobot_multi.parallel import parallel_map
-from lerobot_multi.report import open_metadata
 from lerobot_multi.sampling import apportion, label_blocks, mixture_shares, normalize_weights
 from lerobot_multi.schema import check_same_lengths, select_delta_timestamps
 from lerobot_multi.sources import DatasetSourceError, EpisodesSpec, RootSpec
+from lerobot_multi.spec import MixtureSpec
 from lerobot_multi.stream_source import SourceStream
 from lerobot_multi.video import resolve_video_backend
 
 logger = logging.getLogger(__name__)
 
-STOP_STRATEGIES = ("restart", "stop")
 _LABEL_BLOCK = 8192
 _STATE = ("seed", "epoch_size", "stop_strategy", "epoch", "position", "samples_before")
 
@@ -97,23 +97,58 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         **schema_options,
     ):
         super().__init__()
-        if stop_strategy not in STOP_STRATEGIES:
-            raise DatasetSourceError(f"stop_strategy = {stop_strategy!r}: expected one of {STOP_STRATEGIES}")
-        self.meta = open_metadata(repo_ids, root, episodes, revision, **schema_options)
+        spec = MixtureSpec(
+            repo_ids=repo_ids,
+            root=root,
+            episodes=episodes,
+            revision=revision,
+            weights=weights,
+            temperature=temperature,
+            epoch_size=epoch_size,
+            buffer_size=buffer_size,
+            stop_strategy=stop_strategy,
+            video_backend=video_backend,
+            **schema_options,
+        )
+        self._open(spec, delta_timestamps, image_transforms, tolerance_s)
+        self.seed, self.infinite = int(seed), infinite
+        self.batch_size, self.rank, self.world_size = max(1, int(batch_size)), rank, world_size
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: MixtureSpec,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        image_transforms: Callable | None = None,
+        tolerance_s: float = 1e-4,
+        seed: int = 0,
+        infinite: bool = False,
+        batch_size: int = 1,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> StreamingMultiLeRobotDataset:
+        """The stream of the mixture `spec` describes (`MixtureSpec.from_config(cfg.dataset)`)."""
+        stream = cls.__new__(cls)
+        torch.utils.data.IterableDataset.__init__(stream)
+        stream._open(spec, delta_timestamps, image_transforms, tolerance_s)
+        stream.seed, stream.infinite = int(seed), infinite
+        stream.batch_size, stream.rank, stream.world_size = max(1, int(batch_size)), rank, world_size
+        return stream
+
+    def _open(self, spec: MixtureSpec, delta_timestamps, image_transforms, tolerance_s: float) -> None:
+        self.spec = spec
+        self.meta = open_mixture_metadata(spec)
         self.frames = np.array([self.meta.num_frames_of(i) for i in range(len(self.repo_ids))])
         self.sampling_shares = mixture_shares(
-            self.frames, normalize_weights(weights, self.repo_ids), temperature
+            self.frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature
         )
-        self.epoch_size = int(epoch_size if epoch_size is not None else self.frames.sum())
-        if self.epoch_size <= 0:
-            raise DatasetSourceError(f"epoch_size = {epoch_size!r}: expected a positive number of samples")
+        self.epoch_size = int(spec.epoch_size if spec.epoch_size is not None else self.frames.sum())
         self.counts = apportion(self.epoch_size, self.sampling_shares)
-        self.seed, self.stop_strategy, self.infinite = int(seed), stop_strategy, infinite
-        self.batch_size, self.rank, self.world_size = max(1, int(batch_size)), rank, world_size
+        self.stop_strategy = spec.stop_strategy
         self.tolerance_s, self.image_transforms = tolerance_s, image_transforms
-        backend = resolve_video_backend(video_backend)
+        backend = resolve_video_backend(spec.video_backend)
         self._sources: list[SourceStream] = parallel_map(
-            lambda s: SourceStream(s, tolerance_s, buffer_size, backend), self.meta.sources
+            lambda s: SourceStream(s, tolerance_s, spec.buffer_size, backend), self.meta.sources
         )
         for i, src in enumerate(self._sources):
             # the mixture's cameras under the source's names: disabled ones are never decoded
@@ -276,14 +311,6 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
             epoch, before = epoch + 1, before + length
         self.epoch, self.position, self.samples_before = epoch, samples - before, before
 
-    def start_epoch(self, epoch: int) -> None:
-        """Go to the start of `epoch` (one-epoch iteration in DataLoader workers, which keep no state).
-
-        Not `set_epoch`: accelerate calls that with its own pass counter at every `iter()`, which
-        would rewind a resumed stream.
-        """
-        self.seek(sum(self.epoch_length(e) for e in range(epoch)))
-
     # --- the guide's attributes (read from the merged metadata) -----------------------------------
     repo_ids = _from_meta("repo_ids")
     repo_id_to_index = _from_meta("repo_id_to_index")
@@ -295,42 +322,3 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
     camera_keys = _from_meta("camera_keys")
     stats = _from_meta("stats")
     episodes = property(lambda self: None, doc="lerobot-style: None (`meta.episodes` holds the selection)")
-
-
-def make_streaming_dataset(cfg, image_transforms: Callable | None = None, delta_timestamps=None):
-    """The streaming mixture of a train config carrying a `MultiDatasetConfig` (`dataset.streaming`).
-
-    `delta_timestamps` in seconds, already resolved against the mixture (e.g. lerobot's
-    `resolve_delta_timestamps(cfg.policy, open_config_metadata(cfg.dataset))`).
-    """
-    ds = cfg.dataset
-    names = (
-        "weights",
-        "temperature",
-        "epoch_size",
-        "video_backend",
-        "rename_map",
-        "stop_strategy",
-        "buffer_size",
-    )
-    options = {k: getattr(ds, k) for k in names if getattr(ds, k, None) is not None}
-    flags = {k: getattr(ds, k, False) for k in ("pad_vectors", "fill_missing_cameras")}
-    flags["normalization_mode"] = getattr(ds, "normalization_mode", "global")
-    flags["condition_on"] = getattr(ds, "condition_on", "none")
-    flags["condition_feature"] = getattr(ds, "condition_feature", None)
-    return StreamingMultiLeRobotDataset(
-        ds.repo_id,
-        ds.root,
-        ds.episodes,
-        delta_timestamps,
-        image_transforms,
-        cfg.tolerance_s,
-        ds.revision,
-        seed=cfg.seed or 0,
-        infinite=True,  # lerobot's loop cycles the DataLoader: one endless stream keeps epochs apart
-        batch_size=cfg.batch_size,
-        rank=0,  # StreamAwareAccelerator sets each process's rank (see the module docstring)
-        world_size=1,
-        **options,
-        **flags,
-    )

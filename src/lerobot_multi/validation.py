@@ -24,26 +24,10 @@ import numpy as np
 import torch
 
 from lerobot_multi.sources import DatasetSourceError
+from lerobot_multi.spec import parse_val_episodes
 
 logger = logging.getLogger(__name__)
 METRICS_FILE = "val_metrics.jsonl"
-
-
-def parse_val_episodes(value) -> float | int | dict[str, list[int]] | None:
-    """`dataset.val_episodes`: a fraction in (0, 1), a count >= 1, or {repo_id: [episode ids]}."""
-    if value is None or isinstance(value, Mapping):
-        return None if value is None else {str(k): [int(e) for e in v] for k, v in value.items()}
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise DatasetSourceError(
-            f"dataset.val_episodes = {value!r}: expected a fraction (0.1), a count (2) or {{repo_id: [ids]}}"
-        )
-    if 0 < value < 1:
-        return float(value)
-    if value >= 1 and float(value).is_integer():
-        return int(value)
-    raise DatasetSourceError(
-        f"dataset.val_episodes = {value!r}: a fraction must be in (0, 1) and a count a whole number >= 1"
-    )
 
 
 def split_episodes(

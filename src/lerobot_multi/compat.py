@@ -1,0 +1,77 @@
+"""Every lerobot name whose home differs between the supported lines, imported in one place.
+
+lerobot 0.4.4 (Python 3.10/3.11) and lerobot 0.6 (Python >= 3.12) moved a handful of helpers between
+modules (docs/lerobot-lines.md has the table). The rest of the package imports these names from here,
+and every other lerobot name straight from lerobot, where both lines spell it the same.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from packaging.version import Version
+
+LEROBOT_VERSION = Version(version("lerobot"))
+LEROBOT_06 = Version("0.5") <= LEROBOT_VERSION
+"""True on the current line (0.5 reshaped datasets and training; 0.6 is what is tested)."""
+
+if LEROBOT_06:
+    from lerobot.common.train_utils import load_training_step
+    from lerobot.datasets.feature_utils import (
+        check_delta_timestamps,
+        get_delta_indices,
+        get_hf_features_from_features,
+    )
+    from lerobot.datasets.io_utils import cast_stats_to_numpy, hf_transform_to_torch
+    from lerobot.datasets.multi_dataset import MultiLeRobotDataset as LegacyMultiLeRobotDataset
+    from lerobot.datasets.streaming_dataset import Backtrackable
+    from lerobot.lerobot_types import TransitionKey
+    from lerobot.transforms import ImageTransforms
+    from lerobot.utils.constants import IMAGENET_STATS
+    from lerobot.utils.feature_utils import dataset_to_policy_features
+else:
+    from lerobot.datasets.factory import IMAGENET_STATS
+    from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMultiLeRobotDataset
+    from lerobot.datasets.transforms import ImageTransforms
+    from lerobot.datasets.utils import (
+        Backtrackable,
+        cast_stats_to_numpy,
+        check_delta_timestamps,
+        dataset_to_policy_features,
+        get_delta_indices,
+        get_hf_features_from_features,
+        hf_transform_to_torch,
+    )
+    from lerobot.processor.core import TransitionKey
+    from lerobot.utils.train_utils import load_training_step
+
+__all__ = [
+    "IMAGENET_STATS",
+    "LEROBOT_06",
+    "LEROBOT_VERSION",
+    "Backtrackable",
+    "ImageTransforms",
+    "LegacyMultiLeRobotDataset",
+    "TransitionKey",
+    "cast_stats_to_numpy",
+    "check_delta_timestamps",
+    "dataset_to_policy_features",
+    "get_delta_indices",
+    "get_hf_features_from_features",
+    "hf_transform_to_torch",
+    "load_training_step",
+    "trainable_config",
+    "training_frames_uint8",
+]
+
+
+def trainable_config(cfg):
+    """The config whose delta indices shape the samples: 0.6's `cfg.trainable_config` (a policy or a
+    reward model), 0.4.4's `cfg.policy`."""
+    return getattr(cfg, "trainable_config", None) or cfg.policy
+
+
+def training_frames_uint8(ds_cfg) -> bool:
+    """Whether lerobot's own `make_dataset` hands training uint8 camera frames: 0.6's always does
+    (`return_uint8=True`; `lerobot_train` converts them to float in the main process), 0.4.4's never."""
+    return LEROBOT_06

@@ -1,0 +1,143 @@
+"""MixtureSpec: every option reaches both mixtures through the config, validated in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lerobot_multi import DatasetSourceError, MultiTrainPipelineConfig, make_dataset
+from lerobot_multi.spec import MixtureSpec
+
+POLICY = "policy:\n  type: act\n  device: cpu\n  push_to_hub: false\n  pretrained_backbone_weights: null\n"
+TWO = ["lab/sess_a", "lab/sess_b"]
+
+
+# option -> (repo ids, CLI arguments, what the built mixture shows, expected)
+OPTIONS = {
+    "root": (TWO, [], lambda ds: [s.root.name for s in ds.meta.sources], ["sess_a", "sess_b"]),
+    "episodes": (TWO, ["--dataset.episodes={lab/sess_a: [0, 2]}"], lambda ds: ds.num_episodes, 6),
+    "revision": (TWO, ["--dataset.revision=v3.0"], lambda ds: ds.meta.revision, "v3.0"),
+    "weights": (TWO, ["--dataset.weights=[1,3]"], lambda ds: ds.sampling_shares.tolist(), [0.25, 0.75]),
+    "temperature": (
+        TWO,
+        ["--dataset.temperature=0"],
+        lambda ds: ds.sampling_shares.tolist(),
+        [0.5, 0.5],
+    ),
+    "epoch_size": (TWO, ["--dataset.epoch_size=11"], lambda ds: ds.spec.epoch_size, 11),
+    "mixed_fps": (
+        ["lab/sess_a", "lab/fps15"],
+        ["--dataset.mixed_fps=true"],
+        lambda ds: ds.meta.fps_by_dataset,
+        [30, 15],
+    ),
+    "delta_overrides": (  # sess_b's chunk at half the rate: ACT's 100 offsets, 1/15 s apart
+        TWO,
+        [
+            "--dataset.delta_timestamps={lab/sess_b: {action: [%s]}}"
+            % ", ".join(str(i / 15) for i in range(100))
+        ],
+        lambda ds: ds.delta_timestamps_by_dataset["lab/sess_b"]["action"][1],
+        1 / 15,
+    ),
+    "rename_map": (
+        ["lab/sess_a", "lab/other"],
+        ["--dataset.rename_map={lab/other: {observation.joints: observation.state, joint_targets: action}}"],
+        lambda ds: sorted(k for k in ds.features if k in ("observation.state", "action")),
+        ["action", "observation.state"],
+    ),
+    "pad_vectors": (
+        ["lab/sess_a", "lab/wide"],
+        ["--dataset.pad_vectors=true"],
+        lambda ds: "observation.state" in ds.meta.schema.padded,
+        True,
+    ),
+    "fill_missing_cameras": (
+        ["lab/sess_a", "lab/nocam"],
+        ["--dataset.fill_missing_cameras=true"],
+        lambda ds: ds.camera_keys,
+        ["observation.images.top"],
+    ),
+    "normalization_mode": (
+        TWO,
+        ["--dataset.normalization_mode=per_dataset"],
+        lambda ds: ds.spec.normalization_mode,
+        "per_dataset",
+    ),
+    "condition_on": (
+        TWO,
+        ["--dataset.condition_on=dataset"],
+        lambda ds: ds.meta.conditioning.mode,
+        "dataset",
+    ),
+    "condition_feature": (
+        TWO,
+        ["--dataset.condition_on=dataset", "--dataset.condition_feature=observation.state"],
+        lambda ds: ds.meta.conditioning.key,
+        "observation.state",
+    ),
+    "reader": (TWO, ["--dataset.reader=lerobot"], lambda ds: ds.spec.reader, "lerobot"),
+    "video_backend": (TWO, ["--dataset.video_backend=pyav"], lambda ds: ds.spec.video_backend, "pyav"),
+    "open_processes": (TWO, ["--dataset.open_processes=0"], lambda ds: ds.spec.open_processes, 0),
+    "stop_strategy": (TWO, ["--dataset.stop_strategy=stop"], lambda ds: ds.spec.stop_strategy, "stop"),
+    "buffer_size": (TWO, ["--dataset.buffer_size=7"], lambda ds: ds.spec.buffer_size, 7),
+}
+# options whose effect one mixture has and the other, by design, has not
+ONLY = {"reader": "map", "stop_strategy": "stream", "buffer_size": "stream"}
+
+
+def test_every_spec_field_is_in_the_table():
+    fields = {f.name for f in dataclasses.fields(MixtureSpec)} - {"repo_ids", "return_uint8"}
+    assert fields == set(OPTIONS), "a MixtureSpec field without a row here is untested through the config"
+
+
+def _config(tmp_path, data_root, repo_ids, args, streaming):
+    yaml = tmp_path / "cfg.yaml"
+    yaml.write_text(f"dataset:\n  repo_id: [{', '.join(repo_ids)}]\n  root: {data_root}\n" + POLICY)
+    extra = ["--dataset.streaming=true"] if streaming else []
+    return MultiTrainPipelineConfig.from_yaml(str(yaml), args=[*args, *extra])
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["map", "stream"])
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+def test_option_reaches_the_mixture_through_the_config(tmp_path, data_root, option, streaming):
+    repo_ids, args, shown, expected = OPTIONS[option]
+    cfg = _config(tmp_path, data_root, repo_ids, args, streaming)
+    dataset = make_dataset(cfg)
+    kind = "stream" if streaming else "map"
+    assert (
+        type(dataset).__name__
+        == {"stream": "StreamingMultiLeRobotDataset", "map": "MultiLeRobotDataset"}[kind]
+    )
+    assert dataset.spec == MixtureSpec.from_config(cfg.dataset, return_uint8=dataset.spec.return_uint8)
+    if ONLY.get(option, kind) == kind:
+        assert shown(dataset) == expected
+
+
+def test_streaming_with_mixed_fps_from_a_config(tmp_path, data_root):
+    """The bug this spec fixed: the stream never received mixed_fps from a config."""
+    cfg = _config(tmp_path, data_root, ["lab/sess_a", "lab/fps15"], ["--dataset.mixed_fps=true"], True)
+    stream = make_dataset(cfg)
+    chunk = {rid: len(d["action"]) for rid, d in stream.delta_timestamps_by_dataset.items()}
+    assert chunk == {"lab/sess_a": cfg.policy.chunk_size, "lab/fps15": cfg.policy.chunk_size}
+    item = next(iter(stream))
+    assert item["action"].shape == (cfg.policy.chunk_size, 6)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("normalization_mode", "per_arm", "normalization_mode"),
+        ("condition_on", "episode", "condition_on"),
+        ("reader", "slow", "reader"),
+        ("stop_strategy", "first_exhausted", "stop_strategy"),
+        ("epoch_size", 0, "epoch_size"),
+        ("buffer_size", 0, "buffer_size"),
+    ],
+)
+def test_bad_option_is_refused_once_for_config_and_spec(tmp_path, data_root, field, value, message):
+    with pytest.raises(DatasetSourceError, match=message):
+        MixtureSpec(repo_ids=TWO, **{field: value})
+    with pytest.raises(DatasetSourceError, match=message):
+        _config(tmp_path, data_root, TWO, [f"--dataset.{field}={value}"], False)
