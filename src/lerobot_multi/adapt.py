@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from lerobot_multi.video import frame_dtype
+
 
 @dataclass
 class SampleAdapter:
@@ -21,9 +23,13 @@ class SampleAdapter:
     pad: dict[str, int] = field(default_factory=dict)  # key -> zeros to append on the last axis
     masks: dict[str, torch.Tensor] = field(default_factory=dict)  # "<key>_pad_mask" -> constant mask
     fill: dict[str, tuple[int, ...]] = field(default_factory=dict)  # missing camera -> zeros shape
+    fill_dtype: dict[str, torch.dtype] = field(default_factory=dict)  # missing camera -> zeros dtype
 
     @classmethod
-    def for_dataset(cls, meta, index: int, delta_timestamps: Mapping[str, list] | None) -> SampleAdapter:
+    def for_dataset(
+        cls, meta, index: int, delta_timestamps: Mapping[str, list] | None, uint8: bool = False
+    ) -> SampleAdapter:
+        """`uint8`: video frames are raw uint8 (lerobot 0.6's `return_uint8`), and so are their zeros."""
         rid = meta.repo_ids[index]
         schema = meta.schema
         renames = {}
@@ -50,7 +56,8 @@ class SampleAdapter:
                 h, w, c = meta.features[key]["shape"]
                 steps = len((delta_timestamps or {}).get(key, []))
                 fill[key] = (steps, c, h, w) if steps else (c, h, w)
-        return cls(renames, tuple(drop), pad, masks, fill)
+        dtypes = {k: frame_dtype(uint8 and k in meta.video_keys) for k in fill}
+        return cls(renames, tuple(drop), pad, masks, fill, dtypes)
 
     @property
     def is_identity(self) -> bool:
@@ -64,7 +71,7 @@ class SampleAdapter:
         for key, extra in self.pad.items():
             item[key] = F.pad(item[key], (0, extra))
         for key, shape in self.fill.items():
-            item[key] = torch.zeros(shape, dtype=torch.float32)
+            item[key] = torch.zeros(shape, dtype=self.fill_dtype.get(key, torch.float32))
             if len(shape) == 4:
                 item[f"{key}_is_pad"] = torch.ones(shape[0], dtype=torch.bool)
         item.update(self.masks)

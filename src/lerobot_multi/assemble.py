@@ -20,7 +20,7 @@ import torch
 from lerobot_multi.frame_store import FrameStore, sample_dtype
 from lerobot_multi.source_meta import selected_episodes
 from lerobot_multi.sources import DatasetSourceError
-from lerobot_multi.video import VideoFrames
+from lerobot_multi.video import VideoFrames, frame_dtype
 
 _GLOBAL_FIELDS = ("index", "episode_index", "task_index", "subtask_index")
 
@@ -90,11 +90,16 @@ class BatchAssembler:
     """Samples of a mixture (`MultiDatasetMetadata`) for global frame indices, lerobot's keys and values."""
 
     def __init__(
-        self, meta, tolerance_s: float, video_backend: str, image_transforms: Callable | None = None
+        self,
+        meta,
+        tolerance_s: float,
+        video_backend: str,
+        image_transforms: Callable | None = None,
+        return_uint8: bool = False,
     ):
         self.meta = meta
         self.image_transforms = image_transforms
-        self.videos = VideoFrames(video_backend, tolerance_s)
+        self.videos = VideoFrames(video_backend, tolerance_s, uint8=return_uint8)
         self.readers = [SourceReader(meta, i, self.videos) for i in range(len(meta.sources))]
         self.task_names = list(meta.tasks.index)
         self.subtask_names = None if meta.subtasks is None else list(meta.subtasks.index)
@@ -182,7 +187,8 @@ class BatchAssembler:
                 _put(cols, f"{plan.key}_is_pad", rows, pad, n)
             if plan.source is None:  # a camera this dataset lacks: zeros, lerobot's (C, H, W) layout
                 h, w, c = meta.features[plan.key]["shape"]
-                _put(cols, plan.key, rows, torch.zeros((len(rows), *q.shape[1:], c, h, w)), n)
+                dtype = frame_dtype(self.videos.uint8 and plan.key in meta.video_keys)
+                _put(cols, plan.key, rows, torch.zeros((len(rows), *q.shape[1:], c, h, w), dtype=dtype), n)
             elif plan.kind == "data":
                 values = arrays[plan.source][q]
                 if plan.key in _GLOBAL_FIELDS:

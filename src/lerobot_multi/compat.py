@@ -7,6 +7,8 @@ and every other lerobot name straight from lerobot, where both lines spell it th
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from importlib.metadata import version
 
 from packaging.version import Version
@@ -62,6 +64,9 @@ __all__ = [
     "load_training_step",
     "trainable_config",
     "training_frames_uint8",
+    "set_lerobot_deltas",
+    "with_features",
+    "lerobot_dataset_options",
 ]
 
 
@@ -75,3 +80,31 @@ def training_frames_uint8(ds_cfg) -> bool:
     """Whether lerobot's own `make_dataset` hands training uint8 camera frames: 0.6's always does
     (`return_uint8=True`; `lerobot_train` converts them to float in the main process), 0.4.4's never."""
     return LEROBOT_06
+
+
+def set_lerobot_deltas(dataset, delta_timestamps, delta_indices) -> None:
+    """Re-window an open `LeRobotDataset` (0.6 keeps the windows on its `DatasetReader`)."""
+    dataset.delta_timestamps = delta_timestamps
+    target = dataset.reader if LEROBOT_06 else dataset
+    target.delta_indices = delta_indices
+
+
+def with_features(dataset, features: dict) -> None:
+    """Give an open `LeRobotDataset` a copy of its metadata with `features` (in memory only): 0.6's
+    `meta.info` is a `DatasetInfo` dataclass, and its reader holds the metadata too."""
+    meta = copy.copy(dataset.meta)
+    if LEROBOT_06:
+        meta.info = dataclasses.replace(meta.info, features=features)
+        dataset.reader._meta = meta  # the reader reads video keys from its own reference
+    else:
+        meta.info = {**meta.info, "features": features}
+    dataset.meta = meta
+
+
+def lerobot_dataset_options(return_uint8: bool) -> dict:
+    """`LeRobotDataset` keyword arguments that exist only on one line."""
+    if LEROBOT_06:
+        return {"return_uint8": return_uint8}
+    if return_uint8:
+        raise ValueError("return_uint8 needs lerobot >= 0.5 for reader='lerobot' (0.4.4 has no such option)")
+    return {}

@@ -146,10 +146,17 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self.reader = spec.reader
         if spec.reader == "lerobot":
             self._reader = LerobotReader(
-                self.meta, tolerance_s, self.video_backend, max_workers, spec.open_processes
+                self.meta,
+                tolerance_s,
+                self.video_backend,
+                max_workers,
+                spec.open_processes,
+                spec.return_uint8,
             )
         else:
-            self._reader = BatchAssembler(self.meta, tolerance_s, self.video_backend)
+            self._reader = BatchAssembler(
+                self.meta, tolerance_s, self.video_backend, return_uint8=spec.return_uint8
+            )
         self.image_transforms = image_transforms
         self.delta_timestamps: dict[str, list[float]] | None = None
         self.delta_timestamps_by_dataset: dict[str, dict[str, list[float]] | None] = {}

@@ -8,7 +8,6 @@ fast path is tested against and as a fallback.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
@@ -17,12 +16,15 @@ import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from lerobot_multi.adapt import SampleAdapter
+from lerobot_multi.compat import lerobot_dataset_options, set_lerobot_deltas, with_features
 from lerobot_multi.frame_store import check_episode_column
 from lerobot_multi.indexing import locate_frames
 from lerobot_multi.sources import DatasetSource, DatasetSourceError, map_sources
 
 
-def open_lerobot_dataset(source: DatasetSource, tolerance_s: float, video_backend: str) -> LeRobotDataset:
+def open_lerobot_dataset(
+    source: DatasetSource, tolerance_s: float, video_backend: str, return_uint8: bool = False
+) -> LeRobotDataset:
     """One dataset opened by lerobot (module-level: it may run in a spawned process). Its metadata was
     read and checked first (`source_meta`), so a named folder is complete and lerobot downloads nothing."""
     try:
@@ -33,6 +35,7 @@ def open_lerobot_dataset(source: DatasetSource, tolerance_s: float, video_backen
             tolerance_s=tolerance_s,
             revision=source.revision,
             video_backend=video_backend,
+            **lerobot_dataset_options(return_uint8),
         )
     except Exception as e:  # lerobot raises many types; re-raise with the dataset's name
         raise DatasetSourceError(f"dataset {source.repo_id!r} ({source.root}): cannot open data: {e}") from e
@@ -48,10 +51,17 @@ class LerobotReader:
         video_backend: str,
         max_workers: int | None = None,
         open_processes: int | None = None,
+        return_uint8: bool = False,
     ):
         self.meta = meta
         self.image_transforms: Callable | None = None
-        opener = partial(open_lerobot_dataset, tolerance_s=tolerance_s, video_backend=video_backend)
+        self.return_uint8 = return_uint8
+        opener = partial(
+            open_lerobot_dataset,
+            tolerance_s=tolerance_s,
+            video_backend=video_backend,
+            return_uint8=return_uint8,
+        )
         self.datasets: list[LeRobotDataset] = map_sources(opener, meta.sources, max_workers, open_processes)
         for i, ds in enumerate(self.datasets):
             column = ds.hf_dataset.with_format("numpy", columns=["episode_index"])["episode_index"]
@@ -67,11 +77,7 @@ class LerobotReader:
         disabled = [self.meta.source_key(i, k) for k in self.meta.schema.disabled_by_dataset.get(rid, [])]
         videos = [k for k in disabled if ds.meta.features.get(k, {}).get("dtype") == "video"]
         if videos:
-            ds.meta = copy.copy(ds.meta)
-            ds.meta.info = {
-                **ds.meta.info,
-                "features": {k: v for k, v in ds.meta.features.items() if k not in videos},
-            }
+            with_features(ds, {k: v for k, v in ds.meta.features.items() if k not in videos})
 
     def set_delta_timestamps(
         self,
@@ -85,8 +91,8 @@ class LerobotReader:
                 names = {k: self.meta.source_key(i, k) for k in indices[i]}
                 own_ts = {names[k]: list(v) for k, v in timestamps[i].items() if names[k] in ds.meta.features}
                 own_idx = {names[k]: list(v) for k, v in indices[i].items() if names[k] in ds.meta.features}
-            ds.delta_timestamps, ds.delta_indices = own_ts or None, own_idx or None
-            adapter = SampleAdapter.for_dataset(self.meta, i, timestamps[i])
+            set_lerobot_deltas(ds, own_ts or None, own_idx or None)
+            adapter = SampleAdapter.for_dataset(self.meta, i, timestamps[i], self.return_uint8)
             self._adapters[i] = None if adapter.is_identity else adapter
 
     def __call__(self, indices: Sequence[int]) -> list[dict]:

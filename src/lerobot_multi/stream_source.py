@@ -13,11 +13,11 @@ import datasets
 import numpy as np
 import torch
 from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
-from lerobot.datasets.video_utils import decode_video_frames
 from torchvision import transforms
 
 from lerobot_multi.compat import Backtrackable
 from lerobot_multi.sources import DatasetSource, DatasetSourceError
+from lerobot_multi.video import decode_with_lerobot
 
 _ROW_BATCH = 256  # rows converted from Arrow at once: per-row conversion would dominate reading
 _TO_TENSOR = transforms.ToTensor()  # lerobot's hf_transform_to_torch for PIL images
@@ -37,7 +37,15 @@ class SourceStream(StreamingLeRobotDataset):
     DataLoader workers by itself (the mixture splits samples instead).
     """
 
-    def __init__(self, source: DatasetSource, tolerance_s: float, buffer_size: int, video_backend: str):
+    def __init__(
+        self,
+        source: DatasetSource,
+        tolerance_s: float,
+        buffer_size: int,
+        video_backend: str,
+        return_uint8: bool = False,
+    ):
+        self.frames_uint8 = return_uint8
         # local when the user named the folder or the data is there, else lerobot streams from the hub
         local = source.explicit_root or (source.root / "data").is_dir()
         super().__init__(
@@ -115,6 +123,7 @@ class SourceStream(StreamingLeRobotDataset):
             # is wrong once a dataset's videos span several files)
             ts = [float(self.from_ts[key][ep]) + float(r["timestamp"]) for r in window or [row]]
             path = f"{root}/{self.meta.get_video_file_path(ep, key)}"
-            item[key] = decode_video_frames(path, ts, self.tolerance_s, self.video_backend).squeeze(0)
+            frames = decode_with_lerobot(path, ts, self.tolerance_s, self.video_backend, self.frames_uint8)
+            item[key] = frames.squeeze(0)
         item["task"] = self.meta.tasks.iloc[int(row["task_index"])].name
         return item

@@ -148,7 +148,8 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         self.tolerance_s, self.image_transforms = tolerance_s, image_transforms
         backend = resolve_video_backend(spec.video_backend)
         self._sources: list[SourceStream] = parallel_map(
-            lambda s: SourceStream(s, tolerance_s, spec.buffer_size, backend), self.meta.sources
+            lambda s: SourceStream(s, tolerance_s, spec.buffer_size, backend, spec.return_uint8),
+            self.meta.sources,
         )
         for i, src in enumerate(self._sources):
             # the mixture's cameras under the source's names: disabled ones are never decoded
@@ -193,7 +194,8 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
                 ) from e
             src.set_delta_indices(get_delta_indices(own, src.fps) if own else None)
         self._adapters = [
-            SampleAdapter.for_dataset(self.meta, i, resolved[rid]) for i, rid in enumerate(self.repo_ids)
+            SampleAdapter.for_dataset(self.meta, i, resolved[rid], self.spec.return_uint8)
+            for i, rid in enumerate(self.repo_ids)
         ]
 
     def set_delta_indices(self, delta_indices: Mapping[str, Sequence[int]] | None) -> None:

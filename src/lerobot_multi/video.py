@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from lerobot.datasets.video_utils import decode_video_frames
 
+from lerobot_multi.compat import LEROBOT_06
 from lerobot_multi.parallel import available_cores
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,20 @@ def resolve_video_backend(requested: str | None) -> str:
     return "pyav"
 
 
+def frame_dtype(uint8: bool) -> torch.dtype:
+    """The dtype of decoded video frames (and of the zeros that stand in for a missing camera)."""
+    return torch.uint8 if uint8 else torch.float32
+
+
+def decode_with_lerobot(path, timestamps: list[float], tolerance_s: float, backend: str, uint8: bool):
+    """lerobot's `decode_video_frames`; uint8 frames where asked (0.6 returns them itself; 0.4.4's
+    float frames are raw / 255, so x 255 rounds back to the raw values exactly)."""
+    if uint8 and LEROBOT_06:
+        return decode_video_frames(path, timestamps, tolerance_s, backend, return_uint8=True)
+    frames = decode_video_frames(path, timestamps, tolerance_s, backend)
+    return frames.mul(255).round_().to(torch.uint8) if uint8 else frames
+
+
 class VideoDecodeError(ValueError):
     """A frame could not be decoded, or lies outside the tolerance; the caller adds dataset and episode."""
 
@@ -58,8 +73,9 @@ class VideoFrames:
     """Frames at timestamps, decoded per file. Decoders are per process (a forked DataLoader worker
     starts its own: torchcodec decoders must not cross a fork) and at most `max_open` at once."""
 
-    def __init__(self, backend: str, tolerance_s: float, max_open: int = 64):
+    def __init__(self, backend: str, tolerance_s: float, max_open: int = 64, uint8: bool = False):
         self.backend, self.tolerance_s, self.max_open = backend, tolerance_s, max_open
+        self.uint8 = uint8  # lerobot 0.6's `return_uint8`: raw frames, no float conversion
         self._decoders: OrderedDict[str, object] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
         self._pid = os.getpid()
@@ -109,10 +125,13 @@ class VideoFrames:
 
     def decode(self, path: Path, windows: Sequence[np.ndarray]) -> torch.Tensor:
         """Frames at each window's timestamps (seconds in the file), concatenated in window order:
-        (sum of window sizes, C, H, W) float32 in [0, 1]."""
+        (sum of window sizes, C, H, W) float32 in [0, 1], or uint8 with `uint8`."""
         if self.backend != "torchcodec":
             return torch.cat(
-                [decode_video_frames(path, w.tolist(), self.tolerance_s, self.backend) for w in windows]
+                [
+                    decode_with_lerobot(path, w.tolist(), self.tolerance_s, self.backend, self.uint8)
+                    for w in windows
+                ]
             )
         timestamps = np.concatenate(windows)
         decoder = self._decoder(str(path))
@@ -139,5 +158,7 @@ class VideoFrames:
             if len(unique) == len(indices) and (np.diff(indices) > 0).all()
             else batch.data[inverse_t]
         )
+        if self.uint8:
+            return frames
         # lerobot's `frames / 255.0`, bit for bit, without a second full-size temporary
         return frames.to(torch.float32).div_(255.0)
