@@ -1,28 +1,55 @@
-# Two commands: `make demo` (the main job) and `make test` (the test suite). Both set up .venv first.
-PY ?= python3
+# Two commands: `make demo` (the main job) and `make test` (the test suite), on the current lerobot line
+# (lerobot 0.6, Python >= 3.12: on PATH, else pyenv's). `make test-044` runs the suite on lerobot 0.4.4
+# (Python 3.10/3.11). Each sets up its venv first.
+PY ?= $(shell .ci/find-python 3.12 3.13 || .ci/find-python 3.12)
+PY_044 ?= $(shell .ci/find-python 3.11 3.12 || .ci/find-python 3.10 3.12)
+PY_313 ?= $(shell .ci/find-python 3.13 3.14)
 VENV := .venv
+VENV_044 := .venv-044
+VENV_313 := .venv-313
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint bench
+.PHONY: install install-044 demo demo-044 test test-044 test-slow smoke-313 lint bench
 
-$(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
-	touch $(STAMP)
+# a venv of the project, its extras and the lerobot its Python selects (pyproject's markers)
+define make_venv
+	$(1) -m venv $(2)
+	$(2)/bin/pip install -q --upgrade pip
+	$(2)/bin/pip install -q -e ".[$(3)]"
+	touch $(2)/.installed
+endef
 
-install: $(STAMP)
+$(VENV)/.installed: pyproject.toml
+	$(call make_venv,$(PY),$(VENV),dev)
 
-demo: $(STAMP)
+$(VENV_044)/.installed: pyproject.toml
+	$(call make_venv,$(PY_044),$(VENV_044),dev)
+
+$(VENV_313)/.installed: pyproject.toml
+	$(call make_venv,$(PY_313),$(VENV_313),test)
+
+install: $(VENV)/.installed
+install-044: $(VENV_044)/.installed
+
+demo: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/lerobot-multi-demo
 
-test: $(STAMP)
+demo-044: $(VENV_044)/.installed
+	HF_HUB_OFFLINE=1 MUJOCO_GL=$${MUJOCO_GL:-egl} $(VENV_044)/bin/lerobot-multi-demo
+
+test: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-test-slow: $(STAMP)
+test-044: $(VENV_044)/.installed
+	HF_HUB_OFFLINE=1 $(VENV_044)/bin/python -m pytest -q
+
+test-slow: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow
 
-lint: $(STAMP)
+# Python 3.13: install, open a mixture, two training steps
+smoke-313: $(VENV_313)/.installed
+	HF_HUB_OFFLINE=1 $(VENV_313)/bin/python -m pytest -q tests/test_smoke.py
+
+lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks

@@ -39,6 +39,7 @@ from lerobot.datasets.video_utils import _default_decoder_cache
 from torch.utils.data import DataLoader
 
 from lerobot_multi import MultiLeRobotDataset
+from lerobot_multi.compat import video_codec_options
 
 BATCH = 64
 FPS = 30
@@ -76,7 +77,7 @@ def build(repo_id: str, episodes: int, shape, cameras: int, vcodec: str | None) 
         features[key] = {"dtype": "video", "shape": (*shape, 3), "names": ["height", "width", "channels"]}
     ds = LeRobotDataset.create(
         repo_id, FPS, root=root, robot_type="g1", features=features, use_videos=bool(keys),
-        image_writer_threads=4, vcodec=vcodec or "libsvtav1",
+        image_writer_threads=4, **video_codec_options(vcodec or "libsvtav1"),
     )  # fmt: skip
     rng = np.random.default_rng(0)
     if keys:

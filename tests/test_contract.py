@@ -8,11 +8,11 @@ from conftest import SAME
 from lerobot.configs.types import FeatureType
 from lerobot.datasets.factory import resolve_delta_timestamps
 from lerobot.datasets.sampler import EpisodeAwareSampler
-from lerobot_multi.compat import dataset_to_policy_features
 from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.factory import make_policy, make_pre_post_processors
 
 from lerobot_multi import MultiLeRobotDataset
+from lerobot_multi.compat import dataset_to_policy_features
 from lerobot_multi.factory import apply_imagenet_stats
 
 

@@ -10,6 +10,7 @@ from conftest import SAME
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
+from lerobot_multi.compat import get_hf_features_from_features, lerobot_delta_indices
 
 CAM = "observation.images.top"
 
@@ -74,8 +75,8 @@ def test_dataset_attributes_lerobots_tools_read(data_root):
     ref = LeRobotDataset("lab/sess_a", root=data_root / "lab/sess_a", delta_timestamps=dt)
     assert ds.repo_id == "lab/sess_a+lab/sess_b+lab/sess_c" and ds.repo_ids == SAME
     assert ds.root == data_root / "lab" and ds.episodes is None
-    assert ds.delta_indices == ref.delta_indices
-    assert ds.hf_features == ref.hf_features
+    assert ds.delta_indices == lerobot_delta_indices(ref)
+    assert ds.hf_features == get_hf_features_from_features(ref.features)
     assert len(ds.hf_dataset) == len(ds)  # rows: tests/test_lerobot_tools.py
     mixed = MultiLeRobotDataset(["lab/sess_a", "lab/fps15"], root=data_root, mixed_fps=True)
     mixed.set_delta_indices({"action": [0, 1]})

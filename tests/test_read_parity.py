@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lerobot.configs.default import DatasetConfig
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot_multi.compat import ImageTransforms
 from torch.utils.data import DataLoader, default_collate
 
 from lerobot_multi import MultiLeRobotDataset
+from lerobot_multi.compat import ImageTransforms
 
 CAM = "observation.images.top"
 DELTAS = {

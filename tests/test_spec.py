@@ -35,8 +35,9 @@ OPTIONS = {
     "delta_overrides": (  # sess_b's chunk at half the rate: ACT's 100 offsets, 1/15 s apart
         TWO,
         [
-            "--dataset.delta_timestamps={lab/sess_b: {action: [%s]}}"
-            % ", ".join(str(i / 15) for i in range(100))
+            "--dataset.delta_timestamps={lab/sess_b: {action: ["
+            + ", ".join(str(i / 15) for i in range(100))
+            + "]}}"
         ],
         lambda ds: ds.delta_timestamps_by_dataset["lab/sess_b"]["action"][1],
         1 / 15,

@@ -168,7 +168,9 @@ def test_action_chunk_shapes_and_padding(data_root):
 def test_stream_from_spec_and_errors(data_root):
     ds_cfg = MultiDatasetConfig(repo_id=list(SAME), root=str(data_root), weights=[1, 1, 2])
     spec = MixtureSpec.from_config(ds_cfg)
-    ds = StreamingMultiLeRobotDataset.from_spec(spec, CHUNK, seed=5, infinite=True, batch_size=8, world_size=1)
+    ds = StreamingMultiLeRobotDataset.from_spec(
+        spec, CHUNK, seed=5, infinite=True, batch_size=8, world_size=1
+    )
     assert ds.infinite and ds.batch_size == 8 and ds.seed == 5 and ds.world_size == 1
     assert ds.spec is spec
     assert ds.sampling_shares.tolist() == [0.25, 0.25, 0.5]

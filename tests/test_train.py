@@ -29,7 +29,7 @@ TINY_ACT = [
 ]
 
 
-def run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+def run(args: list[str], cwd: Path, timeout: int = 3600) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -173,7 +173,7 @@ def test_two_process_accelerate_run(data_root, tmp_path):
         "--num_workers=0",
         f"--output_dir={out}",
     ]
-    log = run(cmd, cwd=tmp_path, timeout=400)
+    log = run(cmd, cwd=tmp_path, timeout=3600)
     text = log.stdout + log.stderr
     assert "Effective batch size: 4 x 2 = 8" in text
     assert (out / "checkpoints/last/pretrained_model/model.safetensors").exists()
@@ -195,7 +195,7 @@ def _two_process_stream(data_root, tmp_path):
         "--num_workers=1",
         f"--output_dir={out}",
     ]
-    run([*launch, *args], cwd=tmp_path, timeout=400)
+    run([*launch, *args], cwd=tmp_path, timeout=3600)
     state = json.loads((out / "checkpoints/000002/training_state/mixture_stream.json").read_text())
     assert state["position_in_stream"] == 2 * 4 * 2
     return launch, out
@@ -211,7 +211,7 @@ def test_two_process_accelerate_streaming_run(data_root, tmp_path):
 def test_two_process_accelerate_streaming_resume(data_root, tmp_path):
     launch, out = _two_process_stream(data_root, tmp_path)
     cfg = out / "checkpoints/last/pretrained_model/train_config.json"
-    log = run([*launch, f"--config_path={cfg}", "--resume=true", "--steps=3"], cwd=tmp_path, timeout=400)
+    log = run([*launch, f"--config_path={cfg}", "--resume=true", "--steps=3"], cwd=tmp_path, timeout=3600)
     assert "Stream resumed after 16 samples" in log.stdout + log.stderr
     assert (out / "checkpoints/000003/pretrained_model/model.safetensors").exists()
 

@@ -100,9 +100,11 @@ def watched(data_root, tmp_path_factory):
         "--wandb.disable_artifact=true",
         "--wandb.project=t",
     ]
+    # wandb-core samples system metrics on a core of its own; off here (docs/watching.md)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_DIR": str(tmp)}
+    env["WANDB_X_DISABLE_STATS"] = "true"
     cmd = [c for c in train_cmd(*args) if c != "--log_freq=1" and c != "--wandb.enable=false"] + wandb
-    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return tmp, out, proc.stdout + proc.stderr
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lerobot_multi.compat import SUBTASK_STRINGS
 from lerobot_multi.frame_store import FrameStore, sample_dtype
 from lerobot_multi.source_meta import selected_episodes
 from lerobot_multi.sources import DatasetSourceError
@@ -88,6 +89,10 @@ class SourceReader:
 
 class BatchAssembler:
     """Samples of a mixture (`MultiDatasetMetadata`) for global frame indices, lerobot's keys and values."""
+
+    # lerobot 0.6's tools (the FAST tokenizer) read `dataset.reader._absolute_to_relative_idx`: the
+    # mixture's rows are its global indices, so there is no map
+    _absolute_to_relative_idx = None
 
     def __init__(
         self,
@@ -246,7 +251,7 @@ class BatchAssembler:
                 tensor = torch.from_numpy(value) if isinstance(value, np.ndarray) else value
                 columns[key] = tensor.unbind(0)
         columns["task"] = [self.task_names[t] for t in cols["task_index"].tolist()]
-        if self.subtask_names is not None:  # lerobot adds the string when the dataset has subtasks
+        if self.subtask_names is not None and SUBTASK_STRINGS:  # as the installed lerobot does
             columns["subtask"] = [self.subtask_names[t] for t in cols["subtask_index"].tolist()]
         samples = [dict(zip(columns, values)) for values in zip(*columns.values())]
         if self.image_transforms is not None:  # per sample and camera, lerobot's order (same RNG draws)

@@ -16,6 +16,10 @@ from packaging.version import Version
 LEROBOT_VERSION = Version(version("lerobot"))
 LEROBOT_06 = Version("0.5") <= LEROBOT_VERSION
 """True on the current line (0.5 reshaped datasets and training; 0.6 is what is tested)."""
+INTEGER_STATS_ARE_INTS = not LEROBOT_06
+"""0.4.4's metadata gives integer features integer min/max stats; 0.6's keeps them float64."""
+SUBTASK_STRINGS = not LEROBOT_06
+"""0.4.4's `LeRobotDataset` adds a `subtask` string beside `subtask_index`; 0.6's reads no subtasks."""
 
 if LEROBOT_06:
     from lerobot.common.train_utils import load_training_step
@@ -27,6 +31,7 @@ if LEROBOT_06:
     from lerobot.datasets.io_utils import cast_stats_to_numpy, hf_transform_to_torch
     from lerobot.datasets.multi_dataset import MultiLeRobotDataset as LegacyMultiLeRobotDataset
     from lerobot.datasets.streaming_dataset import Backtrackable
+    from lerobot.datasets.streaming_dataset import _ShardExhaustedError as ShardExhausted
     from lerobot.lerobot_types import TransitionKey
     from lerobot.transforms import ImageTransforms
     from lerobot.utils.constants import IMAGENET_STATS
@@ -47,11 +52,16 @@ else:
     from lerobot.processor.core import TransitionKey
     from lerobot.utils.train_utils import load_training_step
 
+    ShardExhausted = StopIteration  # 0.4.4's stream catches what a generator turns it into
+
 __all__ = [
     "IMAGENET_STATS",
+    "INTEGER_STATS_ARE_INTS",
     "LEROBOT_06",
+    "SUBTASK_STRINGS",
     "LEROBOT_VERSION",
     "Backtrackable",
+    "ShardExhausted",
     "ImageTransforms",
     "LegacyMultiLeRobotDataset",
     "TransitionKey",
@@ -65,8 +75,10 @@ __all__ = [
     "trainable_config",
     "training_frames_uint8",
     "set_lerobot_deltas",
+    "lerobot_delta_indices",
     "with_features",
     "lerobot_dataset_options",
+    "video_codec_options",
 ]
 
 
@@ -80,6 +92,11 @@ def training_frames_uint8(ds_cfg) -> bool:
     """Whether lerobot's own `make_dataset` hands training uint8 camera frames: 0.6's always does
     (`return_uint8=True`; `lerobot_train` converts them to float in the main process), 0.4.4's never."""
     return LEROBOT_06
+
+
+def lerobot_delta_indices(dataset) -> dict | None:
+    """An open `LeRobotDataset`'s window offsets in frames."""
+    return (dataset.reader if LEROBOT_06 else dataset).delta_indices
 
 
 def set_lerobot_deltas(dataset, delta_timestamps, delta_indices) -> None:
@@ -108,3 +125,12 @@ def lerobot_dataset_options(return_uint8: bool) -> dict:
     if return_uint8:
         raise ValueError("return_uint8 needs lerobot >= 0.5 for reader='lerobot' (0.4.4 has no such option)")
     return {}
+
+
+def video_codec_options(vcodec: str) -> dict:
+    """`LeRobotDataset.create` keyword arguments that pick the video codec (0.6: an encoder config)."""
+    if LEROBOT_06:
+        from lerobot.configs.video import RGBEncoderConfig
+
+        return {"rgb_encoder": RGBEncoderConfig(vcodec=vcodec)}
+    return {"vcodec": vcodec}

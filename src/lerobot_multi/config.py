@@ -113,9 +113,15 @@ class MultiTrainPipelineConfig(TrainPipelineConfig):
         # show it a string for the duration of the call and keep everything else lerobot's.
         repo_id = self.dataset.repo_id
         if isinstance(repo_id, list):
-            if self.use_rabc and not self.rabc_progress_path:
+            if getattr(self, "use_rabc", False) and not getattr(self, "rabc_progress_path", None):
                 raise DatasetSourceError(
                     "use_rabc with several datasets needs an explicit rabc_progress_path"
+                )
+            if getattr(self, "sample_weighting", None) is not None:
+                # lerobot 0.6's SampleWeighter reads one dataset's root and repo_id (RA-BC progress)
+                raise DatasetSourceError(
+                    "sample_weighting with several datasets: not supported (lerobot's SampleWeighter "
+                    "reads one dataset); use dataset.weights / temperature for the mixture's shares"
                 )
             self.dataset.repo_id = repo_id[0] if repo_id else ""
         try:

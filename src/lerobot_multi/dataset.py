@@ -143,7 +143,6 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self.sampling_shares = mixture_shares(
             frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature
         )
-        self.reader = spec.reader
         if spec.reader == "lerobot":
             self._reader = LerobotReader(
                 self.meta,
@@ -162,6 +161,15 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self.delta_timestamps_by_dataset: dict[str, dict[str, list[float]] | None] = {}
         self.delta_indices_by_dataset: dict[str, dict[str, list[int]] | None] = {}
         self.set_delta_timestamps(delta_timestamps)
+
+    @property
+    def reader(self) -> BatchAssembler | LerobotReader:
+        """The sample reader (lerobot 0.6's `dataset.reader`; which one: `spec.reader`)."""
+        return self._reader
+
+    def get_raw_item(self, idx: int) -> dict:
+        """lerobot 0.6's raw row: the non-visual columns of frame `idx`, no windows, no transforms."""
+        return self.hf_dataset[idx]
 
     @property
     def image_transforms(self) -> Callable | None:
@@ -288,6 +296,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
 
     # lerobot's map from a frame's `index` to its hf_dataset row; the mixture's rows are its indices
     _absolute_to_relative_idx = None
+    absolute_to_relative_idx = None  # lerobot 0.6's public name for it
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_hf_table": None}  # DataLoader workers need no copy of the table

@@ -44,6 +44,10 @@ def open_lerobot_dataset(
 class LerobotReader:
     """Samples of a mixture read one by one by lerobot's `LeRobotDataset`s."""
 
+    # lerobot 0.6's tools (the FAST tokenizer) read `dataset.reader._absolute_to_relative_idx`: the
+    # mixture's rows are its global indices, so there is no map
+    _absolute_to_relative_idx = None
+
     def __init__(
         self,
         meta,

@@ -303,6 +303,16 @@ class MultiDatasetMetadata:
         return [k for k, ft in self.features.items() if ft["dtype"] in ("video", "image")]
 
     @property
+    def depth_keys(self) -> list[str]:
+        """lerobot 0.6's depth cameras: none, since a mixture refuses depth features (source_meta)."""
+        return []
+
+    @property
+    def has_language_columns(self) -> bool:
+        """lerobot 0.6 collates language columns with `lerobot_collate_fn`; a mixture carries none."""
+        return False
+
+    @property
     def names(self) -> dict:
         return {k: ft["names"] for k, ft in self.features.items()}
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 from lerobot.datasets.compute_stats import aggregate_stats
 
+from lerobot_multi.compat import INTEGER_STATS_ARE_INTS
 from lerobot_multi.sources import DatasetSourceError
 
 Stats = dict[str, dict[str, np.ndarray]]
@@ -105,12 +106,13 @@ def check_finite(stats: Stats, repo_id: str) -> None:
 
 
 def as_lerobot_dtypes(stats: Stats, features: Mapping[str, dict]) -> Stats:
-    """lerobot's stats dtypes: an int64 `count`, and integer min/max for integer features (per-episode
-    stats and aggregation produce floats)."""
+    """The installed lerobot's stats dtypes: an int64 `count`, and on 0.4.4 integer min/max for integer
+    features (per-episode stats and aggregation produce floats)."""
     for key, ft in stats.items():
         if "count" in ft:
             ft["count"] = np.asarray(ft["count"]).astype(np.int64)
-        if str(features.get(key, {}).get("dtype", "")).startswith(("int", "uint")):
+        integer = str(features.get(key, {}).get("dtype", "")).startswith(("int", "uint"))
+        if integer and INTEGER_STATS_ARE_INTS:
             for name in ("min", "max"):
                 if name in ft:
                     ft[name] = np.rint(np.asarray(ft[name])).astype(np.int64)

@@ -15,7 +15,7 @@ import torch
 from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
 from torchvision import transforms
 
-from lerobot_multi.compat import Backtrackable
+from lerobot_multi.compat import Backtrackable, ShardExhausted
 from lerobot_multi.sources import DatasetSource, DatasetSourceError
 from lerobot_multi.video import decode_with_lerobot
 
@@ -88,7 +88,10 @@ class SourceStream(StreamingLeRobotDataset):
                 yield {k: v[i] for k, v in batch.items()}
 
     def make_frame(self, rows: Backtrackable) -> Iterator[tuple[dict, dict]]:
-        row = next(rows)
+        try:
+            row = next(rows)
+        except StopIteration as e:  # the shard's end, as the installed lerobot's stream expects it
+            raise ShardExhausted from e
         near = {}
         if self.offsets:
             # the frames the window needs, clamped to the episode like LeRobotDataset; rows of one

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from lerobot_multi.adapt import SampleAdapter
-from lerobot_multi.compat import check_delta_timestamps, get_delta_indices
+from lerobot_multi.compat import SUBTASK_STRINGS, check_delta_timestamps, get_delta_indices
 from lerobot_multi.metadata import open_mixture_metadata
 from lerobot_multi.parallel import parallel_map
 from lerobot_multi.sampling import apportion, label_blocks, mixture_shares, normalize_weights
@@ -285,7 +285,9 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         item["task_index"] = torch.tensor(int(self.meta.task_maps[d][int(row["task_index"])]))
         if self.meta.subtask_maps is not None:
             subtask = int(self.meta.subtask_maps[d][int(row["subtask_index"])])
-            item["subtask_index"], item["subtask"] = torch.tensor(subtask), self.meta.subtasks.index[subtask]
+            item["subtask_index"] = torch.tensor(subtask)
+            if SUBTASK_STRINGS:
+                item["subtask"] = self.meta.subtasks.index[subtask]
         item["dataset_index"] = torch.tensor(d)
         if self.meta.conditioning is not None:
             item = self.meta.conditioning.apply_sample(item)

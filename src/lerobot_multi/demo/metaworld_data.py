@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from lerobot_multi.compat import video_codec_options
 from lerobot_multi.demo.sim import (
     ACTION_KEY,
     METAWORLD_FPS,
@@ -169,7 +170,7 @@ def generate_task_dataset(
             robot_type="sawyer",
             features=dataset_features(image_size),
             use_videos=True,
-            vcodec=params["vcodec"] or "libsvtav1",
+            **video_codec_options(params["vcodec"] or "libsvtav1"),
         )
         try:
             for placement in params["placements"]:
