@@ -111,3 +111,16 @@ def test_bad_input_types(data_root, kwargs, message):
     kwargs.setdefault("root", data_root)
     with pytest.raises(DatasetSourceError, match=message):
         MultiLeRobotDataset(SAME, **kwargs)
+
+
+def test_one_dataset_root_is_its_folder(data_root):
+    """lerobot's meaning of `root` for one repo_id: the dataset's own folder (its tests read root/data)."""
+    folder = data_root / "lab/sess_a"
+    for ds in (
+        MultiLeRobotDataset("lab/sess_a", root=folder),
+        MultiLeRobotDataset(["lab/sess_a"], root=data_root),
+    ):
+        assert ds.root == folder and (ds.root / "data").is_dir()
+    assert len(MultiLeRobotDataset("lab/sess_a", root=folder)) == len(
+        LeRobotDataset("lab/sess_a", root=folder)
+    )

@@ -77,6 +77,18 @@ def test_info_json_field_of_wrong_type(copy_of, field, value, message):
         read_all(root, "lab/nocam")
 
 
+def test_depth_feature_is_refused_naming_it(copy_of):
+    """A depth map (lerobot 0.6's `info.is_depth_map`) would decode as RGB: a clear error instead."""
+    root, ds = copy_of("lab/sess_c")
+    info = json.loads((ds / "meta/info.json").read_text())
+    info["features"]["observation.images.top"].setdefault("info", {})["is_depth_map"] = True
+    (ds / "meta/info.json").write_text(json.dumps(info))
+    with pytest.raises(
+        DatasetSourceError, match=r"'lab/sess_c': feature 'observation.images.top' is a depth map"
+    ):
+        read_all(root, "lab/sess_c")
+
+
 def test_bad_shape_in_info_json(copy_of):
     root, ds = copy_of("lab/nocam")
     info = json.loads((ds / "meta/info.json").read_text())

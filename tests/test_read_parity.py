@@ -18,7 +18,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from torch.utils.data import DataLoader, default_collate
 
 from lerobot_multi import MultiLeRobotDataset
-from lerobot_multi.compat import ImageTransforms
+from lerobot_multi.compat import LEROBOT_06, ImageTransforms, lerobot_dataset_options
 
 CAM = "observation.images.top"
 DELTAS = {
@@ -60,17 +60,30 @@ def disk_unchanged(data_root):
     assert tree_hash(data_root) == before
 
 
+UINT8 = [
+    False,
+    pytest.param(
+        True, marks=pytest.mark.skipif(not LEROBOT_06, reason="return_uint8: lerobot 0.6 line only")
+    ),
+]
+
+
+@pytest.mark.parametrize("uint8", UINT8, ids=["float", "uint8"])
 @pytest.mark.parametrize("delta", list(DELTAS))
 @pytest.mark.parametrize(
     "repo_id", ["lab/sess_a", "lab/images", "lab/nocam"], ids=["video", "image", "state"]
 )
-def test_single_dataset_equals_lerobot(data_root, repo_id, delta):
+def test_single_dataset_equals_lerobot(data_root, repo_id, delta, uint8):
     dt = DELTAS[delta]
     if dt is not None and repo_id == "lab/nocam":
         dt = {k: v for k, v in dt.items() if k != CAM}
-    ours = MultiLeRobotDataset([repo_id], root=data_root, delta_timestamps=dt)
+    ours = MultiLeRobotDataset([repo_id], root=data_root, delta_timestamps=dt, return_uint8=uint8)
     ref = LeRobotDataset(
-        repo_id, root=data_root / repo_id, delta_timestamps=dt, video_backend=ours.video_backend
+        repo_id,
+        root=data_root / repo_id,
+        delta_timestamps=dt,
+        video_backend=ours.video_backend,
+        **lerobot_dataset_options(uint8),
     )
     indices = list(range(len(ref)))
     expected = [{**ref[i], "dataset_index": torch.tensor(0)} for i in indices]
@@ -146,13 +159,35 @@ def test_image_transforms_draw_as_lerobot(data_root):
     assert not torch.equal(got[CAM][0], fast[3][CAM])  # the transform is random
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_dataloader_batches_equal_lerobot_reader(data_root, workers):
+@pytest.mark.parametrize(("workers", "context"), [(0, None), (2, "fork"), (2, "spawn")])
+def test_dataloader_batches_equal_lerobot_reader(data_root, workers, context):
+    """Spawned workers are lerobot 0.6's default: the mixture pickles and opens its stores in each."""
     fast, ref = open_pair(data_root, "filled_camera")
-    loader = DataLoader(fast, batch_size=8, num_workers=workers)
+    loader = DataLoader(fast, batch_size=8, num_workers=workers, multiprocessing_context=context)
     for b, batch in enumerate(loader):
         indices = range(8 * b, min(8 * b + 8, len(ref)))
         assert_same(batch, default_collate([ref[i] for i in indices]), b)
+
+
+@pytest.mark.skipif(not LEROBOT_06, reason="return_uint8 and spawned workers: lerobot 0.6 line only")
+@pytest.mark.parametrize("workers", [0, 2])
+def test_spawned_uint8_batches_equal_lerobot(data_root, workers):
+    """lerobot 0.6's training defaults on one folder: uint8 frames, spawned workers, ACT-like windows."""
+    dt = DELTAS["diffusion"]
+    ours = MultiLeRobotDataset(["lab/sess_b"], root=data_root, delta_timestamps=dt, return_uint8=True)
+    ref = LeRobotDataset(
+        "lab/sess_b",
+        root=data_root / "lab/sess_b",
+        delta_timestamps=dt,
+        video_backend=ours.video_backend,
+        return_uint8=True,
+    )
+    context = "spawn" if workers else None
+    ours_batches = DataLoader(ours, batch_size=8, num_workers=workers, multiprocessing_context=context)
+    ref_batches = DataLoader(ref, batch_size=8, num_workers=workers, multiprocessing_context=context)
+    for b, (got, expected) in enumerate(zip(ours_batches, ref_batches, strict=True)):
+        assert got[CAM].dtype == torch.uint8
+        assert_same(got, {**expected, "dataset_index": torch.zeros(len(got["index"]), dtype=torch.int64)}, b)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -175,12 +210,19 @@ def test_property_random_windows_and_selections(data_root, offsets, keep_a, keep
     assert_reads_like(fast, [ref[i] for i in indices], indices, "property")
 
 
-def test_reader_option_through_config(data_root):
-    from lerobot_multi.config import MultiDatasetConfig
+@pytest.mark.parametrize("reader", ["fast", "lerobot"])
+def test_slices_are_lists_of_samples(data_root, reader):
+    """`ds[a:b]` is the list of `ds[i]` (lerobot 0.6's slices), negative and stepped bounds included."""
+    ds = MultiLeRobotDataset(SAME, root=data_root, delta_timestamps=DELTAS["past_future"], reader=reader)
+    for cut in (slice(3, 9), slice(-4, None), slice(0, 20, 7)):
+        got = ds[cut]
+        indices = list(range(*cut.indices(len(ds))))
+        assert len(got) == len(indices)
+        for i, item in zip(indices, got):
+            assert_same(item, ds[i], (cut, i))
 
-    cfg = MultiDatasetConfig(repo_id=["lab/sess_a", "lab/sess_b"], root=str(data_root), reader="lerobot")
-    assert cfg.reader == "lerobot"
-    with pytest.raises(ValueError, match=r"dataset.reader = 'slow'"):
-        MultiDatasetConfig(repo_id=["lab/sess_a"], reader="slow")
+
+def test_fast_reader_opens_no_lerobot_dataset(data_root):
+    # the reader option through a config: tests/test_spec.py
     with pytest.raises(AttributeError, match="reader='lerobot'"):
         _ = MultiLeRobotDataset(["lab/sess_a"], root=data_root).datasets

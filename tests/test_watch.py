@@ -18,10 +18,11 @@ from test_contract import tiny_act
 from test_train import run, train_cmd
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
+from lerobot_multi.compat import LEROBOT_06
 from lerobot_multi.manifest import compare, read_manifest, write_manifest
 from lerobot_multi.sampling import apportion
 from lerobot_multi.scripts import info
-from lerobot_multi.validation import ValidationSet, split_episodes
+from lerobot_multi.validation import ValidationSet, split_by_task, split_episodes
 
 SELECTIONS = {"lab/sess_a": [0, 1, 2], "lab/sess_b": [0, 1, 2, 3], "lab/sess_c": [0, 1], "lab/one": [0]}
 
@@ -200,3 +201,34 @@ def test_manifest_round_trip_and_differences(tmp_path):
         "a: metadata files (info.json, meta/episodes, tasks, stats) changed",
         "option pad_vectors: False -> True",
     ]
+
+
+def test_split_by_task_is_lerobots_rule_within_each_dataset():
+    tasks = {"lab/sess_a": ["pick", "place", "pick", "pick"], "lab/sess_b": ["stack", "stack"]}
+    held = split_by_task({"lab/sess_a": [0, 1, 2, 3], "lab/sess_b": [0, 1]}, tasks, 0.3)
+    # per task, the last ceil(n x 0.3): pick [0, 2, 3] -> [3], place [1] would lose its only episode
+    # but another task keeps the dataset trained; stack [0, 1] -> [1]
+    assert held == {"lab/sess_a": [1, 3], "lab/sess_b": [1]}
+    with pytest.raises(DatasetSourceError, match=r"'lab/sess_b'.*eval_split=0.6 holds out all 2"):
+        split_by_task({"lab/sess_b": [0, 1]}, tasks, 0.6)
+
+
+@pytest.mark.skipif(not LEROBOT_06, reason="dataset.eval_split / eval_steps: lerobot 0.6 line only")
+def test_eval_split_is_the_held_out_split_with_per_dataset_losses(data_root, tmp_path):
+    out = tmp_path / "run"
+    args = [
+        f"--dataset.repo_id=[{','.join(SAME)}]",
+        f"--dataset.root={data_root}",
+        "--dataset.eval_split=0.3",
+        "--eval_steps=2",
+        "--steps=2",
+        f"--output_dir={out}",
+    ]
+    log = run(train_cmd(*args), cwd=tmp_path)
+    assert "eval_loss=" in log.stdout + log.stderr  # lerobot's own held-out loss, on our held-out frames
+    manifest = read_manifest(out / "checkpoints/000002/pretrained_model/mixture.json")
+    held = {d["repo_id"]: d["held_out"] for d in manifest["datasets"]}
+    # sess_a: pick [0, 2] place [1] -> [1, 2]; sess_b: place [0, 2] stack [1, 3] -> [2, 3]; sess_c: [1]
+    assert held == {"lab/sess_a": [1, 2], "lab/sess_b": [2, 3], "lab/sess_c": [1]}
+    records = [json.loads(line) for line in (out / "val_metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 2 and set(records[-1]["loss"]) == set(SAME)

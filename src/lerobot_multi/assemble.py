@@ -112,6 +112,11 @@ class BatchAssembler:
         self.lengths = meta.episode_lengths
         self.set_delta_indices([None] * len(meta.sources))
 
+    def keep_only(self, keys) -> None:
+        """Assemble only `keys` (e.g. the non-visual columns), without the constant pad masks."""
+        self.plans = [[p for p in plans if p.key in keys] for plans in self.plans]
+        self.masks = [{} for _ in self.masks]
+
     def set_delta_indices(self, per_dataset: Sequence[dict[str, list[int]] | None]) -> None:
         """Each dataset's window offsets in its own frames, keyed by the mixture's names."""
         meta, schema, cond = self.meta, self.meta.schema, self.meta.conditioning

@@ -45,6 +45,11 @@ class ConditionProcessorStep(ProcessorStep):
             "task or with overrides {'ConditionProcessorStep': {'group': ...}}"
         )
 
+    def select_group(self, name: str) -> None:
+        """Fix the group every observation is conditioned on (an unknown name is an error)."""
+        self._gid(name)
+        self.group = name
+
     def __call__(self, transition):
         obs = transition.get(TransitionKey.OBSERVATION) or {}
         value = obs.get(self.key)

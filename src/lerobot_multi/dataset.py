@@ -340,7 +340,10 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.num_frames
 
-    def __getitem__(self, idx: int) -> dict:
+    def __getitem__(self, idx: int | slice) -> dict | list[dict]:
+        """Frame `idx` (lerobot's sample), or for a slice the list of its frames (as lerobot 0.6)."""
+        if isinstance(idx, slice):
+            return self._reader(list(range(*idx.indices(len(self)))))
         return self._reader([int(idx)])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict]:

@@ -24,7 +24,7 @@ from lerobot.processor.converters import (
 from lerobot.utils.constants import POLICY_POSTPROCESSOR_DEFAULT_NAME, POLICY_PREPROCESSOR_DEFAULT_NAME
 
 from lerobot_multi.condition_step import ConditionProcessorStep
-from lerobot_multi.normalize import _GroupNormalization
+from lerobot_multi.normalize import GroupNormalization
 from lerobot_multi.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -79,17 +79,17 @@ def export_group(
     replaced, conditioned = 0, False
     for pipeline in (pre, post):
         for i, step in enumerate(pipeline.steps):
-            if isinstance(step, _GroupNormalization):
+            if isinstance(step, GroupNormalization):
                 if group is None:
                     raise DatasetSourceError(
                         f"checkpoint {str(src)!r} normalizes per group {step.groups}: name one with --group"
                     )
-                pipeline.steps[i] = step._steps[step._resolve(group)]
+                pipeline.steps[i] = step.step_for(group)
                 replaced += 1
             elif isinstance(step, ConditionProcessorStep):
                 name = condition if condition is not None else group
-                step._gid(name)  # an unknown group is an error listing the known ones
-                step.group, conditioned = name, True
+                step.select_group(name)  # an unknown group is an error listing the known ones
+                conditioned = True
     if not replaced and not conditioned:
         raise DatasetSourceError(
             f"checkpoint {str(src)!r} holds no lerobot-multi normalization groups (normalization_mode "

@@ -33,8 +33,7 @@ def build_hf_table(meta, tolerance_s: float, video_backend: str) -> datasets.Dat
     """The non-visual columns of every frame of a mixture (`MultiDatasetMetadata`), lerobot-formatted."""
     features = {k: ft for k, ft in meta.features.items() if ft["dtype"] not in ("video", "image")}
     assembler = BatchAssembler(meta, tolerance_s, video_backend)
-    assembler.plans = [[p for p in plans if p.key in features] for plans in assembler.plans]
-    assembler.masks = [{} for _ in assembler.masks]
+    assembler.keep_only(features)
     total = int(meta.frame_offsets[-1])
     blocks = [assembler.columns(range(a, min(a + _BLOCK, total))) for a in range(0, total, _BLOCK)]
     hf_features = get_hf_features_from_features(features)

@@ -14,6 +14,10 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+import torch
+
+from lerobot_multi.spec import group_of_datasets
+
 MANIFEST_FILE = "mixture.json"
 OPTION_KEYS = (
     "mixed_fps",
@@ -42,14 +46,12 @@ def fingerprint(root: Path) -> str:
     return digest.hexdigest()
 
 
-def build_manifest(dataset, ds_cfg, held_out: Mapping[str, list[int]] | None, shares) -> dict:
-    """The manifest of a training mixture (`MultiLeRobotDataset` or stream) under its dataset config."""
-    from lerobot_multi.normalize import group_of_datasets
-
-    meta = dataset.meta
-    mode = getattr(ds_cfg, "normalization_mode", "global")
-    groups = group_of_datasets(meta.repo_ids, [m.robot_type for m in meta.sub_metas], mode)
-    weights = getattr(ds_cfg, "weights", None)
+def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
+    """The manifest of a training mixture (`MultiLeRobotDataset` or stream): its spec, shares, held-out
+    episodes and each dataset's fingerprint."""
+    meta, spec, shares = dataset.meta, dataset.spec, dataset.sampling_shares
+    groups = group_of_datasets(meta.repo_ids, [m.robot_type for m in meta.sub_metas], spec.normalization_mode)
+    weights = spec.weights
     if isinstance(weights, Mapping):
         weights = [weights.get(r) for r in meta.repo_ids]
     rows = []
@@ -72,7 +74,8 @@ def build_manifest(dataset, ds_cfg, held_out: Mapping[str, list[int]] | None, sh
                 "fingerprint": fingerprint(source.root),
             }
         )
-    options = {k: getattr(ds_cfg, k, None) for k in OPTION_KEYS}
+    options = {k: getattr(spec, k) for k in OPTION_KEYS if k != "streaming"}
+    options["streaming"] = isinstance(dataset, torch.utils.data.IterableDataset)
     cond = meta.conditioning
     if cond is not None:
         options["condition_groups"] = list(cond.groups)

@@ -34,25 +34,10 @@ from lerobot.processor.pipeline import ProcessorStep, ProcessorStepRegistry
 
 from lerobot_multi.compat import TransitionKey
 from lerobot_multi.sources import DatasetSourceError
+from lerobot_multi.spec import group_of_datasets
 from lerobot_multi.stats import Stats, aggregate
 
-NORMALIZATION_MODES = ("global", "per_robot", "per_dataset")
 DATASET_INDEX = "dataset_index"
-
-
-def group_of_datasets(
-    repo_ids: Sequence[str], robot_types: Sequence[str | None], mode: str
-) -> dict[str, str]:
-    """{repo_id: group name} for a normalization mode."""
-    if mode not in NORMALIZATION_MODES:
-        raise DatasetSourceError(
-            f"dataset.normalization_mode = {mode!r}: expected one of {list(NORMALIZATION_MODES)}"
-        )
-    if mode == "per_dataset":
-        return {r: r for r in repo_ids}
-    if mode == "per_robot":
-        return {r: str(t) for r, t in zip(repo_ids, robot_types)}
-    return dict.fromkeys(repo_ids, "all")
 
 
 def group_stats(repo_groups: Mapping[str, str], per_dataset_stats: Sequence[Stats]) -> dict[str, Stats]:
@@ -73,7 +58,7 @@ def _features_from_config(features: Mapping[str, Any]) -> dict[str, PolicyFeatur
 
 
 @dataclass
-class _GroupNormalization(ProcessorStep):
+class GroupNormalization(ProcessorStep):
     """One lerobot (un)normalizer per group; samples are routed by `dataset_index`."""
 
     features: dict[str, Any]
@@ -120,6 +105,10 @@ class _GroupNormalization(ProcessorStep):
             "write a plain lerobot checkpoint for one group with `lerobot-multi-export CHECKPOINT --group "
             "NAME --output DIR`"
         )
+
+    def step_for(self, name: str | None):
+        """lerobot's plain (un)normalizer step of group `name` (a group or a repo_id)."""
+        return self._steps[self._resolve(name)]
 
     def __call__(self, transition):
         ids = (transition.get(TransitionKey.COMPLEMENTARY_DATA) or {}).get(DATASET_INDEX)
@@ -183,12 +172,12 @@ class _GroupNormalization(ProcessorStep):
 
 
 @dataclass
-class GroupNormalizerProcessorStep(_GroupNormalization):
+class GroupNormalizerProcessorStep(GroupNormalization):
     base: type = field(default=NormalizerProcessorStep, init=False, repr=False)
 
 
 @dataclass
-class GroupUnnormalizerProcessorStep(_GroupNormalization):
+class GroupUnnormalizerProcessorStep(GroupNormalization):
     base: type = field(default=UnnormalizerProcessorStep, init=False, repr=False)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lerobot_multi.metadata import MultiDatasetMetadata, open_mixture_metadata
-from lerobot_multi.normalize import group_of_datasets
 from lerobot_multi.sampling import mixture_shares, normalize_weights
 from lerobot_multi.sources import EpisodesSpec, RootSpec
-from lerobot_multi.spec import MixtureSpec
+from lerobot_multi.spec import MixtureSpec, group_of_datasets
 
 
 def open_metadata(

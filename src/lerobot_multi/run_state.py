@@ -9,6 +9,7 @@ saves as train_config.json): the split lives in the manifest.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from lerobot_multi.manifest import MANIFEST_FILE, build_manifest, compare, read_
 from lerobot_multi.source_meta import load_all_metadata
 from lerobot_multi.sources import DatasetSourceError
 from lerobot_multi.spec import MixtureSpec
-from lerobot_multi.validation import ValidationSet, split_episodes
+from lerobot_multi.validation import ValidationSet, split_by_task, split_episodes
 from lerobot_multi.watch import TrainingWatch
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class RunState:
     manifest: dict = field(default_factory=dict)
     mixture_changed: bool = False  # resumed on a changed mixture (allowed): samplers restart
     watch: TrainingWatch | None = None
+    eval_dataset: object | None = None  # lerobot 0.6's eval dataset (`dataset.eval_split`): held-out frames
 
 
 def _saved_manifest(cfg) -> dict | None:
@@ -42,27 +44,46 @@ def _saved_manifest(cfg) -> dict | None:
     return read_manifest(path)
 
 
-def _selections(ds_cfg) -> dict[str, list[int]]:
-    """Each dataset's selected episodes: its info.json and meta/episodes alone, no merged metadata
-    (stats aggregation would be done again by the training dataset)."""
+def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
+    """Each dataset's selected episodes and every episode's first task: its info.json and
+    meta/episodes alone, no merged metadata (stats aggregation would be done again by the training
+    dataset)."""
     spec = MixtureSpec.from_config(ds_cfg)
     sources = spec.sources()
     metas = load_all_metadata(sources, open_processes=spec.open_processes)
-    return {
-        s.repo_id: list(s.episodes) if s.episodes is not None else list(range(m.total_episodes))
-        for s, m in zip(sources, metas)
-    }
+    selections, tasks = {}, {}
+    for s, m in zip(sources, metas):
+        selections[s.repo_id] = list(s.episodes) if s.episodes is not None else list(range(m.total_episodes))
+        tasks[s.repo_id] = [t[0] if len(t) else "" for t in m.episodes.column("tasks").to_pylist()]
+    return selections, tasks
+
+
+def _held_out(ds_cfg, seed: int, saved: dict | None) -> tuple[dict | None, dict | None]:
+    """(selections, held-out episodes) from `dataset.val_episodes` or lerobot 0.6's `dataset.eval_split`
+    (per task within each dataset); a resumed run keeps its checkpoint's split."""
+    eval_split = getattr(ds_cfg, "eval_split", 0.0) or 0.0
+    if eval_split and ds_cfg.val_episodes is not None:
+        raise DatasetSourceError(
+            "dataset.eval_split and dataset.val_episodes both hold out episodes; give one of them"
+        )
+    if ds_cfg.val_episodes is None and not eval_split:
+        return None, None
+    selections, tasks = _selections(ds_cfg)
+    keep = {d["repo_id"]: d["held_out"] for d in saved["datasets"]} if saved else None
+    if eval_split:
+        held = split_by_task(selections, tasks, eval_split)
+        held.update({r: sorted(v) for r, v in (keep or {}).items() if r in held})
+    else:
+        held = split_episodes(selections, ds_cfg.val_episodes, seed, keep)
+    return selections, held
 
 
 def open_training_mixture(run_cfg, make) -> tuple[object, RunState]:
     """(training dataset, run state) for `run_cfg` with a dataset list; `make` is `make_dataset`."""
     ds_cfg, state = run_cfg.dataset, RunState()
     saved = _saved_manifest(run_cfg)
-    selections = None
-    if ds_cfg.val_episodes is not None:
-        selections = _selections(ds_cfg)
-        keep = {d["repo_id"]: d["held_out"] for d in saved["datasets"]} if saved else None
-        state.held_out = split_episodes(selections, ds_cfg.val_episodes, run_cfg.seed or 0, keep)
+    selections, state.held_out = _held_out(ds_cfg, run_cfg.seed or 0, saved)
+    if state.held_out is not None:
         train_episodes = {r: sorted(set(sel) - set(state.held_out[r])) for r, sel in selections.items()}
         original = ds_cfg.episodes
         ds_cfg.episodes = train_episodes
@@ -72,7 +93,7 @@ def open_training_mixture(run_cfg, make) -> tuple[object, RunState]:
             ds_cfg.episodes = original
     else:
         dataset = make(run_cfg)
-    state.manifest = build_manifest(dataset, ds_cfg, state.held_out, dataset.sampling_shares)
+    state.manifest = build_manifest(dataset, state.held_out)
     if saved is not None:
         diff = compare(saved, state.manifest)
         if diff and not ds_cfg.allow_mixture_change:
@@ -94,8 +115,10 @@ def open_training_mixture(run_cfg, make) -> tuple[object, RunState]:
     factory = None
     held_frames = None
     if state.held_out is not None and any(state.held_out.values()):
-        factory = lambda: _validation_set(run_cfg, make, selections, state.held_out)  # noqa: E731
+        factory = functools.cache(lambda: _validation_set(run_cfg, make, selections, state.held_out))
         held_frames = _held_out_frames(dataset, state.held_out)
+        if getattr(ds_cfg, "eval_split", 0.0):
+            state.eval_dataset = factory().all_held_out(state.held_out)
     state.watch = TrainingWatch(run_cfg, dataset, dataset.sampling_shares, step, factory, held_frames)
     return dataset, state
 

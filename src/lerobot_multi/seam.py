@@ -311,12 +311,8 @@ class Lerobot06Seam(TrainSeam):
     def make_train_eval_datasets(self, run_cfg):
         if not isinstance(run_cfg.dataset.repo_id, list):
             return self.lerobot("make_train_eval_datasets")(run_cfg)
-        if getattr(run_cfg.dataset, "eval_split", 0.0):
-            raise NotImplementedError(
-                "dataset.eval_split with a list of datasets: use dataset.val_episodes (held out per "
-                "dataset, docs/watching.md)"
-            )
-        return self.open_mixture(run_cfg), None
+        dataset = self.open_mixture(run_cfg)  # eval_split: held out per task within each dataset
+        return dataset, self.state.eval_dataset
 
     def EpisodeAwareSampler(self, *args, drop_n_first_frames=0, drop_n_last_frames=0, **kwargs):  # noqa: N802
         if self.weighted():

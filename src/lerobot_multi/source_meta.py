@@ -173,7 +173,20 @@ def read_info(source: DatasetSource) -> dict:
         if not isinstance(shape, (list, tuple)) or not all(is_int(s) and s > 0 for s in shape):
             raise bad(f"features.{key}.shape", "a list of positive integers", shape)
         ft["shape"] = tuple(shape)  # as lerobot's load_info
+        if _is_depth(ft):
+            # lerobot 0.6 dequantizes depth maps to a unit (depth_output_unit); a mixture would decode
+            # them as RGB frames, so it refuses them rather than give wrong values
+            raise DatasetSourceError(
+                f"dataset {source.repo_id!r}: feature {key!r} is a depth map ({info_path}); lerobot-multi "
+                'does not read depth features yet (README "Semantics and limits")'
+            )
     return info
+
+
+def _is_depth(ft: dict) -> bool:
+    """lerobot 0.6's depth-map marker on a feature (`info.is_depth_map`, or the legacy video key)."""
+    info, video = ft.get("info") or {}, ft.get("video_info") or {}
+    return bool(info.get("is_depth_map") or info.get("video.is_depth_map") or video.get("video.is_depth_map"))
 
 
 def _episode_files(source: DatasetSource | SourceMetadata) -> list[Path]:

@@ -148,7 +148,13 @@ def make_sources(
     episodes: EpisodesSpec = None,
     revision: str | None = None,
 ) -> list[DatasetSource]:
-    """Validate the user's dataset arguments into one `DatasetSource` per dataset, in the given order."""
+    """Validate the user's dataset arguments into one `DatasetSource` per dataset, in the given order.
+
+    A single repo_id as a string takes `root` in lerobot's meaning: the dataset's own folder (as
+    `LeRobotDataset(repo_id, root=...)`); with a list, `root` holds `<repo_id>/` folders.
+    """
+    if isinstance(repo_ids, str) and isinstance(root, (str, Path)):
+        root = {repo_ids: root}
     ids = normalize_repo_ids(repo_ids)
     if isinstance(root, Mapping):
         unknown = [k for k in root if k not in ids]

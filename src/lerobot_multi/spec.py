@@ -95,6 +95,18 @@ class MixtureSpec:
         return any(v is not None for v in (self.weights, self.temperature, self.epoch_size))
 
 
+def group_of_datasets(
+    repo_ids: Sequence[str], robot_types: Sequence[str | None], mode: str
+) -> dict[str, str]:
+    """{repo_id: normalization group name} for a normalization mode."""
+    _choice("normalization_mode", mode, NORMALIZATION_MODES)
+    if mode == "per_dataset":
+        return {r: r for r in repo_ids}
+    if mode == "per_robot":
+        return {r: str(t) for r, t in zip(repo_ids, robot_types)}
+    return dict.fromkeys(repo_ids, "all")
+
+
 def _choice(name: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise DatasetSourceError(f"dataset.{name} = {value!r}: expected one of {', '.join(allowed)}")

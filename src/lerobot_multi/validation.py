@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -70,6 +71,55 @@ def split_episodes(
     return held
 
 
+def split_by_task(
+    selections: Mapping[str, Sequence[int]], episode_tasks: Mapping[str, Sequence[str]], fraction: float
+) -> dict[str, list[int]]:
+    """lerobot 0.6's `dataset.eval_split` within each dataset: per task (an episode's first task), the
+    last ceil(n x fraction) of its selected episodes are held out. `episode_tasks[repo_id][e]` is
+    episode e's first task."""
+    held: dict[str, list[int]] = {}
+    for repo_id, selected in selections.items():
+        by_task: dict[str, list[int]] = {}
+        for e in selected:
+            by_task.setdefault(episode_tasks[repo_id][int(e)], []).append(int(e))
+        chosen = [e for eps in by_task.values() for e in eps[len(eps) - math.ceil(len(eps) * fraction) :]]
+        if len(chosen) >= len(selected):
+            raise DatasetSourceError(
+                f"dataset {repo_id!r}: dataset.eval_split={fraction} holds out all {len(selected)} of its "
+                "episodes (each task keeps none); lower it or select more episodes"
+            )
+        held[repo_id] = sorted(chosen)
+    return held
+
+
+class HeldOutFrames(torch.utils.data.Subset):
+    """The held-out frames of a mixture as lerobot 0.6's eval dataset; `hf_dataset` has their rows,
+    which lerobot's `max_eval_samples` reads (`task_index` per frame)."""
+
+    @property
+    def hf_dataset(self):
+        return self.dataset.hf_dataset.select(self.indices)
+
+    @property
+    def meta(self):
+        return self.dataset.meta
+
+
+def held_out_frames(dataset, held_out: Mapping[str, Sequence[int]]) -> dict[str, np.ndarray]:
+    """{repo_id: global frame indices of its held-out episodes} in a mixture holding them."""
+    episodes = dataset.meta.episodes
+    ds_index = np.asarray(episodes["dataset_index"])
+    source = np.asarray(episodes["source_episode_index"])
+    start = np.asarray(episodes["dataset_from_index"])
+    end = np.asarray(episodes["dataset_to_index"])
+    out = {}
+    for d, repo_id in enumerate(dataset.repo_ids):
+        rows = np.flatnonzero((ds_index == d) & np.isin(source, list(held_out.get(repo_id, []))))
+        if len(rows):
+            out[repo_id] = np.concatenate([np.arange(start[r], end[r]) for r in rows])
+    return out
+
+
 class ValidationSet:
     """A fixed sample of each dataset's held-out frames in a mixture `dataset` (train + held-out)."""
 
@@ -82,17 +132,8 @@ class ValidationSet:
         seed: int,
     ):
         self.dataset, self.batch_size = dataset, batch_size
-        episodes = dataset.meta.episodes
-        ds_index = np.asarray(episodes["dataset_index"])
-        source = np.asarray(episodes["source_episode_index"])
-        start = np.asarray(episodes["dataset_from_index"])
-        end = np.asarray(episodes["dataset_to_index"])
         self.indices: dict[str, np.ndarray] = {}
-        for d, repo_id in enumerate(dataset.repo_ids):
-            rows = np.flatnonzero((ds_index == d) & np.isin(source, list(held_out.get(repo_id, []))))
-            if not len(rows):
-                continue
-            frames = np.concatenate([np.arange(start[r], end[r]) for r in rows])
+        for repo_id, frames in held_out_frames(dataset, held_out).items():
             rng = np.random.default_rng([seed, zlib.crc32(repo_id.encode())])
             n = min(len(frames), batch_size * max_batches)
             self.indices[repo_id] = np.sort(rng.choice(frames, size=n, replace=False))
@@ -101,11 +142,21 @@ class ValidationSet:
     def frames(self) -> dict[str, int]:
         return {r: len(v) for r, v in self.indices.items()}
 
+    def all_held_out(self, held_out: Mapping[str, Sequence[int]]) -> HeldOutFrames:
+        """Every held-out frame, in dataset order, as one dataset (lerobot 0.6's eval loop reads it)."""
+        frames = held_out_frames(self.dataset, held_out).values()
+        return HeldOutFrames(self.dataset, np.concatenate(list(frames)).tolist())
+
     def batches(self, repo_id: str):
         collate = torch.utils.data.default_collate
         idx = self.indices[repo_id]
         for a in range(0, len(idx), self.batch_size):
-            yield collate(self.dataset.__getitems__(idx[a : a + self.batch_size].tolist()))
+            batch = collate(self.dataset.__getitems__(idx[a : a + self.batch_size].tolist()))
+            # uint8 frames (lerobot 0.6's training default) become float as lerobot's loop makes them
+            for key in self.dataset.meta.camera_keys:
+                if key in batch and batch[key].dtype == torch.uint8:
+                    batch[key] = batch[key].to(dtype=torch.float32) / 255.0
+            yield batch
 
     def losses(self, policy, preprocessor, seed: int = 0) -> dict[str, float]:
         """The policy's loss per dataset (frame-weighted mean over its batches)."""

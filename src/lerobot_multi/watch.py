@@ -44,7 +44,9 @@ class TrainingWatch:
         self.step = step
         self._val_set_factory, self._val_set = val_set_factory, None
         self.held_out_frames = held_out_frames or {}
-        self.val_freq = getattr(cfg.dataset, "val_freq", None) or cfg.save_freq
+        # lerobot 0.6's held-out loss runs every eval_steps: the per-dataset losses come at the same steps
+        eval_steps = getattr(cfg, "eval_steps", 0) if getattr(cfg.dataset, "eval_split", 0.0) else 0
+        self.val_freq = getattr(cfg.dataset, "val_freq", None) or eval_steps or cfg.save_freq
         self.output_dir = Path(cfg.output_dir)
 
     def on_batch(self, batch: dict) -> None:
