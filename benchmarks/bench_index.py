@@ -14,8 +14,8 @@ than lerobot's own reader), (c) lerobot 0.4.4's legacy MultiLeRobotDataset, two 
 - item: `dataset[i]` one at a time.
 
 Each round runs every variant once in shuffled order; the ratios are per round, reported as the median
-(and quartiles) over rounds. Also the time to open each: ours with its defaults (threads, or one
-spawned process per core from 64 datasets up: `procs`), and lerobot's legacy class.
+(and quartiles) over rounds. Also the time to open each: ours with its defaults (threads),
+and lerobot's legacy class.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMulti
 from torch.utils.data import default_collate
 
 from lerobot_multi import MultiLeRobotDataset
-from lerobot_multi.parallel import auto_processes
+from lerobot_multi.indexing import locate_frames
 
 BATCH = 64
 
@@ -72,7 +72,9 @@ def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
     legacy = LegacyMulti(repo_ids, root=root, video_backend="pyav")
     open_legacy = time.perf_counter() - t
     idx = np.random.default_rng(0).integers(0, len(multi), size=items).tolist()
-    resolved = [multi.meta.locate(i) for i in idx]
+    meta = multi.meta
+    _, parts, positions, _ = locate_frames(meta.episode_starts, meta.episode_datasets, meta.frame_offsets, idx)
+    resolved = [(int(d), int(p)) for d, p in zip(parts, positions)]
     batches = [idx[k : k + BATCH] for k in range(0, items, BATCH)]
     resolved_batches = [resolved[k : k + BATCH] for k in range(0, items, BATCH)]
     subs = legacy._datasets  # lerobot's own LeRobotDataset per repo
@@ -99,7 +101,7 @@ def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
         rounds=rounds,
     )
     return (
-        f"{count:>8} {auto_processes(count):>5} {open_multi:>8.2f} {open_legacy:>9.2f} {direct_us:>9.1f} "
+        f"{count:>8} {open_multi:>8.2f} {open_legacy:>9.2f} {direct_us:>9.1f} "
         f"{fmt(batch['direct again']):>22} {fmt(batch['multi']):>22} {batch['legacy'][0]:>12.3f} {fmt(item['multi']):>22} {item['legacy'][0]:>11.3f}"
     )
 
@@ -141,7 +143,7 @@ def main() -> None:
             print(measure_opening(count), flush=True)
         return
     print(
-        f"{'datasets':>8} {'procs':>5} {'open s':>8} {'legacy s':>9} {'direct us':>9} "
+        f"{'datasets':>8} {'open s':>8} {'legacy s':>9} {'direct us':>9} "
         f"{'batch direct/direct':>22} {'batch multi/direct':>22} {'legacy/direct':>12} {'item multi/direct':>22} {'legacy/direct':>11}"
     )
     for count in args.counts:

@@ -13,9 +13,9 @@ import pytest
 import torch
 from builders import build_dataset
 from conftest import SAME
+from helpers import run, train_cmd
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
 from lerobot.processor.normalize_processor import NormalizerProcessorStep
-from test_train import run, train_cmd
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset, StreamingMultiLeRobotDataset
 from lerobot_multi.condition_step import condition_step

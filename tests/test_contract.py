@@ -5,30 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import torch
 from conftest import SAME
+from helpers import tiny_act
 from lerobot.configs.types import FeatureType
 from lerobot.datasets.factory import resolve_delta_timestamps
 from lerobot.datasets.sampler import EpisodeAwareSampler
-from lerobot.policies.act.configuration_act import ACTConfig
 from lerobot.policies.factory import make_policy, make_pre_post_processors
 
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.compat import dataset_to_policy_features
 from lerobot_multi.factory import apply_imagenet_stats
-
-
-def tiny_act() -> ACTConfig:
-    return ACTConfig(
-        device="cpu",
-        pretrained_backbone_weights=None,
-        chunk_size=4,
-        n_action_steps=4,
-        dim_model=32,
-        dim_feedforward=64,
-        n_heads=2,
-        n_encoder_layers=1,
-        n_decoder_layers=1,
-        push_to_hub=False,
-    )
 
 
 def test_contract_items(data_root):

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import torch
-from test_train import run, train_cmd
+from helpers import run, train_cmd
 
 ROBOTS = ["lab/arm_small", "lab/arm_big"]  # robot types arm_a and arm_b; actions around 0 and around 50
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import tiny_act
 from lerobot.policies.factory import make_pre_post_processors
-from test_contract import tiny_act
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 from lerobot_multi.normalize import dataset_group_stats, install_group_normalization

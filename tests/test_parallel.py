@@ -13,7 +13,7 @@ import torch
 from conftest import SAME
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
-from lerobot_multi.parallel import auto_processes, parallel_map
+from lerobot_multi.parallel import parallel_map, resolve_processes
 from lerobot_multi.report import open_metadata
 
 
@@ -33,9 +33,15 @@ def test_process_map_keeps_order_and_falls_back_when_the_pool_breaks(caplog):
     assert "opening them in this process instead" in caplog.text
 
 
-def test_threads_unless_processes_are_asked_for():
+def test_threads_unless_processes_are_asked_for(data_root):
     """Metadata read from files: processes cost more than they save (docs/benchmarks.md)."""
-    assert auto_processes(10) == auto_processes(100_000) == 0
+    assert resolve_processes(None, 100_000) == 0 and resolve_processes(2, 3) == 2
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=rf"open_processes = {bad!r}"):
+            resolve_processes(bad, 3)
+    before = set(multiprocessing.active_children())
+    MultiLeRobotDataset(SAME, root=data_root)  # open_processes=None: threads, no child process
+    assert set(multiprocessing.active_children()) == before
 
 
 @pytest.mark.slow  # end-to-end; `make test-slow`

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import SAME, tree_hash
+from helpers import assert_reads_like, assert_same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lerobot.configs.default import DatasetConfig
@@ -31,26 +32,6 @@ DELTAS = {
         "action": [(i - 1) / 30 for i in range(16)],
     },
 }
-
-
-def assert_same(a: dict, b: dict, where) -> None:
-    assert set(a) == set(b), (where, set(a) ^ set(b))
-    for key, expected in b.items():
-        got = a[key]
-        if isinstance(expected, torch.Tensor):
-            assert isinstance(got, torch.Tensor), (where, key)
-            assert (got.dtype, got.shape) == (expected.dtype, expected.shape), (where, key, got, expected)
-            assert torch.equal(got, expected), (where, key)
-        else:
-            assert got == expected, (where, key)
-
-
-def assert_reads_like(ours, expected: list[dict], indices: list[int], where) -> None:
-    """`ours[i]` equals each expected sample, and the batch of `ours.__getitems__` (what the DataLoader
-    collates) equals the collated expected samples."""
-    for i, item in zip(indices, expected):
-        assert_same(ours[i], item, (where, i))
-    assert_same(default_collate(ours.__getitems__(indices)), default_collate(expected), (where, "batch"))
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import tree_hash
+from helpers import TINY_ACT
 from safetensors.numpy import load_file
-from test_train import TINY_ACT
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset, MultiTrainPipelineConfig
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from accelerate.data_loader import BatchSamplerShard
 from conftest import SAME
+from helpers import dataset_of as frame_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lerobot.datasets.sampler import EpisodeAwareSampler
@@ -167,8 +168,8 @@ def test_real_mixture_shares(data_root):
         epoch_size=20_000,
     )
     idx = np.fromiter(iter(sampler), dtype=np.int64)
-    got = np.bincount([ds.meta.locate(int(i))[0] for i in idx[:4000]], minlength=3) / 4000
+    got = np.bincount([frame_dataset(ds.meta, int(i))[0] for i in idx[:4000]], minlength=3) / 4000
     np.testing.assert_allclose(got, [0.25, 0.25, 0.5], atol=0.01)
-    assert int(ds[int(idx[0])]["dataset_index"]) == ds.meta.locate(int(idx[0]))[0]
+    assert int(ds[int(idx[0])]["dataset_index"]) == frame_dataset(ds.meta, int(idx[0]))[0]
     default = MultiLeRobotDataset(SAME, root=data_root)
     np.testing.assert_allclose(default.sampling_shares, np.array([29, 24, 19]) / 72)

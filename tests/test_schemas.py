@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import run, train_cmd
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from test_train import run, train_cmd
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 

@@ -7,7 +7,7 @@ import sys
 
 import torch
 from conftest import SAME
-from test_train import run, train_cmd
+from helpers import run, train_cmd
 
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.compat import LEROBOT_VERSION

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import SAME, tree_hash
+from helpers import dataset_of
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 from lerobot_multi.config import MultiDatasetConfig
@@ -33,7 +34,7 @@ def test_samples_equal_the_map_style_mixture(data_root, episodes, delta_timestam
     )
     mapped = MultiLeRobotDataset(SAME, root=data_root, episodes=episodes, delta_timestamps=delta_timestamps)
     items = list(stream)
-    assert sorted(keys(items)) == [mapped.meta.locate(i)[:1] + (i,) for i in range(len(mapped))]
+    assert sorted(keys(items)) == [dataset_of(mapped.meta, i)[:1] + (i,) for i in range(len(mapped))]
     for item in items:
         ref = mapped[int(item["index"])]
         assert set(item) == set(ref)
@@ -56,7 +57,7 @@ def test_one_epoch_gives_every_frame_once(data_root):
         got = keys(ds)
         assert len(got) == ds.epoch_length(0) == 72 and len(set(got)) == 72
         assert Counter(d for d, _ in got) == {0: 29, 1: 24, 2: 19}
-        assert all(ds.meta.locate(i)[0] == d for d, i in got)
+        assert all(dataset_of(ds.meta, i)[0] == d for d, i in got)
         assert keys(ds) != got  # the next iteration is epoch 1: another order
     shuffled = [i for _, i in got]
     assert shuffled != sorted(shuffled)
@@ -186,7 +187,7 @@ def test_streaming_trains_in_lerobot_loop_and_resumes(data_root, tmp_path):
     import json
     import sys
 
-    from test_train import run, train_cmd
+    from helpers import run, train_cmd
 
     out = tmp_path / "stream"
     args = [

@@ -7,8 +7,8 @@ import shutil
 
 import pandas as pd
 import torch
+from helpers import assert_reads_like
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from test_read_parity import assert_reads_like
 
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.compat import SUBTASK_STRINGS

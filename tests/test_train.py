@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-
-TINY_ACT = [
-    "--policy.type=act",
-    "--policy.device=cpu",
-    "--policy.push_to_hub=false",
-    "--policy.pretrained_backbone_weights=null",
-    "--policy.chunk_size=4",
-    "--policy.n_action_steps=4",
-    "--policy.dim_model=32",
-    "--policy.dim_feedforward=64",
-    "--policy.n_heads=2",
-    "--policy.n_encoder_layers=1",
-    "--policy.n_decoder_layers=1",
-    "--batch_size=4",
-    "--log_freq=1",
-    "--wandb.enable=false",
-]
-
-
-def run(args: list[str], cwd: Path, timeout: int = 3600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return proc
-
-
-def train_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "lerobot_multi.scripts.train", *TINY_ACT, *args]
+from helpers import LAUNCH_2, TINY_ACT, run, train_cmd
 
 
 def guide_yaml(tmp_path: Path, data_root: Path) -> Path:
@@ -143,20 +114,6 @@ def test_single_string_repo_id_is_plain_lerobot(data_root, tmp_path):
     log = proc.stdout + proc.stderr
     assert "Multiple datasets" not in log and "dataset.num_episodes=2" in log
     assert (out / "checkpoints/last/pretrained_model/model.safetensors").exists()
-
-
-LAUNCH_2 = [
-    sys.executable,
-    "-m",
-    "accelerate.commands.launch",
-    "--multi_gpu",  # with no GPU, accelerate starts torch.distributed processes; the script picks gloo on CPU
-    "--num_processes=2",
-    "--num_machines=1",
-    "--mixed_precision=no",
-    "--dynamo_backend=no",
-    "-m",
-    "lerobot_multi.scripts.train",
-]
 
 
 def test_two_process_accelerate_run(data_root, tmp_path):

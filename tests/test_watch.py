@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import SAME
+from helpers import run, tiny_act, train_cmd
 from lerobot.policies.factory import make_policy, make_pre_post_processors
 from safetensors.torch import load_file
-from test_contract import tiny_act
-from test_train import run, train_cmd
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 from lerobot_multi.compat import LEROBOT_06

@@ -58,15 +58,10 @@ class Conditioning:
 
     def append(self, values, gids):
         """`values` (..., base_width) with each row's one-hot appended on the last axis (windows: every step)."""
-        hot = self.one_hot(gids)  # (n, G) or (G,)
-        if isinstance(values, torch.Tensor):
-            hot_t = torch.from_numpy(hot).to(values.dtype)
-            while hot_t.dim() < values.dim():
-                hot_t = hot_t.unsqueeze(-2)
-            return torch.cat([values, hot_t.expand(*values.shape[:-1], hot_t.shape[-1])], dim=-1)
-        while hot.ndim < values.ndim:
-            hot = hot[..., None, :]
-        return np.concatenate([values, np.broadcast_to(hot, (*values.shape[:-1], hot.shape[-1]))], axis=-1)
+        hot = torch.from_numpy(self.one_hot(gids)).to(values.dtype)  # (n, G) or (G,)
+        while hot.dim() < values.dim():
+            hot = hot.unsqueeze(-2)
+        return torch.cat([values, hot.expand(*values.shape[:-1], hot.shape[-1])], dim=-1)
 
     def extend_mask(self, mask):
         """A `<key>_pad_mask` over base_width, extended: the one-hot dimensions are never padding."""

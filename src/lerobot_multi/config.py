@@ -67,7 +67,7 @@ class MultiDatasetConfig(DatasetConfig):
     stop_strategy: str = "restart"
     buffer_size: int = 1000
     delta_timestamps: dict[str, dict[str, list[float]]] | None = None
-    # Processes that open the datasets (README "Limits"): None = one per core from 200 datasets up.
+    # Processes that open the datasets (README "Limits"): None, 0 or 1 = threads (faster from files).
     open_processes: int | None = None
     # Sample reader (README "Reading"): "fast" (columnar stores, batched decoding) or "lerobot"
     # (each sample through lerobot's LeRobotDataset, the reference); both give the same samples.

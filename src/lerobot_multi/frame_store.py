@@ -171,7 +171,3 @@ class FrameStore:
         cells = self.images[key]
         frames = [decode_image(cells[int(p)].as_py()) for p in positions.reshape(-1)]
         return torch.stack(frames).reshape(*positions.shape, *frames[0].shape)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays.values()) + sum(a.nbytes for a in self.images.values())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,18 +10,6 @@ import numpy as np
 def cumulative_offsets(sizes: Sequence[int] | np.ndarray) -> np.ndarray:
     """[0, s0, s0+s1, ...]: part i covers global indices offsets[i] .. offsets[i+1]-1."""
     return np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))]).astype(np.int64)
-
-
-def locate(offsets: Sequence[int], index: int) -> tuple[int, int]:
-    """Global index -> (part, position inside the part), O(log parts); empty parts are skipped.
-
-    `offsets` may be a list: `bisect` on a list is ~5x faster than `np.searchsorted` for one index.
-    """
-    total = int(offsets[-1])
-    if not 0 <= index < total:
-        raise IndexError(f"index {index} out of range for {total} items")
-    part = bisect.bisect_right(offsets, index) - 1
-    return part, index - int(offsets[part])
 
 
 def locate_frames(

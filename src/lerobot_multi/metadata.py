@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from lerobot_multi.conditioning import Conditioning, build_conditioning, grow_feature, grow_stats
 from lerobot_multi.episodes_table import build_episodes_table
-from lerobot_multi.indexing import cumulative_offsets, locate
+from lerobot_multi.indexing import cumulative_offsets
 from lerobot_multi.schema import (
     FeatureSchema,
     apply_renames,
@@ -185,7 +185,6 @@ class MultiDatasetMetadata:
         own_lengths = [_ints(t, "length") for t in tables]
         self.episode_offsets = cumulative_offsets(counts)
         self.frame_offsets = cumulative_offsets([int(x.sum()) for x in own_lengths])
-        self._frame_offsets_list = self.frame_offsets.tolist()
         # local episode id -> global episode id, -1 where not selected (O(episodes) per dataset)
         self.episode_maps: list[np.ndarray] = []
         for i, (own, m) in enumerate(zip(ids, self.sub_metas)):
@@ -212,10 +211,6 @@ class MultiDatasetMetadata:
         return self._episodes
 
     # --- lookups ------------------------------------------------------------------------------------
-    def locate(self, index: int) -> tuple[int, int]:
-        """Global frame index -> (dataset index, position inside that dataset's selected frames)."""
-        return locate(self._frame_offsets_list, index)
-
     def frame_episodes(self, dataset_index: int) -> tuple[np.ndarray, np.ndarray]:
         """Dataset `dataset_index`'s selected source episode ids and their lengths, in storage order."""
         return self._frame_episodes[dataset_index]

@@ -26,20 +26,15 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def auto_processes(count: int) -> int:
-    """The number of opening processes `open_processes=None` means: 0 (threads), whatever `count`.
-
-    Metadata is read straight from the files (~5 ms a small dataset), and an opened dataset's tables
-    pickle back slower than they are read: 1,000 datasets took 12.2 s in 2 spawned processes and 5.8 s
-    on 2 threads (docs/benchmarks.md). Processes stay available by asking for them.
-    """
-    return 0
-
-
 def resolve_processes(open_processes: int | None, count: int) -> int:
-    """A user's `open_processes` (None: `auto_processes`; 0 or 1: threads) checked, as a count."""
+    """A user's `open_processes` checked, as a count (None, 0 or 1: threads).
+
+    Threads by default: metadata is read straight from the files (~5 ms a small dataset), and an
+    opened dataset's tables pickle back slower than they are read (1,000 datasets: 12.2 s in 2
+    spawned processes, 5.8 s on 2 threads; docs/benchmarks.md).
+    """
     if open_processes is None:
-        return auto_processes(count)
+        return 0
     if isinstance(open_processes, bool) or not isinstance(open_processes, int) or open_processes < 0:
         raise ValueError(
             f"open_processes = {open_processes!r}: expected an integer >= 0, or None (automatic)"
