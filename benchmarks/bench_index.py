@@ -32,7 +32,7 @@ from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMulti
 from torch.utils.data import default_collate
 
 from lerobot_multi import MultiLeRobotDataset
-from lerobot_multi.indexing import locate_frames
+from lerobot_multi.meta.indexing import locate_frames
 
 BATCH = 64
 
@@ -73,7 +73,9 @@ def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
     open_legacy = time.perf_counter() - t
     idx = np.random.default_rng(0).integers(0, len(multi), size=items).tolist()
     meta = multi.meta
-    _, parts, positions, _ = locate_frames(meta.episode_starts, meta.episode_datasets, meta.frame_offsets, idx)
+    _, parts, positions, _ = locate_frames(
+        meta.episode_starts, meta.episode_datasets, meta.frame_offsets, idx
+    )
     resolved = [(int(d), int(p)) for d, p in zip(parts, positions)]
     batches = [idx[k : k + BATCH] for k in range(0, items, BATCH)]
     resolved_batches = [resolved[k : k + BATCH] for k in range(0, items, BATCH)]

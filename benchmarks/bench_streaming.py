@@ -19,7 +19,7 @@ import numpy as np
 from common import interleaved, small_datasets
 
 from lerobot_multi import MultiLeRobotDataset
-from lerobot_multi.streaming import StreamingMultiLeRobotDataset
+from lerobot_multi.stream.streaming import StreamingMultiLeRobotDataset
 
 
 def read_map(dataset: MultiLeRobotDataset, order: list[int]) -> None:

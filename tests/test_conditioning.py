@@ -18,9 +18,9 @@ from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
 from lerobot.processor.normalize_processor import NormalizerProcessorStep
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset, StreamingMultiLeRobotDataset
-from lerobot_multi.condition_step import condition_step
-from lerobot_multi.normalize import dataset_group_stats
-from lerobot_multi.report import format_report, mixture_report
+from lerobot_multi.deploy.condition_step import condition_step
+from lerobot_multi.deploy.normalize import dataset_group_stats
+from lerobot_multi.inspect.info_table import format_report, mixture_report
 
 ROBOTS = ["lab/arm_small", "lab/arm_big"]  # robot types arm_a / arm_b, with observation.environment_state
 

@@ -8,8 +8,8 @@ import sys
 
 from conftest import SAME
 
-from lerobot_multi.plot import dimension_name, plot_mixture
-from lerobot_multi.report import format_report, mixture_report, open_metadata
+from lerobot_multi.inspect.info_table import format_report, mixture_report, open_metadata
+from lerobot_multi.inspect.plot import dimension_name, plot_mixture
 from lerobot_multi.scripts import info
 
 

@@ -8,7 +8,7 @@ from helpers import tiny_act
 from lerobot.policies.factory import make_pre_post_processors
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
-from lerobot_multi.normalize import dataset_group_stats, install_group_normalization
+from lerobot_multi.deploy.normalize import dataset_group_stats, install_group_normalization
 
 ROBOTS = ["lab/arm_small", "lab/arm_big"]  # robot types arm_a and arm_b; actions around 0 and around 50
 

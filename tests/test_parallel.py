@@ -13,8 +13,8 @@ import torch
 from conftest import SAME
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
-from lerobot_multi.parallel import parallel_map, resolve_processes
-from lerobot_multi.report import open_metadata
+from lerobot_multi.inspect.info_table import open_metadata
+from lerobot_multi.meta.parallel import parallel_map, resolve_processes
 
 
 class DiesInAChild:
@@ -28,7 +28,7 @@ class DiesInAChild:
 
 def test_process_map_keeps_order_and_falls_back_when_the_pool_breaks(caplog):
     assert parallel_map(abs, [-3, 1, -2, 5, -8], processes=2) == [3, 1, 2, 5, 8]
-    with caplog.at_level(logging.WARNING, logger="lerobot_multi.parallel"):
+    with caplog.at_level(logging.WARNING, logger="lerobot_multi.meta.parallel"):
         assert parallel_map(DiesInAChild(), [1, 2, 3], processes=2) == [2, 4, 6]
     assert "opening them in this process instead" in caplog.text
 

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lerobot.datasets.compute_stats import get_feature_stats
 
-from lerobot_multi.indexing import cumulative_offsets, locate, locate_frames
-from lerobot_multi.stats import aggregate
+from lerobot_multi.meta.indexing import cumulative_offsets, locate, locate_frames
+from lerobot_multi.meta.stats import aggregate
 
 sizes = st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=40).filter(lambda s: sum(s) > 0)
 

@@ -13,7 +13,7 @@ from lerobot.datasets.sampler import EpisodeAwareSampler
 from torch.utils.data import BatchSampler
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
-from lerobot_multi.sampling import (
+from lerobot_multi.mix.sampling import (
     WeightedMixtureSampler,
     apportion,
     mixture_shares,

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from lerobot_multi import DatasetSourceError, MultiTrainPipelineConfig, make_dataset
-from lerobot_multi.spec import MixtureSpec
+from lerobot_multi.meta.spec import MixtureSpec
 
 POLICY = "policy:\n  type: act\n  device: cpu\n  push_to_hub: false\n  pretrained_backbone_weights: null\n"
 TWO = ["lab/sess_a", "lab/sess_b"]

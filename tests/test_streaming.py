@@ -13,8 +13,8 @@ from helpers import dataset_of
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 from lerobot_multi.config import MultiDatasetConfig
-from lerobot_multi.spec import MixtureSpec
-from lerobot_multi.streaming import StreamingMultiLeRobotDataset
+from lerobot_multi.meta.spec import MixtureSpec
+from lerobot_multi.stream.streaming import StreamingMultiLeRobotDataset
 
 CHUNK = {"action": [i / 30 for i in range(4)]}
 WINDOWS = {**CHUNK, "observation.state": [-2 / 30, 0.0], "observation.images.top": [-1 / 30, 0.0, 1 / 30]}

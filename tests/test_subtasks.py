@@ -12,7 +12,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.compat import SUBTASK_STRINGS
-from lerobot_multi.streaming import StreamingMultiLeRobotDataset
+from lerobot_multi.stream.streaming import StreamingMultiLeRobotDataset
 
 PAIR = ["lab/sub_a", "lab/sub_b"]
 

@@ -18,10 +18,10 @@ from safetensors.torch import load_file
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 from lerobot_multi.compat import LEROBOT_06
-from lerobot_multi.manifest import compare, read_manifest, write_manifest
-from lerobot_multi.sampling import apportion
+from lerobot_multi.mix.sampling import apportion
 from lerobot_multi.scripts import info
-from lerobot_multi.validation import ValidationSet, split_by_task, split_episodes
+from lerobot_multi.train.manifest import compare, read_manifest, write_manifest
+from lerobot_multi.train.validation import ValidationSet, split_by_task, split_episodes
 
 SELECTIONS = {"lab/sess_a": [0, 1, 2], "lab/sess_b": [0, 1, 2, 3], "lab/sess_c": [0, 1], "lab/one": [0]}
 

@@ -19,8 +19,8 @@ import yaml
 from lerobot.configs.default import DatasetConfig
 from lerobot.configs.train import TrainPipelineConfig
 
-from lerobot_multi.sources import DatasetSourceError
-from lerobot_multi.spec import parse_val_episodes, validate_options
+from lerobot_multi.meta.sources import DatasetSourceError
+from lerobot_multi.meta.spec import parse_val_episodes, validate_options
 
 
 def _parse_listish(value: Any, field: str) -> Any:

@@ -9,10 +9,10 @@ import torch
 from lerobot.datasets import factory as lerobot_factory
 
 from lerobot_multi.compat import IMAGENET_STATS, ImageTransforms, trainable_config, training_frames_uint8
-from lerobot_multi.dataset import MultiLeRobotDataset
-from lerobot_multi.spec import MixtureSpec
-from lerobot_multi.streaming import StreamingMultiLeRobotDataset
-from lerobot_multi.video import resolve_video_backend
+from lerobot_multi.meta.spec import MixtureSpec
+from lerobot_multi.mix.dataset import MultiLeRobotDataset
+from lerobot_multi.read.video import resolve_video_backend
+from lerobot_multi.stream.streaming import StreamingMultiLeRobotDataset
 
 logger = logging.getLogger(__name__)
 

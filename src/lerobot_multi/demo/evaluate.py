@@ -132,7 +132,7 @@ def build_untrained_policy(cfg: Any, ds_meta: Any) -> tuple[Any, Any, Any]:
     """
     from lerobot.policies.factory import make_policy, make_pre_post_processors
 
-    from lerobot_multi.condition_step import add_condition_step
+    from lerobot_multi.deploy.condition_step import add_condition_step
 
     policy = make_policy(cfg, ds_meta=ds_meta)
     preprocessor, postprocessor = make_pre_post_processors(cfg, dataset_stats=ds_meta.stats)

@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 
-from lerobot_multi.export import export_group
-from lerobot_multi.sources import DatasetSourceError
+from lerobot_multi.deploy.export import export_group
+from lerobot_multi.meta.sources import DatasetSourceError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 import draccus
 
 from lerobot_multi.config import MultiTrainPipelineConfig, raise_config_error
-from lerobot_multi.report import format_report, mixture_report, open_config_metadata
-from lerobot_multi.sources import DatasetSourceError
+from lerobot_multi.inspect.info_table import format_report, mixture_report, open_config_metadata
+from lerobot_multi.meta.sources import DatasetSourceError
 
 
 def parse(argv: list[str]) -> tuple[MultiTrainPipelineConfig, bool, str | None]:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(json.dumps(report, indent=2) if as_json else format_report(report))
     if plot:
-        from lerobot_multi.plot import plot_mixture
+        from lerobot_multi.inspect.plot import plot_mixture
 
         shares = [r["share"] for r in report["datasets"]]
         try:
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def show_manifest(path: str, as_json: bool) -> int:
     """Print a checkpoint's mixture.json (a file, or a folder holding it)."""
-    from lerobot_multi.manifest import format_manifest, read_manifest
+    from lerobot_multi.train.manifest import format_manifest, read_manifest
 
     try:
         manifest = read_manifest(Path(path))

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lerobot_multi.train.report import write_report
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -19,13 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.output_dir.is_dir():
         print(f"error: {args.output_dir} is not a directory", file=sys.stderr)
         return 2
-    try:
-        from lerobot_multi.training_report import write_report
-
-        path = write_report(args.output_dir, args.output)
-    except ImportError:
-        print("error: the report needs matplotlib (pip install matplotlib)", file=sys.stderr)
-        return 2
+    path = write_report(args.output_dir, args.output)
     print(f"report written to {path}")
     return 0
 

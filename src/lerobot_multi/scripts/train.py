@@ -1,7 +1,7 @@
 """lerobot-multi-train: lerobot 0.4.4's own `lerobot-train`, with a dataset list allowed.
 
 We parse `MultiTrainPipelineConfig` (the same flags; `repo_id` may be a list) and run lerobot's own
-training loop through the seam in `lerobot_multi.training`.
+training loop through the seam in `lerobot_multi.train.training`.
 """
 
 # No `from __future__ import annotations`: lerobot's parser reads the real annotation of `_cli`.
@@ -10,7 +10,7 @@ from lerobot.configs import parser
 from lerobot.utils.import_utils import register_third_party_plugins
 
 from lerobot_multi.config import MultiTrainPipelineConfig
-from lerobot_multi.training import train
+from lerobot_multi.train.training import train
 
 
 @parser.wrap()

@@ -1,0 +1,1 @@
+"""What a checkpoint carries: group (un)normalizer and condition processor steps, export to stock lerobot."""

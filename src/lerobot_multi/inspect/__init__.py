@@ -1,0 +1,1 @@
+"""Looking at a mixture: the lerobot-multi-info table and its plots."""

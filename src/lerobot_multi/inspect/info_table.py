@@ -1,0 +1,154 @@
+"""The mixture report: what `lerobot-multi-info` prints, as plain data (dict) and as a table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lerobot_multi.meta.metadata import MultiDatasetMetadata, open_mixture_metadata
+from lerobot_multi.meta.sources import EpisodesSpec, RootSpec
+from lerobot_multi.meta.spec import MixtureSpec, group_of_datasets
+from lerobot_multi.mix.sampling import mixture_shares, normalize_weights
+
+
+def open_metadata(
+    repo_ids: str | Sequence[str],
+    root: RootSpec = None,
+    episodes: EpisodesSpec = None,
+    revision: str | None = None,
+    open_processes: int | None = None,
+    **schema_options,
+) -> MultiDatasetMetadata:
+    """Merged metadata alone (no frame data is opened): enough to inspect a mixture.
+
+    Keyword arguments are `MixtureSpec` fields (mixed_fps, rename_map, pad_vectors, ...).
+    """
+    spec = MixtureSpec(repo_ids, root, episodes, revision, open_processes=open_processes, **schema_options)
+    return open_mixture_metadata(spec)
+
+
+def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:
+    """`open_metadata` with every option of a MultiDatasetConfig."""
+    return open_mixture_metadata(MixtureSpec.from_config(ds_cfg))
+
+
+def mixture_report(
+    meta: MultiDatasetMetadata,
+    weights=None,
+    temperature: float | None = None,
+    normalization_mode: str = "global",
+) -> dict:
+    total = max(meta.total_frames, 1)
+    frames = [meta.num_frames_of(i) for i in range(len(meta.sources))]
+    shares = mixture_shares(frames, normalize_weights(weights, meta.repo_ids), temperature)
+    rows = []
+    for i, (source, sub) in enumerate(zip(meta.sources, meta.sub_metas)):
+        rows.append(
+            {
+                "dataset_index": i,
+                "repo_id": source.repo_id,
+                "root": str(source.root),
+                "robot_type": sub.robot_type,
+                "fps": sub.fps,
+                "episodes_selected": meta.num_episodes_of(i),
+                "episodes_total": sub.total_episodes,
+                "frames": meta.num_frames_of(i),
+                "frame_share": meta.num_frames_of(i) / total,
+                "share": float(shares[i]),
+            }
+        )
+    return {
+        "datasets": rows,
+        "total_episodes": meta.total_episodes,
+        "total_frames": meta.total_frames,
+        "fps": meta.fps,
+        "tasks": list(meta.tasks.index),
+        "features": {
+            k: {"dtype": ft["dtype"], "shape": list(ft["shape"])} for k, ft in meta.features.items()
+        },
+        "disabled_features": meta.schema.disabled_by_dataset,
+        "normalization": {
+            "mode": normalization_mode,
+            "groups": group_of_datasets(
+                meta.repo_ids, [m.robot_type for m in meta.sub_metas], normalization_mode
+            ),
+        },
+        "conditioning": _conditioning(meta),
+        "renames": {rid: r for rid, r in meta.rename_map.items() if r},
+        "padded": meta.schema.padded,
+        "filled_cameras": meta.schema.filled,
+        "mixing": {
+            "weights": weights,
+            "temperature": temperature,
+            "rule": "weights"
+            if weights is not None
+            else f"frames^{1.0 if temperature is None else temperature}",
+        },
+    }
+
+
+def _conditioning(meta) -> dict | None:
+    cond = meta.conditioning
+    if cond is None:
+        return None
+    total = max(int(cond.frames.sum()), 1)
+    return {
+        "on": cond.mode,
+        "feature": cond.key,
+        "dims": f"{cond.base_width}..{cond.base_width + len(cond.groups) - 1}",
+        "groups": [
+            {"group": g, "frames": int(n), "frame_share": int(n) / total}
+            for g, n in zip(cond.groups, cond.frames)
+        ],
+    }
+
+
+def format_report(report: dict) -> str:
+    rows = report["datasets"]
+    # columns as wide as their longest entry: long repo ids and robot types keep the table aligned
+    rid_w = max([len("repo_id"), *(len(r["repo_id"]) for r in rows)])
+    robot_w = max([len("robot"), *(len(str(r["robot_type"])) for r in rows)])
+    header = (
+        f"{'idx':>3}  {'repo_id':<{rid_w}} {'robot':<{robot_w}} {'fps':>5} {'episodes':>11} {'frames':>8} "
+        f"{'frames%':>8} {'samples%':>8}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        eps = f"{r['episodes_selected']}/{r['episodes_total']}"
+        lines.append(
+            f"{r['dataset_index']:>3}  {r['repo_id']:<{rid_w}} {str(r['robot_type']):<{robot_w}} {r['fps']:>5} "
+            f"{eps:>11} {r['frames']:>8} {r['frame_share']:>8.1%} {r['share']:>8.1%}"
+        )
+    lines.append("-" * len(header))
+    lines.append(
+        f"total: {report['total_episodes']} episodes, {report['total_frames']} frames at {report['fps']} fps"
+    )
+    lines.append(f"sampling: shares by {report['mixing']['rule']} (samples% = share of samples drawn)")
+    lines.append(f"tasks ({len(report['tasks'])}): {report['tasks']}")
+    lines.append("kept features:")
+    lines += [f"  {k}: {ft['dtype']} {tuple(ft['shape'])}" for k, ft in report["features"].items()]
+    norm = report["normalization"]
+    if norm["mode"] != "global":
+        lines.append(f"normalization {norm['mode']}: groups {norm['groups']}")
+    cond = report.get("conditioning")
+    if cond:
+        lines.append(
+            f"conditioning on {cond['on']}: one-hot in {cond['feature']} dims {cond['dims']}, "
+            f"{len(cond['groups'])} groups:"
+        )
+        width = max(len(g["group"]) for g in cond["groups"])
+        lines += [
+            f"  {g['group']:<{width}} {g['frames']:>8} frames {g['frame_share']:>7.1%}"
+            for g in cond["groups"]
+        ]
+    if report["renames"]:
+        lines.append(f"renamed keys: {report['renames']}")
+    for key, sizes in report["padded"].items():
+        lines.append(f"padded {key} to {max(sizes.values())} (sizes {sizes}), mask {key}_pad_mask")
+    for key, missing in report["filled_cameras"].items():
+        lines.append(f"camera {key} zero-filled for {missing}, mask {key}_pad_mask")
+    if report["disabled_features"]:
+        lines.append("disabled features (not in every dataset):")
+        lines += [f"  {rid}: {keys}" for rid, keys in report["disabled_features"].items()]
+    else:
+        lines.append("disabled features: none")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Per-dataset sources and metadata, the schema, stats, conditioning groups and the merged metadata (no frame data)."""

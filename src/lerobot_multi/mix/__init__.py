@@ -1,0 +1,1 @@
+"""The map-style mixture and its sampling: shares, the weighted sampler."""

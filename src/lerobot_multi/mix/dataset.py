@@ -1,0 +1,370 @@
+"""MultiLeRobotDataset: several LeRobot v3.0 datasets read as one, without copying them.
+
+Metadata comes straight from each dataset's files (`source_meta`), merged with global episode, frame
+and task numbering (`metadata`). Samples come from one of two readers with the same output: "fast"
+(default), which assembles whole batches from columnar frame stores and batched video decoding
+(`assemble`), and "lerobot", which reads each sample with lerobot's own `LeRobotDataset`
+(`lerobot_reader`), the reference the fast one is tested against.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+from lerobot_multi.compat import check_delta_timestamps, get_delta_indices, get_hf_features_from_features
+from lerobot_multi.meta.metadata import MultiDatasetMetadata
+from lerobot_multi.meta.schema import check_same_lengths, select_delta_timestamps
+from lerobot_multi.meta.source_meta import load_all_metadata
+from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, EpisodesSpec, RootSpec
+from lerobot_multi.meta.spec import MixtureSpec
+from lerobot_multi.mix.sampling import mixture_shares, normalize_weights
+from lerobot_multi.read.fast_reader import BatchAssembler
+from lerobot_multi.read.hf_table import build_hf_table
+from lerobot_multi.read.lerobot_reader import LerobotReader
+from lerobot_multi.read.video import resolve_video_backend
+
+logger = logging.getLogger(__name__)
+
+
+class MultiLeRobotDataset(torch.utils.data.Dataset):
+    """Concatenation of LeRobot datasets with global episode/frame/task indices and `dataset_index`.
+
+    Args:
+        repo_ids: dataset ids, numbered in this order (`repo_id_to_index`).
+        root: None (each under `HF_LEROBOT_HOME/<repo_id>`, downloaded by lerobot if absent), a folder
+            holding `<repo_id>/` sub-folders, or a mapping `{repo_id: dataset_folder}`.
+        episodes: `{repo_id: [episode ids] | None}` (a plain list only for a single dataset).
+        delta_timestamps: `{key: [seconds]}` applied to every dataset (see `set_delta_timestamps` for
+            per-dataset overrides and `set_delta_indices` for offsets in frames).
+        image_transforms: applied to each camera frame of the common camera keys.
+        mixed_fps: allow datasets of different frame rates (`meta.fps` is then the first dataset's).
+        rename_map: `{repo_id: {old_key: new_key}}`, applied before the common-feature filter.
+        pad_vectors: keep 1-D float features of different sizes, zero-padded to the largest, with a
+            `<key>_pad_mask` (True = padded dimension) in every sample.
+        fill_missing_cameras: keep cameras some datasets lack; theirs are zeros, `<key>_pad_mask` True.
+        normalization_mode: "global", "per_robot" or "per_dataset" (lerobot-multi-train normalizes by
+            it); here it only decides whether different robot types deserve a warning.
+        condition_on: "none", "dataset", "task" or "robot": a one-hot over those groups appended to
+            `condition_feature` (default observation.environment_state where every dataset has it,
+            else observation.state) in every sample (conditioning.py).
+        weights / temperature: each dataset's share of the samples drawn (`sampling_shares`), used by
+            `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
+        reader: "fast" (default: columnar frame stores, batches assembled in numpy, batched video
+            decoding) or "lerobot" (each sample through lerobot's `LeRobotDataset`); same samples.
+        max_workers: threads that open datasets (they overlap file and hub I/O); None: one per core.
+        open_processes: spawned processes that open datasets instead (they overlap the Python work
+            too, but cost ~4 s to start and lose to threads when metadata is read from files); None, 0
+            or 1: threads.
+            A script using them needs an `if __name__ == "__main__":` guard, as for DataLoader workers.
+
+    Samples carry lerobot's keys for the features common to all datasets, with `episode_index`,
+    `index` and `task_index` global, the `task` string, and `dataset_index`.
+    """
+
+    def __init__(
+        self,
+        repo_ids: str | Sequence[str],
+        root: RootSpec = None,
+        episodes: EpisodesSpec = None,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        image_transforms: Callable | None = None,
+        tolerance_s: float = 1e-4,
+        revision: str | None = None,
+        video_backend: str | None = None,
+        weights: Sequence[float] | Mapping[str, float] | None = None,
+        temperature: float | None = None,
+        mixed_fps: bool = False,
+        rename_map: Mapping[str, Mapping[str, str]] | None = None,
+        pad_vectors: bool = False,
+        fill_missing_cameras: bool = False,
+        max_workers: int | None = None,
+        open_processes: int | None = None,
+        reader: str = "fast",
+        normalization_mode: str = "global",
+        condition_on: str = "none",
+        condition_feature: str | None = None,
+        return_uint8: bool = False,
+    ):
+        super().__init__()
+        spec = MixtureSpec(
+            repo_ids=repo_ids,
+            root=root,
+            episodes=episodes,
+            revision=revision,
+            weights=weights,
+            temperature=temperature,
+            mixed_fps=mixed_fps,
+            rename_map=rename_map,
+            pad_vectors=pad_vectors,
+            fill_missing_cameras=fill_missing_cameras,
+            normalization_mode=normalization_mode,
+            condition_on=condition_on,
+            condition_feature=condition_feature,
+            reader=reader,
+            video_backend=video_backend,
+            open_processes=open_processes,
+            return_uint8=return_uint8,
+        )
+        self._open(spec, delta_timestamps, image_transforms, tolerance_s, max_workers)
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: MixtureSpec,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        image_transforms: Callable | None = None,
+        tolerance_s: float = 1e-4,
+        max_workers: int | None = None,
+    ) -> MultiLeRobotDataset:
+        """The mixture `spec` describes (`MixtureSpec.from_config(cfg.dataset)` for a config)."""
+        dataset = cls.__new__(cls)
+        torch.utils.data.Dataset.__init__(dataset)
+        dataset._open(spec, delta_timestamps, image_transforms, tolerance_s, max_workers)
+        return dataset
+
+    def _open(self, spec, delta_timestamps, image_transforms, tolerance_s, max_workers) -> None:
+        self.spec = spec
+        self.sources: list[DatasetSource] = spec.sources()
+        self.tolerance_s = tolerance_s
+        self._hf_table = None
+        self.meta = MultiDatasetMetadata(
+            self.sources,
+            load_all_metadata(self.sources, max_workers, spec.open_processes),
+            **spec.schema_options,
+        )
+        # finding out whether torchcodec loads maps its FFmpeg libraries (~30 MB): only with videos
+        backend = spec.video_backend
+        self.video_backend = resolve_video_backend(backend) if self.meta.video_keys else backend
+        frames = [self.meta.num_frames_of(i) for i in range(len(self.sources))]
+        self.sampling_shares = mixture_shares(
+            frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature
+        )
+        if spec.reader == "lerobot":
+            self._reader = LerobotReader(
+                self.meta,
+                tolerance_s,
+                self.video_backend,
+                max_workers,
+                spec.open_processes,
+                spec.return_uint8,
+            )
+        else:
+            self._reader = BatchAssembler(
+                self.meta, tolerance_s, self.video_backend, return_uint8=spec.return_uint8
+            )
+        self.image_transforms = image_transforms
+        self.delta_timestamps: dict[str, list[float]] | None = None
+        self.delta_timestamps_by_dataset: dict[str, dict[str, list[float]] | None] = {}
+        self.delta_indices_by_dataset: dict[str, dict[str, list[int]] | None] = {}
+        self.set_delta_timestamps(delta_timestamps)
+
+    @property
+    def reader(self) -> BatchAssembler | LerobotReader:
+        """The sample reader (lerobot 0.6's `dataset.reader`; which one: `spec.reader`)."""
+        return self._reader
+
+    def get_raw_item(self, idx: int) -> dict:
+        """lerobot 0.6's raw row: the non-visual columns of frame `idx`, no windows, no transforms."""
+        return self.hf_dataset[idx]
+
+    @property
+    def image_transforms(self) -> Callable | None:
+        """Applied to each sample's camera tensors (the mixture's camera keys), as lerobot does."""
+        return self._reader.image_transforms
+
+    @image_transforms.setter
+    def image_transforms(self, value: Callable | None) -> None:
+        self._reader.image_transforms = value
+
+    def set_delta_timestamps(
+        self,
+        delta_timestamps: Mapping[str, Sequence[float]] | None,
+        per_dataset: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    ) -> None:
+        """(Re)configure temporal context on every sub-dataset, as LeRobotDataset's constructor does.
+
+        `delta_timestamps` (seconds) applies to every dataset; `per_dataset` ({repo_id: {key: seconds}})
+        overrides it for the datasets it names. Lets `make_dataset` resolve the policy's delta indices
+        against the merged metadata first.
+        """
+        unknown = [r for r in (per_dataset or {}) if r not in self.repo_id_to_index]
+        if unknown:
+            raise DatasetSourceError(
+                f"per-dataset delta_timestamps name {unknown}, not in repo_id {self.repo_ids}"
+            )
+        resolved = {
+            rid: select_delta_timestamps(
+                (per_dataset or {}).get(rid, delta_timestamps), self.meta.features, rid
+            )
+            for rid in self.repo_ids
+        }
+        check_same_lengths(resolved)
+        self.delta_timestamps = select_delta_timestamps(
+            delta_timestamps, self.meta.features, self.repo_ids[0]
+        )
+        self.delta_timestamps_by_dataset = resolved
+        indices = []
+        for i, rid in enumerate(self.repo_ids):
+            own, fps = resolved[rid], self.meta.fps_by_dataset[i]
+            if own is not None:
+                try:
+                    check_delta_timestamps(own, fps, self.tolerance_s)
+                except ValueError as e:
+                    raise DatasetSourceError(f"dataset {rid!r} ({fps} fps): delta_timestamps: {e}") from e
+            indices.append(None if own is None else get_delta_indices(own, fps))
+        self.delta_indices_by_dataset = dict(zip(self.repo_ids, indices))
+        if isinstance(self._reader, LerobotReader):
+            self._reader.set_delta_timestamps([resolved[r] for r in self.repo_ids], indices)
+        else:
+            self._reader.set_delta_indices(indices)
+
+    def set_delta_indices(self, delta_indices: Mapping[str, Sequence[int]] | None) -> None:
+        """Temporal context in frames: each dataset converts them to seconds with its own fps."""
+        if delta_indices is None:
+            return self.set_delta_timestamps(None)
+        per_dataset = {
+            rid: {k: [i / fps for i in idx] for k, idx in delta_indices.items()}
+            for rid, fps in zip(self.repo_ids, self.meta.fps_by_dataset)
+        }
+        return self.set_delta_timestamps(None, per_dataset)
+
+    # --- the guide's attributes ---------------------------------------------------------------------
+    @property
+    def repo_ids(self) -> list[str]:
+        return self.meta.repo_ids
+
+    @property
+    def repo_id_to_index(self) -> dict[str, int]:
+        return self.meta.repo_id_to_index
+
+    @property
+    def disabled_features(self) -> set[str]:
+        return self.meta.disabled_features
+
+    @property
+    def datasets(self) -> tuple[LeRobotDataset, ...]:
+        """lerobot's `LeRobotDataset` per source (reader="lerobot" only: the fast reader opens none)."""
+        if not isinstance(self._reader, LerobotReader):
+            raise AttributeError(
+                "MultiLeRobotDataset.datasets: the fast reader opens no LeRobotDataset; use "
+                "reader='lerobot' for them, or meta.sub_metas for each dataset's metadata"
+            )
+        return tuple(self._reader.datasets)
+
+    @property
+    def repo_id(self) -> str:
+        """The ids joined with "+" (`meta.repo_id`): a name for logs and outputs; `repo_ids` lists them."""
+        return self.meta.repo_id
+
+    @property
+    def root(self):
+        """The common parent of the datasets' folders (`meta.root`); `sources[i].root` is each one's."""
+        return self.meta.root
+
+    @property
+    def revision(self) -> str | None:
+        return self.meta.revision
+
+    @property
+    def delta_indices(self) -> dict[str, list[int]] | None:
+        """lerobot's `delta_indices` (frames per key): one dict when every dataset has the same (with
+        `mixed_fps` they may not: then `delta_indices_by_dataset`)."""
+        values = list(self.delta_indices_by_dataset.values())
+        if any(v != values[0] for v in values[1:]):
+            raise ValueError(
+                f"delta_indices differ across datasets (mixed frame rates): {self.delta_indices_by_dataset}; "
+                "read delta_indices_by_dataset"
+            )
+        return values[0]
+
+    @property
+    def hf_features(self):
+        """The HF `datasets.Features` of the mixture's non-video features, as lerobot builds them."""
+        return get_hf_features_from_features(self.features)
+
+    @property
+    def hf_dataset(self):
+        """The mixture's non-visual columns as one in-memory HF `datasets.Dataset` (row i = frame i,
+        global indices, `dataset_index`), for lerobot tools that read rows; built on first access."""
+        if self._hf_table is None:
+            self._hf_table = build_hf_table(self.meta, self.tolerance_s, self.video_backend)
+        return self._hf_table
+
+    # lerobot's map from a frame's `index` to its hf_dataset row; the mixture's rows are its indices
+    _absolute_to_relative_idx = None
+    absolute_to_relative_idx = None  # lerobot 0.6's public name for it
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_hf_table": None}  # DataLoader workers need no copy of the table
+
+    @property
+    def num_frames(self) -> int:
+        return self.meta.total_frames
+
+    @property
+    def num_episodes(self) -> int:
+        return self.meta.total_episodes
+
+    @property
+    def episodes(self) -> None:
+        """Global episode ids in use, lerobot-style: None, since `meta.episodes` holds only the selection.
+
+        The per-dataset selection in source ids is `selected_episodes`.
+        """
+        return None
+
+    @property
+    def selected_episodes(self) -> dict[str, list[int] | None]:
+        return {s.repo_id: list(s.episodes) if s.episodes is not None else None for s in self.sources}
+
+    @property
+    def fps(self) -> int:
+        return self.meta.fps
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return self.meta.features
+
+    @property
+    def camera_keys(self) -> list[str]:
+        return self.meta.camera_keys
+
+    @property
+    def stats(self):
+        return self.meta.stats
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def __getitem__(self, idx: int | slice) -> dict | list[dict]:
+        """Frame `idx` (lerobot's sample), or for a slice the list of its frames (as lerobot 0.6)."""
+        if isinstance(idx, slice):
+            return self._reader(list(range(*idx.indices(len(self)))))
+        return self._reader([int(idx)])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        """The samples of `indices`, as torch's DataLoader fetches a batch (it calls this when defined),
+        assembled for the whole batch at once. `default_collate` makes the same batch of them as of
+        `[self[i] for i in indices]`; scalar fields are Python ints (`index`, `episode_index`,
+        `frame_index`, `task_index`, `dataset_index`) and numpy float32 scalars (`timestamp`) here,
+        which it turns into the same int64 and float32 tensors at a fraction of the cost of one 0-d
+        tensor per sample."""
+        if isinstance(self._reader, BatchAssembler):
+            return self._reader(indices, int_scalars=True)
+        return self._reader(indices)
+
+    def __repr__(self) -> str:
+        rows = "\n".join(
+            f"    [{i}] {rid}: {self.meta.num_episodes_of(i)} episodes, {self.meta.num_frames_of(i)} frames"
+            for i, rid in enumerate(self.repo_ids)
+        )
+        return (
+            f"{type(self).__name__}(\n{rows}\n"
+            f"    total: {self.num_episodes} episodes, {self.num_frames} frames at {self.fps} fps\n"
+            f"    features: {list(self.features)}\n"
+            f"    disabled features: {sorted(self.disabled_features)}\n)"
+        )

@@ -1,0 +1,142 @@
+"""The reference reader (`reader="lerobot"`): every sample through lerobot's `LeRobotDataset.__getitem__`.
+
+Each sub-dataset is lerobot's own `LeRobotDataset` (decoding, delta timestamps and padding are
+lerobot's); a `SampleAdapter` maps its samples into the mixture's schema, and the index fields are
+rewritten into the mixture's global numbering. Slow (see docs/benchmarks.md), kept as the oracle the
+fast path is tested against and as a fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+
+import numpy as np
+import torch
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+from lerobot_multi.compat import lerobot_dataset_options, set_lerobot_deltas, with_features
+from lerobot_multi.meta.indexing import locate_frames
+from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, map_sources
+from lerobot_multi.read.adapt import SampleAdapter
+from lerobot_multi.read.frame_store import check_episode_column
+
+
+def open_lerobot_dataset(
+    source: DatasetSource, tolerance_s: float, video_backend: str, return_uint8: bool = False
+) -> LeRobotDataset:
+    """One dataset opened by lerobot (module-level: it may run in a spawned process). Its metadata was
+    read and checked first (`source_meta`), so a named folder is complete and lerobot downloads nothing."""
+    try:
+        return LeRobotDataset(
+            source.repo_id,
+            root=source.root,
+            episodes=list(source.episodes) if source.episodes is not None else None,
+            tolerance_s=tolerance_s,
+            revision=source.revision,
+            video_backend=video_backend,
+            **lerobot_dataset_options(return_uint8),
+        )
+    except Exception as e:  # lerobot raises many types; re-raise with the dataset's name
+        raise DatasetSourceError(f"dataset {source.repo_id!r} ({source.root}): cannot open data: {e}") from e
+
+
+class LerobotReader:
+    """Samples of a mixture read one by one by lerobot's `LeRobotDataset`s."""
+
+    # lerobot 0.6's tools (the FAST tokenizer) read `dataset.reader._absolute_to_relative_idx`: the
+    # mixture's rows are its global indices, so there is no map
+    _absolute_to_relative_idx = None
+
+    def __init__(
+        self,
+        meta,
+        tolerance_s: float,
+        video_backend: str,
+        max_workers: int | None = None,
+        open_processes: int | None = None,
+        return_uint8: bool = False,
+    ):
+        self.meta = meta
+        self.image_transforms: Callable | None = None
+        self.return_uint8 = return_uint8
+        opener = partial(
+            open_lerobot_dataset,
+            tolerance_s=tolerance_s,
+            video_backend=video_backend,
+            return_uint8=return_uint8,
+        )
+        self.datasets: list[LeRobotDataset] = map_sources(opener, meta.sources, max_workers, open_processes)
+        for i, ds in enumerate(self.datasets):
+            column = ds.hf_dataset.with_format("numpy", columns=["episode_index"])["episode_index"]
+            check_episode_column(meta.repo_ids[i], np.asarray(column), *meta.frame_episodes(i))
+            self._skip_disabled_videos(i, ds)
+        self._task_ids = [m.tolist() for m in meta.task_maps]
+        self._adapters: list[SampleAdapter | None] = [None] * len(self.datasets)
+
+    def _skip_disabled_videos(self, i: int, ds: LeRobotDataset) -> None:
+        """lerobot decodes every video key of its meta, disabled cameras too; give the sub-dataset a
+        copy of its metadata without them (in memory only)."""
+        rid = self.meta.repo_ids[i]
+        disabled = [self.meta.source_key(i, k) for k in self.meta.schema.disabled_by_dataset.get(rid, [])]
+        videos = [k for k in disabled if ds.meta.features.get(k, {}).get("dtype") == "video"]
+        if videos:
+            with_features(ds, {k: v for k, v in ds.meta.features.items() if k not in videos})
+
+    def set_delta_timestamps(
+        self,
+        timestamps: Sequence[Mapping[str, list[float]] | None],
+        indices: Sequence[Mapping[str, list[int]] | None],
+    ) -> None:
+        """Per dataset, checked windows in seconds and frames under the mixture's key names."""
+        for i, ds in enumerate(self.datasets):
+            own_ts = own_idx = None
+            if indices[i] is not None:
+                names = {k: self.meta.source_key(i, k) for k in indices[i]}
+                own_ts = {names[k]: list(v) for k, v in timestamps[i].items() if names[k] in ds.meta.features}
+                own_idx = {names[k]: list(v) for k, v in indices[i].items() if names[k] in ds.meta.features}
+            set_lerobot_deltas(ds, own_ts or None, own_idx or None)
+            adapter = SampleAdapter.for_dataset(self.meta, i, timestamps[i], self.return_uint8)
+            self._adapters[i] = None if adapter.is_identity else adapter
+
+    def __call__(self, indices: Sequence[int]) -> list[dict]:
+        meta = self.meta
+        episodes, parts, positions, globals_ = locate_frames(
+            meta.episode_starts, meta.episode_datasets, meta.frame_offsets, indices
+        )
+        items = []
+        for episode, ds, local, idx in zip(episodes, parts, positions, globals_):
+            item = self._read(ds, local)
+            item["episode_index"] = torch.tensor(episode)
+            item["task_index"] = torch.tensor(self._task_ids[ds][item["task_index"].item()])
+            if meta.subtask_maps is not None:  # lerobot's own `subtask` string is already right
+                item["subtask_index"] = torch.tensor(int(meta.subtask_maps[ds][item["subtask_index"].item()]))
+            item["index"] = torch.tensor(idx)
+            item["dataset_index"] = torch.tensor(ds)
+            if meta.conditioning is not None:
+                item = meta.conditioning.apply_sample(item)
+            items.append(item)
+        return items
+
+    def _read(self, ds: int, local: int) -> dict:
+        try:
+            item = self.datasets[ds][local]
+        except Exception as e:  # name the dataset, episode and files: a bare decoder error does not
+            raise DatasetSourceError(self._read_error(ds, local, e)) from e
+        adapter = self._adapters[ds]
+        if adapter is not None:
+            item = adapter(item)
+        if self.image_transforms is not None:
+            for cam in self.meta.camera_keys:
+                item[cam] = self.image_transforms(item[cam])
+        return item
+
+    def _read_error(self, ds: int, local: int, error: Exception) -> str:
+        sub = self.datasets[ds]
+        episode = int(sub.hf_dataset[local]["episode_index"])
+        files = [str(sub.meta.get_data_file_path(episode))]
+        files += [str(sub.meta.get_video_file_path(episode, k)) for k in sub.meta.video_keys]
+        return (
+            f"dataset {self.meta.repo_ids[ds]!r}: reading frame {local} of episode {episode} failed "
+            f"(files {files} under {sub.root}): {type(error).__name__}: {error}"
+        )

@@ -1,0 +1,1 @@
+"""The streaming mixture: one lerobot stream per dataset, interleaved by shares."""

@@ -1,0 +1,328 @@
+"""StreamingMultiLeRobotDataset: several LeRobot v3.0 datasets streamed and interleaved as one.
+
+Each dataset is read by lerobot's `StreamingLeRobotDataset` (shard interleaving, shuffle buffer); the
+metadata is `open_metadata`'s, so `meta` (stats, global episode/task numbering, common features) and
+the samples are those of the map-style `MultiLeRobotDataset`.
+
+The stream: epoch e is a sequence of `epoch_size` dataset labels (default: the selected frames) drawn
+block-wise from the counts `apportion(epoch_size, mixture_shares(frames, weights, temperature))` with a
+generator seeded by (seed, e); label j names the dataset whose stream gives sample j. A dataset's stream
+is pass after pass over its selected frames, each shuffled by lerobot's buffer seeded by (seed,
+dataset, pass). `stop_strategy` "restart" (default) starts a dataset's next pass when it runs out, so
+every epoch holds `epoch_size` samples in the exact shares, as the map-style `WeightedMixtureSampler`
+does (hence the default); "stop" restarts all streams each epoch and ends the epoch at the first label
+whose stream has run out. With the default shares both give every selected frame once per epoch.
+
+Splitting: every DataLoader worker and rank computes the same sequence; sample j (counted from the
+stream's start) belongs to rank `j % world_size` and there to worker `(j // world_size // batch_size)
+% num_workers`: disjoint shares whose union is the sequence, and with the DataLoader's `batch_size`
+its in-order output is the rank's sequence. The price: every worker reads every parquet row (to keep
+the streams aligned); tensors and video frames, the dominant cost, are made only for its own samples.
+Under accelerate, do not let `accelerator.prepare` wrap the DataLoader (by default process 0 reads for
+all and dispatches batches, which fails on task strings; with dispatch_batches=False each process reads
+everything and keeps its slice): lerobot-multi-train's `StreamAwareAccelerator` sets the rank instead.
+
+Exact: labels, per-epoch counts, sample contents (the map-style tensors for the same global index,
+delta windows and `_is_pad` included), disjointness, and resumption (`state_dict`/`seek` replay the
+streams without decoding, i.e. read up to one pass of each dataset, and continue with the very next
+sample). Approximate: the order within a
+dataset is lerobot's buffer shuffle (random within `buffer_size` frames, not a full permutation).
+DataLoader workers hold copies, so the object's counters do not advance; the trainer knows the
+position (step x batch x processes) and passes it to `seek`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from lerobot_multi.compat import SUBTASK_STRINGS, check_delta_timestamps, get_delta_indices
+from lerobot_multi.meta.metadata import open_mixture_metadata
+from lerobot_multi.meta.parallel import parallel_map
+from lerobot_multi.meta.schema import check_same_lengths, select_delta_timestamps
+from lerobot_multi.meta.sources import DatasetSourceError, EpisodesSpec, RootSpec
+from lerobot_multi.meta.spec import MixtureSpec
+from lerobot_multi.mix.sampling import apportion, label_blocks, mixture_shares, normalize_weights
+from lerobot_multi.read.adapt import SampleAdapter
+from lerobot_multi.read.video import resolve_video_backend
+from lerobot_multi.stream.source_stream import SourceStream
+
+logger = logging.getLogger(__name__)
+
+_LABEL_BLOCK = 8192
+_STATE = ("seed", "epoch_size", "stop_strategy", "epoch", "position", "samples_before")
+
+
+def _from_meta(name: str) -> property:
+    return property(lambda self: getattr(self.meta, name), doc=f"`meta.{name}`")
+
+
+class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
+    """Interleaved streams of several LeRobot datasets, with the map-style mixture's metadata.
+
+    Args (beyond `MultiLeRobotDataset`'s):
+        seed: seeds the label sequence and every shuffle (deterministic from seed and epoch).
+        buffer_size: lerobot's shuffle buffer, per dataset.
+        stop_strategy: "restart" (default) or "stop", see the module docstring.
+        epoch_size: samples per epoch (default: selected frames).
+        infinite: iterate epoch after epoch (training); else one epoch per `iter()`.
+        batch_size: the DataLoader's batch size (keeps its in-order output equal to the sequence).
+        rank, world_size: this process's share; None reads torch.distributed (1 process if unset).
+        schema_options: `open_metadata`'s rename_map, pad_vectors, fill_missing_cameras.
+    """
+
+    def __init__(
+        self,
+        repo_ids: str | Sequence[str],
+        root: RootSpec = None,
+        episodes: EpisodesSpec = None,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        image_transforms: Callable | None = None,
+        tolerance_s: float = 1e-4,
+        revision: str | None = None,
+        weights: Sequence[float] | Mapping[str, float] | None = None,
+        temperature: float | None = None,
+        seed: int = 0,
+        buffer_size: int = 1000,
+        stop_strategy: str = "restart",
+        epoch_size: int | None = None,
+        infinite: bool = False,
+        batch_size: int = 1,
+        rank: int | None = None,
+        world_size: int | None = None,
+        video_backend: str | None = None,
+        **schema_options,
+    ):
+        super().__init__()
+        spec = MixtureSpec(
+            repo_ids=repo_ids,
+            root=root,
+            episodes=episodes,
+            revision=revision,
+            weights=weights,
+            temperature=temperature,
+            epoch_size=epoch_size,
+            buffer_size=buffer_size,
+            stop_strategy=stop_strategy,
+            video_backend=video_backend,
+            **schema_options,
+        )
+        self._open(spec, delta_timestamps, image_transforms, tolerance_s)
+        self.seed, self.infinite = int(seed), infinite
+        self.batch_size, self.rank, self.world_size = max(1, int(batch_size)), rank, world_size
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: MixtureSpec,
+        delta_timestamps: Mapping[str, Sequence[float]] | None = None,
+        image_transforms: Callable | None = None,
+        tolerance_s: float = 1e-4,
+        seed: int = 0,
+        infinite: bool = False,
+        batch_size: int = 1,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> StreamingMultiLeRobotDataset:
+        """The stream of the mixture `spec` describes (`MixtureSpec.from_config(cfg.dataset)`)."""
+        stream = cls.__new__(cls)
+        torch.utils.data.IterableDataset.__init__(stream)
+        stream._open(spec, delta_timestamps, image_transforms, tolerance_s)
+        stream.seed, stream.infinite = int(seed), infinite
+        stream.batch_size, stream.rank, stream.world_size = max(1, int(batch_size)), rank, world_size
+        return stream
+
+    def _open(self, spec: MixtureSpec, delta_timestamps, image_transforms, tolerance_s: float) -> None:
+        self.spec = spec
+        self.meta = open_mixture_metadata(spec)
+        self.frames = np.array([self.meta.num_frames_of(i) for i in range(len(self.repo_ids))])
+        self.sampling_shares = mixture_shares(
+            self.frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature
+        )
+        self.epoch_size = int(spec.epoch_size if spec.epoch_size is not None else self.frames.sum())
+        self.counts = apportion(self.epoch_size, self.sampling_shares)
+        self.stop_strategy = spec.stop_strategy
+        self.tolerance_s, self.image_transforms = tolerance_s, image_transforms
+        backend = resolve_video_backend(spec.video_backend)
+        self._sources: list[SourceStream] = parallel_map(
+            lambda s: SourceStream(s, tolerance_s, spec.buffer_size, backend, spec.return_uint8),
+            self.meta.sources,
+        )
+        for i, src in enumerate(self._sources):
+            # the mixture's cameras under the source's names: disabled ones are never decoded
+            own = [self.meta.source_key(i, k) for k in self.meta.camera_keys]
+            src.cameras = [k for k in own if k in src.meta.camera_keys]
+        ep_from = self.meta.episode_starts
+        # local index -> global index: the global episode's start + the frame's offset in its episode
+        self._index_base = [
+            np.where(m >= 0, ep_from[np.maximum(m, 0)] - src.starts, -1)
+            for m, src in zip(self.meta.episode_maps, self._sources)
+        ]
+        self.epoch, self.position, self.samples_before = 0, 0, 0
+        self.set_delta_timestamps(delta_timestamps)
+        logger.info("Streaming %s with shares %s", self.repo_ids, np.round(self.sampling_shares, 4).tolist())
+
+    def set_delta_timestamps(
+        self,
+        delta_timestamps: Mapping[str, Sequence[float]] | None,
+        per_dataset: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    ) -> None:
+        """Temporal context (seconds, keys of the mixture) for every dataset, checked against each fps;
+        `per_dataset` ({repo_id: {key: seconds}}) overrides it for the datasets it names."""
+        self.delta_timestamps = select_delta_timestamps(
+            delta_timestamps, self.meta.features, self.repo_ids[0]
+        )
+        resolved = {
+            rid: select_delta_timestamps(
+                (per_dataset or {}).get(rid, delta_timestamps), self.meta.features, rid
+            )
+            for rid in self.repo_ids
+        }
+        check_same_lengths(resolved)
+        self.delta_timestamps_by_dataset = resolved
+        for i, src in enumerate(self._sources):
+            own = {self.meta.source_key(i, k): v for k, v in (resolved[src.repo_id] or {}).items()}
+            own = {k: v for k, v in own.items() if k in src.meta.features}
+            try:
+                check_delta_timestamps(own, src.fps, self.tolerance_s)
+            except ValueError as e:
+                raise DatasetSourceError(
+                    f"dataset {src.repo_id!r} ({src.fps} fps): delta_timestamps: {e}"
+                ) from e
+            src.set_delta_indices(get_delta_indices(own, src.fps) if own else None)
+        self._adapters = [
+            SampleAdapter.for_dataset(self.meta, i, resolved[rid], self.spec.return_uint8)
+            for i, rid in enumerate(self.repo_ids)
+        ]
+
+    def set_delta_indices(self, delta_indices: Mapping[str, Sequence[int]] | None) -> None:
+        """Temporal context in frames: each dataset converts them to seconds with its own fps."""
+        per_dataset = {
+            rid: {k: [i / fps for i in idx] for k, idx in (delta_indices or {}).items()}
+            for rid, fps in zip(self.repo_ids, self.meta.fps_by_dataset)
+        }
+        self.set_delta_timestamps(None, per_dataset if delta_indices else None)
+
+    # --- the label sequence -------------------------------------------------------------------------
+    def _labels(self, epoch: int) -> Iterator[np.ndarray]:
+        return label_blocks(self.counts, np.random.default_rng([self.seed, 0, epoch]), _LABEL_BLOCK)
+
+    def epoch_length(self, epoch: int) -> int:
+        """Samples in epoch `epoch`: `epoch_size`, or with "stop" up to the first exhausted stream."""
+        if self.stop_strategy == "restart":
+            return self.epoch_size
+        seen, done = np.zeros(len(self.frames), dtype=np.int64), 0
+        for block in self._labels(epoch):
+            cuts = [
+                done + hits[self.frames[d] - seen[d]]
+                for d in range(len(self.frames))
+                if len(hits := np.flatnonzero(block == d)) > self.frames[d] - seen[d]
+            ]
+            if cuts:
+                return int(min(cuts))
+            seen += np.bincount(block, minlength=len(seen))
+            done += len(block)
+        return done
+
+    def _stream(self, d: int, epoch: int) -> Iterator[tuple[dict, dict]]:
+        """Dataset d's lazy rows from where epoch `epoch` starts reading it, pass after pass."""
+        src, n = self._sources[d], int(self.frames[d])
+        # "restart" carries each stream over epochs (each epoch takes counts[d]); "stop" restarts it
+        p, skip = (epoch, 0) if self.stop_strategy == "stop" else divmod(epoch * int(self.counts[d]), n)
+        while True:
+            src.rng = np.random.default_rng([self.seed, 1, d, p])
+            got = 0
+            for row in src:
+                got += 1
+                if got > skip:
+                    yield row
+            if got != n:
+                raise DatasetSourceError(
+                    f"dataset {src.repo_id!r}: its data holds {got} frames of the selected episodes but "
+                    f"meta/episodes says {n}; the dataset is inconsistent"
+                )
+            p, skip = p + 1, 0
+
+    # --- iteration ----------------------------------------------------------------------------------
+    def _owner(self) -> Callable[[int], bool]:
+        rank, world = self.rank, self.world_size
+        if rank is None or world is None:
+            dist = torch.distributed
+            on = dist.is_available() and dist.is_initialized()
+            rank, world = (dist.get_rank(), dist.get_world_size()) if on else (0, 1)
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        size = self.batch_size
+        return lambda g: g % world == rank and (g // world // size) % workers == worker
+
+    def __iter__(self) -> Iterator[dict]:
+        owns = self._owner()
+        while True:
+            epoch, base, length = self.epoch, self.samples_before, self.epoch_length(self.epoch)
+            streams = [self._stream(d, epoch) for d in range(len(self.frames))]
+            j = 0
+            for block in self._labels(epoch):
+                for d in block[: length - j].tolist():
+                    row = next(streams[d])  # others' samples too: that is how the streams stay aligned
+                    j += 1
+                    if j > self.position and owns(base + j - 1):
+                        self.position = j
+                        yield self._sample(d, *row)
+                if j >= length:
+                    break
+            self.epoch, self.position, self.samples_before = epoch + 1, 0, base + length
+            if not self.infinite:
+                return
+
+    def _sample(self, d: int, row: dict, near: dict) -> dict:
+        local_ep = int(row["episode_index"])
+        item = self._adapters[d](self._sources[d].materialize(row, near))
+        item["index"] = torch.tensor(int(self._index_base[d][local_ep]) + int(row["index"]))
+        item["episode_index"] = torch.tensor(int(self.meta.episode_maps[d][local_ep]))
+        item["task_index"] = torch.tensor(int(self.meta.task_maps[d][int(row["task_index"])]))
+        if self.meta.subtask_maps is not None:
+            subtask = int(self.meta.subtask_maps[d][int(row["subtask_index"])])
+            item["subtask_index"] = torch.tensor(subtask)
+            if SUBTASK_STRINGS:
+                item["subtask"] = self.meta.subtasks.index[subtask]
+        item["dataset_index"] = torch.tensor(d)
+        if self.meta.conditioning is not None:
+            item = self.meta.conditioning.apply_sample(item)
+        if self.image_transforms is not None:
+            for cam in self.meta.camera_keys:
+                item[cam] = self.image_transforms(item[cam])
+        return item
+
+    # --- resumption ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The mixture's identity, then where the stream stands: epoch, position in it, samples before it."""
+        return {k: getattr(self, k) for k in _STATE}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        if any(state[k] != getattr(self, k) for k in _STATE[:3]):
+            raise ValueError(f"stream state {dict(state)} is for another mixture ({self.state_dict()})")
+        self.epoch, self.position, self.samples_before = (int(state[k]) for k in _STATE[3:])
+
+    def seek(self, samples: int) -> None:
+        """Continue after `samples` samples of the whole stream (all ranks), e.g. step x batch x processes."""
+        epoch, before = 0, 0
+        if self.stop_strategy == "restart":  # every epoch has epoch_size samples
+            epoch, before = samples // self.epoch_size, samples // self.epoch_size * self.epoch_size
+        while samples - before >= (length := self.epoch_length(epoch)):
+            epoch, before = epoch + 1, before + length
+        self.epoch, self.position, self.samples_before = epoch, samples - before, before
+
+    # --- the guide's attributes (read from the merged metadata) -----------------------------------
+    repo_ids = _from_meta("repo_ids")
+    repo_id_to_index = _from_meta("repo_id_to_index")
+    disabled_features = _from_meta("disabled_features")
+    num_frames = _from_meta("total_frames")
+    num_episodes = _from_meta("total_episodes")
+    fps = _from_meta("fps")
+    features = _from_meta("features")
+    camera_keys = _from_meta("camera_keys")
+    stats = _from_meta("stats")
+    episodes = property(lambda self: None, doc="lerobot-style: None (`meta.episodes` holds the selection)")

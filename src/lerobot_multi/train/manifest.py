@@ -1,0 +1,143 @@
+"""The mixture manifest (`mixture.json` in each checkpoint) and the resume check against it.
+
+A manifest says what a checkpoint was trained on: each dataset's repo_id, revision, root, selected and
+held-out episodes, weight and share, frames, fps, robot type and normalization group, the mixture's
+options, and a fingerprint of each dataset's metadata files (a hash of the bytes of info.json,
+meta/episodes, tasks and stats: it changes when a dataset is re-recorded or edited, and costs no data
+read). `compare` lists what differs between two manifests, for the resume check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from lerobot_multi.meta.spec import group_of_datasets
+
+MANIFEST_FILE = "mixture.json"
+OPTION_KEYS = (
+    "mixed_fps",
+    "rename_map",
+    "pad_vectors",
+    "fill_missing_cameras",
+    "normalization_mode",
+    "condition_on",
+    "condition_feature",
+    "temperature",
+    "epoch_size",
+    "streaming",
+)
+
+
+def fingerprint(root: Path) -> str:
+    """sha256 over the bytes of a dataset's metadata files (not its data or videos)."""
+    root = Path(root)
+    files = [root / "meta/info.json", root / "meta/stats.json", root / "meta/tasks.parquet"]
+    files += sorted((root / "meta/episodes").glob("*/*.parquet"))
+    digest = hashlib.sha256()
+    for path in files:
+        if path.is_file():
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
+    """The manifest of a training mixture (`MultiLeRobotDataset` or stream): its spec, shares, held-out
+    episodes and each dataset's fingerprint."""
+    meta, spec, shares = dataset.meta, dataset.spec, dataset.sampling_shares
+    groups = group_of_datasets(meta.repo_ids, [m.robot_type for m in meta.sub_metas], spec.normalization_mode)
+    weights = spec.weights
+    if isinstance(weights, Mapping):
+        weights = [weights.get(r) for r in meta.repo_ids]
+    rows = []
+    for i, (source, sub) in enumerate(zip(meta.sources, meta.sub_metas)):
+        held = sorted((held_out or {}).get(source.repo_id, []))
+        selected = list(source.episodes) if source.episodes is not None else list(range(sub.total_episodes))
+        rows.append(
+            {
+                "repo_id": source.repo_id,
+                "revision": source.revision,
+                "root": str(source.root),
+                "episodes": sorted(set(selected) | set(held)),
+                "held_out": held,
+                "weight": None if weights is None else weights[i],
+                "share": float(shares[i]),
+                "frames": meta.num_frames_of(i),
+                "fps": sub.fps,
+                "robot_type": sub.robot_type,
+                "normalization_group": groups[source.repo_id],
+                "fingerprint": fingerprint(source.root),
+            }
+        )
+    options = {k: getattr(spec, k) for k in OPTION_KEYS if k != "streaming"}
+    options["streaming"] = isinstance(dataset, torch.utils.data.IterableDataset)
+    cond = meta.conditioning
+    if cond is not None:
+        options["condition_groups"] = list(cond.groups)
+    return {"datasets": rows, "options": options}
+
+
+def write_manifest(directory: Path, manifest: dict) -> Path:
+    path = Path(directory) / MANIFEST_FILE
+    path.write_text(json.dumps(manifest, indent=2))
+    return path
+
+
+def read_manifest(path: Path) -> dict:
+    path = Path(path)
+    return json.loads((path / MANIFEST_FILE if path.is_dir() else path).read_text())
+
+
+def compare(saved: dict, current: dict) -> list[str]:
+    """What changed from `saved` to `current`, one line each (empty: the same mixture)."""
+    old = {d["repo_id"]: d for d in saved["datasets"]}
+    new = {d["repo_id"]: d for d in current["datasets"]}
+    diff = [f"dataset removed: {r}" for r in old if r not in new]
+    diff += [f"dataset added: {r}" for r in new if r not in old]
+    for repo_id in [r for r in new if r in old]:
+        a, b = old[repo_id], new[repo_id]
+        for key, label in (
+            ("episodes", "episodes"),
+            ("weight", "weight"),
+            ("revision", "revision"),
+            ("fingerprint", "metadata files (info.json, meta/episodes, tasks, stats) changed"),
+        ):
+            if a.get(key) != b.get(key):
+                if key == "fingerprint":
+                    diff.append(f"{repo_id}: {label}")
+                elif key == "episodes":
+                    gone, added = sorted(set(a[key]) - set(b[key])), sorted(set(b[key]) - set(a[key]))
+                    diff.append(f"{repo_id}: episodes removed {gone}, added {added}")
+                else:
+                    diff.append(f"{repo_id}: {label} {a.get(key)!r} -> {b.get(key)!r}")
+    if [d["repo_id"] for d in saved["datasets"] if d["repo_id"] in new] != [
+        d["repo_id"] for d in current["datasets"] if d["repo_id"] in old
+    ]:
+        diff.append("dataset order changed (dataset_index differs)")
+    for key in sorted(set(saved["options"]) | set(current["options"])):
+        if saved["options"].get(key) != current["options"].get(key):
+            diff.append(f"option {key}: {saved['options'].get(key)!r} -> {current['options'].get(key)!r}")
+    return diff
+
+
+def format_manifest(manifest: dict) -> str:
+    rows = manifest["datasets"]
+    width = max([len("repo_id"), *(len(r["repo_id"]) for r in rows)])
+    lines = [
+        f"{'repo_id':<{width}} {'robot':<12} {'fps':>4} {'episodes':>8} {'held-out':>8} {'frames':>8} "
+        f"{'share':>7} {'group':<12} fingerprint"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['repo_id']:<{width}} {str(r['robot_type']):<12} {r['fps']:>4} {len(r['episodes']):>8} "
+            f"{len(r['held_out']):>8} {r['frames']:>8} {r['share']:>7.1%} {str(r['normalization_group']):<12} "
+            f"{r['fingerprint'][:12]}"
+        )
+    options = {k: v for k, v in manifest["options"].items() if v not in (None, False)}
+    lines.append(f"options: {options}")
+    return "\n".join(lines)

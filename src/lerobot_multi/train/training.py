@@ -1,0 +1,25 @@
+"""`train(cfg)`: lerobot's own training loop on a single dataset or a mixture, through the seam of the
+installed lerobot line (seam.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from accelerate import PartialState
+from lerobot.scripts import lerobot_train
+
+from lerobot_multi.train.report import write_report
+from lerobot_multi.train.seam import seam_class
+
+logger = logging.getLogger(__name__)
+
+
+def train(cfg, accelerator=None) -> None:
+    """Run lerobot's training loop on `cfg` (a single dataset or a list)."""
+    with seam_class()(cfg) as seam:
+        # `lerobot_train.train` is wrapped by lerobot's CLI parser, which would re-parse sys.argv as a
+        # plain TrainPipelineConfig; `__wrapped__` is the loop itself.
+        lerobot_train.train.__wrapped__(cfg, accelerator=accelerator)
+    if seam.state is not None and PartialState().is_main_process:
+        seam.state.watch.finish()
+        logger.info("Training report written to %s", write_report(cfg.output_dir))

@@ -1,0 +1,85 @@
+"""The layout's rules (docs/architecture.md), checked over the package's source with `ast`."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lerobot_multi"
+# a role may import the roles listed, and always compat, the top-level helper modules and itself
+MAY_IMPORT = {
+    "meta": set(),
+    "read": {"meta"},
+    "mix": {"meta", "read"},
+    "stream": {"meta", "read", "mix"},
+    "deploy": {"meta"},
+    "inspect": {"meta", "mix"},
+    "train": {"meta", "read", "mix", "stream", "deploy", "inspect", "factory"},
+}
+ROLES = set(MAY_IMPORT)
+# lerobot modules whose names moved between 0.4.4 and 0.6: only compat.py imports them
+MOVED = (
+    "lerobot.processor.core",
+    "lerobot.lerobot_types",
+    "lerobot.utils.train_utils",
+    "lerobot.common",
+    "lerobot.datasets.transforms",
+    "lerobot.transforms",
+    "lerobot.datasets.utils",
+    "lerobot.datasets.feature_utils",
+    "lerobot.datasets.io_utils",
+    "lerobot.utils.feature_utils",
+    "lerobot.datasets.multi_dataset",
+)
+
+
+def modules() -> list[tuple[str, Path]]:
+    return [(".".join(p.relative_to(PACKAGE).with_suffix("").parts), p) for p in sorted(PACKAGE.rglob("*.py"))]
+
+
+def imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import in a file, function-level ones included."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [(a.name, []) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.append((node.module, [a.name for a in node.names]))
+    return out
+
+
+def role(module: str) -> str | None:
+    head = module.split(".")[0]
+    return head if head in ROLES else None
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_imports_follow_the_flow(name, path):
+    own = role(name)
+    for module, names in imports(path):
+        if not module.startswith("lerobot_multi."):
+            continue
+        target = module.removeprefix("lerobot_multi.")
+        other = role(target)
+        if own is not None and other is not None and other != own:
+            assert other in MAY_IMPORT[own], f"{name} ({own}/) imports {module} ({other}/)"
+        if own is not None and other is None:
+            assert target in ("compat", "factory") or own == "train", f"{name} imports top-level {module}"
+        private = [n for n in names if n.startswith("_")]
+        assert not private, f"{name} imports private names {private} from {module}"
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_lerobot_names_that_moved_come_from_compat(name, path):
+    for module, _ in imports(path):
+        if name != "compat":
+            assert not module.startswith(MOVED), f"{name} imports {module}: import it from lerobot_multi.compat"
+        if module == "lerobot.scripts" or module.startswith("lerobot.scripts.lerobot_train"):
+            assert role(name) == "train", f"{name} imports lerobot's training script outside train/"
+
+
+def test_modules_stay_small():
+    sizes = {m: len(p.read_text().splitlines()) for m, p in modules()}
+    assert {m: n for m, n in sizes.items() if n > 400} == {}
