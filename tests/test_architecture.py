@@ -36,7 +36,9 @@ MOVED = (
 
 
 def modules() -> list[tuple[str, Path]]:
-    return [(".".join(p.relative_to(PACKAGE).with_suffix("").parts), p) for p in sorted(PACKAGE.rglob("*.py"))]
+    return [
+        (".".join(p.relative_to(PACKAGE).with_suffix("").parts), p) for p in sorted(PACKAGE.rglob("*.py"))
+    ]
 
 
 def imports(path: Path) -> list[tuple[str, list[str]]]:
@@ -75,7 +77,9 @@ def test_imports_follow_the_flow(name, path):
 def test_lerobot_names_that_moved_come_from_compat(name, path):
     for module, _ in imports(path):
         if name != "compat":
-            assert not module.startswith(MOVED), f"{name} imports {module}: import it from lerobot_multi.compat"
+            assert not module.startswith(MOVED), (
+                f"{name} imports {module}: import it from lerobot_multi.compat"
+            )
         if module == "lerobot.scripts" or module.startswith("lerobot.scripts.lerobot_train"):
             assert role(name) == "train", f"{name} imports lerobot's training script outside train/"
 

@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -197,3 +198,33 @@ def test_resume_keeps_the_group_normalizers(per_robot, tmp_path):
         cwd=tmp_path,
     )
     assert "Normalization per_robot: groups ['arm_a', 'arm_b']" in proc.stdout + proc.stderr
+
+
+BEFORE_LAYOUT = Path(__file__).parent / "fixtures" / "checkpoint_before_layout"
+
+
+def test_checkpoint_written_before_the_layout_move_loads(tmp_path):
+    """Written by lerobot-multi on lerobot 0.4.4 before modules moved into role folders (per_robot,
+    condition_on=robot; tests/fixtures/README.md): its steps' class paths still import, on both lines."""
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(BEFORE_LAYOUT, ckpt)
+    saved = json.loads((ckpt / "policy_preprocessor.json").read_text())
+    assert "lerobot_multi.normalize.GroupNormalizerProcessorStep" in [s.get("class") for s in saved["steps"]]
+    lines = python(
+        f"""
+        import torch
+        from lerobot.policies.act.modeling_act import ACTPolicy
+        from lerobot.policies.factory import make_pre_post_processors
+        policy = ACTPolicy.from_pretrained("{ckpt}")
+        pre, post = make_pre_post_processors(policy.config, pretrained_path="{ckpt}",
+            preprocessor_overrides={{"GroupNormalizerProcessorStep": {{"group": "arm_b"}},
+                                     "ConditionProcessorStep": {{"group": "arm_b"}}}},
+            postprocessor_overrides={{"GroupUnnormalizerProcessorStep": {{"group": "arm_b"}}}})
+        batch = pre({OBS})
+        print(batch["observation.environment_state"][0, -2:].tolist())
+        print(round(float(post(torch.zeros(1, 6)).mean()), 1))
+        """,
+        tmp_path,
+    )
+    assert lines[-2] == "[0.0, 1.0]"  # the robot one-hot: arm_b is the second group
+    assert abs(float(lines[-1]) - 50) < 1.5
