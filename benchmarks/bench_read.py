@@ -5,6 +5,9 @@
     python benchmarks/bench_read.py --first-batch --counts 10 100 1000
     python benchmarks/bench_read.py --rss
     python benchmarks/bench_read.py --train --steps 30
+    python benchmarks/bench_read.py --uint8 --context spawn       # lerobot 0.6's training defaults
+    python benchmarks/bench_read.py --previous /path/to/old/src   # + the previous version, same run
+    python benchmarks/bench_read.py --first-batch --first-batch-workers 2 --context spawn
 
 Datasets are written once with lerobot's writer (cached under outputs/bench/read), in the shapes of real
 recordings: 26-dof state and action at 30 fps, episodes of 300-400 frames; state-only (50 episodes),
@@ -34,12 +37,12 @@ import psutil
 import torch
 from common import CACHE, small_datasets
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMulti
 from lerobot.datasets.video_utils import _default_decoder_cache
 from torch.utils.data import DataLoader
 
 from lerobot_multi import MultiLeRobotDataset
-from lerobot_multi.compat import video_codec_options
+from lerobot_multi.compat import LEROBOT_VERSION, lerobot_dataset_options, video_codec_options
+from lerobot_multi.compat import LegacyMultiLeRobotDataset as LegacyMulti
 
 BATCH = 64
 FPS = 30
@@ -100,13 +103,20 @@ def build(repo_id: str, episodes: int, shape, cameras: int, vcodec: str | None) 
     return root
 
 
+UINT8 = False  # --uint8: video frames as uint8 (lerobot 0.6's `return_uint8`, its training default)
+CONTEXT: str | None = None  # --context: the DataLoader workers' start method (0.6's default: spawn)
+
+
 def open_reader(kind: str, repo_id: str, delta) -> torch.utils.data.Dataset:
     if kind == "ours":
-        return MultiLeRobotDataset([repo_id], root=ROOT, delta_timestamps=delta)
+        kw = {"return_uint8": True} if UINT8 else {}  # a previous version may not know the option
+        return MultiLeRobotDataset([repo_id], root=ROOT, delta_timestamps=delta, **kw)
     if kind == "ours_lerobot_reader":
         return MultiLeRobotDataset([repo_id], root=ROOT, delta_timestamps=delta, reader="lerobot")
     if kind == "lerobot":
-        return LeRobotDataset(repo_id, root=ROOT / repo_id, delta_timestamps=delta)
+        return LeRobotDataset(
+            repo_id, root=ROOT / repo_id, delta_timestamps=delta, **lerobot_dataset_options(UINT8)
+        )
     if kind == "legacy":
         return LegacyMulti([repo_id], root=ROOT, delta_timestamps=delta)
     raise ValueError(kind)
@@ -119,7 +129,15 @@ def loader_rate(dataset, workers: int, batches: int, budget_s: float = 12.0) -> 
     # `_query_videos` note): a previous in-process run fills it
     _default_decoder_cache.clear()
     gen = torch.Generator().manual_seed(0)
-    loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=workers, generator=gen)
+    context = CONTEXT if workers else None
+    loader = DataLoader(
+        dataset,
+        batch_size=BATCH,
+        shuffle=True,
+        num_workers=workers,
+        generator=gen,
+        multiprocessing_context=context,
+    )
     it = iter(loader)
     next(it)
     t = time.perf_counter()
@@ -195,7 +213,40 @@ def video_floor(repo_id: str, batches: int) -> float:
     return len(idx) / (time.perf_counter() - t)
 
 
-def run_cases(names: list[str], workers: list[int], batches: int) -> None:
+def previous_rate(prev_src: str, case: str, workers: int, batches: int) -> float:
+    """`ours` as the previous version reads it (its src/ first on PYTHONPATH), in a child process that
+    imports nothing of this version: the same DataLoader loop as `loader_rate`."""
+    repo_id, *_, delta = CASES[case]
+    context = CONTEXT if workers else None
+    code = "\n".join(
+        [
+            "import time, torch",
+            "from torch.utils.data import DataLoader",
+            "from lerobot_multi import MultiLeRobotDataset",
+            "if __name__ == '__main__':",
+            f"    ds = MultiLeRobotDataset([{repo_id!r}], root={str(ROOT)!r}, delta_timestamps={delta!r})",
+            "    g = torch.Generator().manual_seed(0)",
+            f"    it = iter(DataLoader(ds, batch_size={BATCH}, shuffle=True, num_workers={workers}, "
+            f"generator=g, multiprocessing_context={context!r}))",
+            "    next(it)",
+            "    t, done = time.perf_counter(), 0",
+            f"    while done < {batches} and (done < 2 or time.perf_counter() - t < 12.0):",
+            "        next(it)",
+            "        done += 1",
+            f"    print(done * {BATCH} / (time.perf_counter() - t))",
+        ]
+    )
+    env = {**os.environ, "PYTHONPATH": prev_src}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def run_cases(names: list[str], workers: list[int], batches: int, prev_src: str | None = None) -> None:
+    print(
+        f"lerobot {LEROBOT_VERSION}, frames {'uint8' if UINT8 else 'float32'}, workers start {CONTEXT or 'default'}"
+    )
     rows = []
     for name in names:
         repo_id, episodes, shape, cameras, vcodec, delta = CASES[name]
@@ -211,19 +262,22 @@ def run_cases(names: list[str], workers: list[int], batches: int) -> None:
             rates = {"dataloader_only": loader_rate(same, w, batches)}
             for kind in ("ours", "ours_lerobot_reader", "lerobot", "legacy"):
                 rates[kind] = loader_rate(open_reader(kind, repo_id, delta), w, batches)
+            if prev_src:
+                rates["previous"] = previous_rate(prev_src, name, w, batches)
             rows.append((name, w, rates, floor))
             print(
                 f"{name:<14} workers={w}  ours {rates['ours']:9.0f}/s  lerobot {rates['lerobot']:7.0f}/s  "
                 f"legacy {rates['legacy']:7.0f}/s  prev (reader=lerobot) {rates['ours_lerobot_reader']:7.0f}/s  "
                 f"| ours/lerobot {rates['ours'] / rates['lerobot']:6.1f}x  ours/legacy "
                 f"{rates['ours'] / rates['legacy']:6.1f}x  floor/ours {floor / rates['ours']:5.2f}x "
-                f"(floor {floor:.0f}/s)  DataLoader alone {rates['dataloader_only']:.0f}/s",
+                f"(floor {floor:.0f}/s)  DataLoader alone {rates['dataloader_only']:.0f}/s"
+                + (f"  ours/previous {rates['ours'] / rates['previous']:5.2f}x" if prev_src else ""),
                 flush=True,
             )
     print(json.dumps([{"case": n, "workers": w, **r, "floor": f} for n, w, r, f in rows]))
 
 
-def first_batch(counts: list[int]) -> None:
+def first_batch(counts: list[int], workers: int = 0) -> None:
     """Seconds from the constructor call to the first shuffled batch of 64, per count of small datasets
     (in a fresh process each, after the imports)."""
     prev_src = os.environ.get("LEROBOT_MULTI_PREV_SRC")  # a checkout of the previous version's src/
@@ -233,7 +287,7 @@ def first_batch(counts: list[int]) -> None:
         for kind in ("ours", "legacy") + (("previous",) if prev_src else ()):
             env = {**os.environ, "PYTHONPATH": prev_src} if kind == "previous" else None
             make = (
-                "from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as M"
+                "from lerobot_multi.compat import LegacyMultiLeRobotDataset as M"
                 if kind == "legacy"
                 else "from lerobot_multi import MultiLeRobotDataset as M"
             )
@@ -246,7 +300,8 @@ def first_batch(counts: list[int]) -> None:
                     "    t = time.perf_counter()",
                     f"    ds = M({repo_ids!r}, root={str(root)!r})",
                     "    g = torch.Generator().manual_seed(0)",
-                    "    next(iter(DataLoader(ds, batch_size=64, shuffle=True, generator=g)))",
+                    f"    kw = dict(num_workers={workers}, multiprocessing_context={CONTEXT if workers else None!r})",
+                    "    next(iter(DataLoader(ds, batch_size=64, shuffle=True, generator=g, **kw)))",
                     "    print(json.dumps(time.perf_counter() - t))",
                 ]
             )
@@ -336,7 +391,13 @@ def main() -> None:
     p.add_argument("--train", action="store_true")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--uint8", action="store_true", help="uint8 video frames (lerobot 0.6's training default)")
+    p.add_argument("--context", choices=["fork", "spawn", "forkserver"], default=None)
+    p.add_argument("--previous", metavar="SRC", help="a previous version's src/: measured in the same run")
+    p.add_argument("--first-batch-workers", type=int, default=0)
     args = p.parse_args()
+    global UINT8, CONTEXT
+    UINT8, CONTEXT = args.uint8, args.context
     if args.rss_one:
         return peak_rss(*args.rss_one, args.batches)
     if args.rss:
@@ -344,8 +405,8 @@ def main() -> None:
     if args.train:
         return train(args.steps, args.batch_size, 2)
     if args.first_batch:
-        return first_batch(args.counts)
-    run_cases(args.cases, args.workers, args.batches)
+        return first_batch(args.counts, args.first_batch_workers)
+    run_cases(args.cases, args.workers, args.batches, args.previous)
 
 
 if __name__ == "__main__":

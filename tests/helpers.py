@@ -94,3 +94,26 @@ def dataset_of(meta, index: int) -> tuple[int, int]:
     """Global frame index -> (dataset index, position in that dataset's selected frames)."""
     d = int(np.searchsorted(meta.frame_offsets, index, side="right") - 1)
     return d, int(index - meta.frame_offsets[d])
+
+
+V21_FIXTURES = Path(__file__).parent / "fixtures" / "v21"
+
+
+def convert_v21_copy(repo_id: str, base: Path) -> Path:
+    """lerobot's own `convert_dataset_v21_to_v30` of a copy of fixture `repo_id` under `base`
+    (offline, no push): the oracle for reading v2.1 in place. Returns the converted folder."""
+    import shutil
+
+    from lerobot_multi.compat import LEROBOT_06
+
+    folder = base / repo_id
+    shutil.copytree(V21_FIXTURES / repo_id, folder)
+    if LEROBOT_06:
+        from lerobot.scripts.convert_dataset_v21_to_v30 import convert_dataset
+
+        convert_dataset(repo_id, root=folder, push_to_hub=False)
+    else:  # 0.4.4 takes the folder holding <repo_id>/
+        from lerobot.datasets.v30.convert_dataset_v21_to_v30 import convert_dataset
+
+        convert_dataset(repo_id, root=base, push_to_hub=False)
+    return folder

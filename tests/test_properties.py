@@ -7,31 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lerobot.datasets.compute_stats import get_feature_stats
 
-from lerobot_multi.meta.indexing import cumulative_offsets, locate, locate_frames
+from lerobot_multi.meta.indexing import cumulative_offsets, locate_frames
 from lerobot_multi.meta.stats import aggregate
 
 sizes = st.lists(st.integers(min_value=0, max_value=50), min_size=1, max_size=40).filter(lambda s: sum(s) > 0)
-
-
-@given(sizes)
-def test_locate_matches_brute_force(part_sizes):
-    offsets = cumulative_offsets(part_sizes)
-    expected = [(p, i) for p, n in enumerate(part_sizes) for i in range(n)]
-    assert [locate(offsets, g) for g in range(sum(part_sizes))] == expected
-
-
-@given(sizes, st.integers())
-def test_locate_rejects_out_of_range(part_sizes, index):
-    offsets = cumulative_offsets(part_sizes)
-    if 0 <= index < sum(part_sizes):
-        part, pos = locate(offsets, index)
-        assert 0 <= pos < part_sizes[part]
-    else:
-        try:
-            locate(offsets, index)
-        except IndexError:
-            return
-        raise AssertionError("out-of-range index accepted")
 
 
 @given(st.lists(st.lists(st.integers(0, 6), min_size=1, max_size=5), min_size=1, max_size=8), st.data())

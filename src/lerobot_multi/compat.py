@@ -32,11 +32,13 @@ if LEROBOT_06:
     from lerobot.datasets.multi_dataset import MultiLeRobotDataset as LegacyMultiLeRobotDataset
     from lerobot.datasets.streaming_dataset import Backtrackable
     from lerobot.datasets.streaming_dataset import _ShardExhaustedError as ShardExhausted
+    from lerobot.datasets.utils import BackwardCompatibilityError
     from lerobot.lerobot_types import TransitionKey
     from lerobot.transforms import ImageTransforms
     from lerobot.utils.constants import IMAGENET_STATS
     from lerobot.utils.feature_utils import dataset_to_policy_features
 else:
+    from lerobot.datasets.backward_compatibility import BackwardCompatibilityError
     from lerobot.datasets.factory import IMAGENET_STATS
     from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMultiLeRobotDataset
     from lerobot.datasets.transforms import ImageTransforms
@@ -61,6 +63,7 @@ __all__ = [
     "SUBTASK_STRINGS",
     "LEROBOT_VERSION",
     "Backtrackable",
+    "BackwardCompatibilityError",
     "ShardExhausted",
     "ImageTransforms",
     "LegacyMultiLeRobotDataset",

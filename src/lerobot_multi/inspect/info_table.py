@@ -49,6 +49,7 @@ def mixture_report(
                 "root": str(source.root),
                 "robot_type": sub.robot_type,
                 "fps": sub.fps,
+                "format": sub.codebase_version,
                 "episodes_selected": meta.num_episodes_of(i),
                 "episodes_total": sub.total_episodes,
                 "frames": meta.num_frames_of(i),
@@ -108,14 +109,14 @@ def format_report(report: dict) -> str:
     rid_w = max([len("repo_id"), *(len(r["repo_id"]) for r in rows)])
     robot_w = max([len("robot"), *(len(str(r["robot_type"])) for r in rows)])
     header = (
-        f"{'idx':>3}  {'repo_id':<{rid_w}} {'robot':<{robot_w}} {'fps':>5} {'episodes':>11} {'frames':>8} "
+        f"{'idx':>3}  {'repo_id':<{rid_w}} {'robot':<{robot_w}} {'format':>6} {'fps':>5} {'episodes':>11} {'frames':>8} "
         f"{'frames%':>8} {'samples%':>8}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         eps = f"{r['episodes_selected']}/{r['episodes_total']}"
         lines.append(
-            f"{r['dataset_index']:>3}  {r['repo_id']:<{rid_w}} {str(r['robot_type']):<{robot_w}} {r['fps']:>5} "
+            f"{r['dataset_index']:>3}  {r['repo_id']:<{rid_w}} {str(r['robot_type']):<{robot_w}} {r['format']:>6} {r['fps']:>5} "
             f"{eps:>11} {r['frames']:>8} {r['frame_share']:>8.1%} {r['share']:>8.1%}"
         )
     lines.append("-" * len(header))

@@ -19,17 +19,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_multi.compat import cast_stats_to_numpy
-from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, map_sources
+from lerobot_multi.compat import BackwardCompatibilityError, cast_stats_to_numpy
+from lerobot_multi.meta.source_v21 import V21, read_v21_parts
+from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError, map_sources
 
 logger = logging.getLogger(__name__)
 SUPPORTED_CODEBASE_MAJOR = "v3."
 DEFAULT_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-
-
-class IncompleteDatasetError(DatasetSourceError):
-    """A dataset folder lacks a piece (metadata, data or video file): lerobot would fetch it from the
-    hub; for a folder the user named it is an error, otherwise the dataset is downloaded first."""
 
 
 class SourceMetadata:
@@ -45,9 +41,11 @@ class SourceMetadata:
         subtasks: pa.Table | None,
         episodes: pa.Table,
         stats: dict | None,
+        episode_stats: pa.Table | None = None,
     ):
         self.repo_id, self.root, self.revision = source.repo_id, source.root, source.revision
         self.info, self.episodes, self.stats = info, episodes, stats
+        self._episode_stats = episode_stats  # v2.1: from episodes_stats.jsonl; v3.0: read on demand
         self._tables = {"tasks": tasks, "subtasks": subtasks}
         self.task_names, self.task_ids = _names_and_ids(tasks, "task_index")
         self.subtask_names, self.subtask_ids = (
@@ -66,6 +64,8 @@ class SourceMetadata:
         return None if table is None else table.to_pandas()
 
     features = property(lambda self: self.info["features"])
+    codebase_version = property(lambda self: str(self.info.get("codebase_version", "")))
+    is_v21 = property(lambda self: self.codebase_version == V21)
     fps = property(lambda self: self.info["fps"])
     robot_type = property(lambda self: self.info.get("robot_type"))
     total_episodes = property(lambda self: int(self.info["total_episodes"]))
@@ -100,6 +100,8 @@ class SourceMetadata:
     def episode_stats(self) -> pa.Table:
         """meta/episodes' per-episode `stats/<key>/<stat>` columns (row = episode id), read on demand:
         they are most of the file and only episode selections and `meta.episodes` need them."""
+        if self._episode_stats is not None:
+            return self._episode_stats
         tables = []
         for path in _episode_files(self):
             parquet = pq.ParquetFile(path)
@@ -141,11 +143,12 @@ def read_info(source: DatasetSource) -> dict:
     if not isinstance(info, dict):
         raise DatasetSourceError(f"dataset {source.repo_id!r}: {info_path} must hold a JSON object")
     version = str(info.get("codebase_version", ""))
-    if not version.startswith(SUPPORTED_CODEBASE_MAJOR):
+    if not (version.startswith(SUPPORTED_CODEBASE_MAJOR) or version == V21):
         raise DatasetSourceError(
             f"dataset {source.repo_id!r}: codebase_version is {version or 'missing'!r} in {info_path}; "
-            "lerobot-multi reads LeRobot v3.0 datasets (convert older ones with lerobot's "
-            "`lerobot.datasets.v30.convert_dataset_v21_to_v30`)"
+            "lerobot-multi reads LeRobot v3.0 and v2.1 datasets (convert older ones to v2.1 with "
+            "lerobot 0.3's `lerobot.datasets.v21.convert_dataset_v20_to_v21`, then read them in place or "
+            "convert to v3.0 with `convert_dataset_v21_to_v30`)"
         )
     for field in ("fps", "features", "total_episodes", "total_frames"):
         if field not in info:
@@ -278,6 +281,11 @@ def read_local_metadata(source: DatasetSource) -> SourceMetadata:
         )
     info = read_info(source)
     check_episode_selection(source, int(info["total_episodes"]))
+    if info["codebase_version"] == V21:
+        info, tasks, episodes, episode_stats = read_v21_parts(source, info)
+        meta = SourceMetadata(source, info, tasks, None, episodes, None, episode_stats)
+        _check_files(source, meta)
+        return meta
     tasks_path = source.root / "meta" / "tasks.parquet"
     if not tasks_path.is_file():
         raise IncompleteDatasetError(
@@ -311,16 +319,23 @@ def load_source_metadata(source: DatasetSource) -> SourceMetadata:
 
 
 def download(source: DatasetSource) -> None:
-    """Fetch a hub dataset into its cache folder with lerobot's own downloader."""
+    """Fetch a hub dataset into its cache folder with lerobot's own downloader; a v2.1 dataset, which
+    lerobot refuses, with huggingface_hub's snapshot of its v2.1 revision (read in place after)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     try:
-        LeRobotDataset(
-            source.repo_id,
-            root=source.root,
-            episodes=list(source.episodes) if source.episodes is not None else None,
-            revision=source.revision,
-        )
+        try:
+            LeRobotDataset(
+                source.repo_id,
+                root=source.root,
+                episodes=list(source.episodes) if source.episodes is not None else None,
+                revision=source.revision,
+            )
+        except BackwardCompatibilityError:
+            from huggingface_hub import snapshot_download
+
+            revision = source.revision or V21
+            snapshot_download(source.repo_id, repo_type="dataset", revision=revision, local_dir=source.root)
     except Exception as e:  # lerobot/huggingface_hub raise many types; name the dataset
         raise DatasetSourceError(
             f"dataset {source.repo_id!r}: cannot download into {source.root}: {e}"

@@ -30,6 +30,11 @@ class DatasetSourceError(ValueError):
     """A dataset in the mixture is missing, malformed or badly configured."""
 
 
+class IncompleteDatasetError(DatasetSourceError):
+    """A dataset folder lacks a piece (metadata, data or video file): lerobot would fetch it from the
+    hub; for a folder the user named it is an error, otherwise the dataset is downloaded first."""
+
+
 RootSpec = str | Path | Mapping[str, str | Path] | None
 EpisodesSpec = Sequence[int] | Mapping[str, Sequence[int] | None] | None
 

@@ -73,7 +73,8 @@ def aggregate(stats_list: Sequence[Stats], keys: Iterable[str] | None = None) ->
 
 
 def load_episode_stats(meta, repo_id: str, episodes: Sequence[int]) -> list[Stats]:
-    """Per-episode stats that v3 stores as `stats/<key>/<stat>` columns in meta/episodes."""
+    """Per-episode stats that v3 stores as `stats/<key>/<stat>` columns in meta/episodes (v2.1's
+    episodes_stats.jsonl in the same columns)."""
     table = meta.episode_stats()
     wanted = sorted(set(episodes))
     missing = [e for e in wanted if e >= table.num_rows]
@@ -122,6 +123,8 @@ def as_lerobot_dtypes(stats: Stats, features: Mapping[str, dict]) -> Stats:
 def source_stats(meta, repo_id: str, episodes: Sequence[int] | None, keys: Iterable[str]) -> Stats:
     """One dataset's stats over its selected episodes (whole-dataset stats.json when all are used)."""
     keys = list(keys)
+    if episodes is None and getattr(meta, "is_v21", False):
+        episodes = range(meta.total_episodes)  # v2.1 keeps per-episode stats only (episodes_stats.jsonl)
     if episodes is None:
         if meta.stats is None:
             raise DatasetSourceError(f"dataset {repo_id!r}: meta/stats.json is missing")

@@ -217,10 +217,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
                     raise DatasetSourceError(f"dataset {rid!r} ({fps} fps): delta_timestamps: {e}") from e
             indices.append(None if own is None else get_delta_indices(own, fps))
         self.delta_indices_by_dataset = dict(zip(self.repo_ids, indices))
-        if isinstance(self._reader, LerobotReader):
-            self._reader.set_delta_timestamps([resolved[r] for r in self.repo_ids], indices)
-        else:
-            self._reader.set_delta_indices(indices)
+        self._reader.set_windows(indices, [resolved[r] for r in self.repo_ids])
 
     def set_delta_indices(self, delta_indices: Mapping[str, Sequence[int]] | None) -> None:
         """Temporal context in frames: each dataset converts them to seconds with its own fps."""
@@ -248,11 +245,6 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     @property
     def datasets(self) -> tuple[LeRobotDataset, ...]:
         """lerobot's `LeRobotDataset` per source (reader="lerobot" only: the fast reader opens none)."""
-        if not isinstance(self._reader, LerobotReader):
-            raise AttributeError(
-                "MultiLeRobotDataset.datasets: the fast reader opens no LeRobotDataset; use "
-                "reader='lerobot' for them, or meta.sub_metas for each dataset's metadata"
-            )
         return tuple(self._reader.datasets)
 
     @property
@@ -343,8 +335,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     def __getitem__(self, idx: int | slice) -> dict | list[dict]:
         """Frame `idx` (lerobot's sample), or for a slice the list of its frames (as lerobot 0.6)."""
         if isinstance(idx, slice):
-            return self._reader(list(range(*idx.indices(len(self)))))
-        return self._reader([int(idx)])[0]
+            return self._reader.read(list(range(*idx.indices(len(self)))))
+        return self._reader.read([int(idx)])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict]:
         """The samples of `indices`, as torch's DataLoader fetches a batch (it calls this when defined),
@@ -353,9 +345,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         `frame_index`, `task_index`, `dataset_index`) and numpy float32 scalars (`timestamp`) here,
         which it turns into the same int64 and float32 tensors at a fraction of the cost of one 0-d
         tensor per sample."""
-        if isinstance(self._reader, BatchAssembler):
-            return self._reader(indices, int_scalars=True)
-        return self._reader(indices)
+        return self._reader.read(indices, int_scalars=True)
 
     def __repr__(self) -> str:
         rows = "\n".join(

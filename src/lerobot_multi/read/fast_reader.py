@@ -10,7 +10,7 @@ the end, so `default_collate` stacks them back into the same batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,7 @@ class SourceReader:
             source_ids,
             lengths,
             declared=[k for k, ft in sub.features.items() if ft["dtype"] != "video"],
+            file_of=sub.get_data_file_path,
         )
         self.videos = videos
         self._from_ts: dict[str, np.ndarray] = {}
@@ -110,15 +111,27 @@ class BatchAssembler:
         self.subtask_names = None if meta.subtasks is None else list(meta.subtasks.index)
         self.source_episodes = meta.source_episode_ids
         self.lengths = meta.episode_lengths
-        self.set_delta_indices([None] * len(meta.sources))
+        self.set_windows([None] * len(meta.sources))
 
     def keep_only(self, keys) -> None:
         """Assemble only `keys` (e.g. the non-visual columns), without the constant pad masks."""
         self.plans = [[p for p in plans if p.key in keys] for plans in self.plans]
         self.masks = [{} for _ in self.masks]
 
-    def set_delta_indices(self, per_dataset: Sequence[dict[str, list[int]] | None]) -> None:
-        """Each dataset's window offsets in its own frames, keyed by the mixture's names."""
+    @property
+    def datasets(self):
+        raise AttributeError(
+            "MultiLeRobotDataset.datasets: the fast reader opens no LeRobotDataset; use "
+            "reader='lerobot' for them, or meta.sub_metas for each dataset's metadata"
+        )
+
+    def set_windows(
+        self,
+        per_dataset: Sequence[dict[str, list[int]] | None],
+        timestamps: Sequence[Mapping[str, list[float]] | None] | None = None,
+    ) -> None:
+        """Each dataset's window offsets in its own frames, keyed by the mixture's names (the reader
+        interface: `timestamps`, the same windows in seconds, are what lerobot's reader needs)."""
         meta, schema, cond = self.meta, self.meta.schema, self.meta.conditioning
         self.plans: list[list[KeyPlan]] = []
         self.masks: list[dict[str, np.ndarray]] = []
@@ -147,7 +160,7 @@ class BatchAssembler:
             self.masks.append(masks)
 
     # --- one batch ----------------------------------------------------------------------------------
-    def __call__(self, indices: Sequence[int], int_scalars: bool = False) -> list[dict]:
+    def read(self, indices: Sequence[int], int_scalars: bool = False) -> list[dict]:
         """The samples of global frame `indices`. `int_scalars`: scalar fields as Python ints (int64
         ones: the indices, frame_index) and numpy float32 scalars (timestamp), which `default_collate`
         turns into the same batch tensors for a fraction of the cost of a 0-d tensor per sample (~1 us

@@ -11,7 +11,7 @@ pickled: copies of a dataset carry only the file list.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import datasets
@@ -62,14 +62,33 @@ def _column_to_numpy(column: pa.ChunkedArray, ft: dict, n: int) -> np.ndarray:
     return flat.reshape((n, *sample_shape(ft["shape"])))
 
 
+class EpisodeLengthError(DatasetSourceError):
+    """The data's frame count differs from the metadata's; `episode` is the first episode that differs."""
+
+    def __init__(self, message: str, episode: int | None):
+        super().__init__(message)
+        self.episode = episode
+
+
 def check_episode_column(repo_id: str, column: np.ndarray, episodes: np.ndarray, lengths: np.ndarray) -> None:
     """A dataset's data must hold meta/episodes' selected `episodes` in order, `lengths` frames each:
     samples take their global episode from the metadata, so a disagreement would mislabel them."""
     expected = np.repeat(episodes, lengths)
     if len(column) != len(expected):
-        raise DatasetSourceError(
+        found = dict(zip(*np.unique(column, return_counts=True)))
+        wrong = next((int(e) for e, n in zip(episodes, lengths) if found.get(e, 0) != n), None)
+        detail = (
+            ""
+            if wrong is None
+            else (
+                f" (episode {wrong}: {found.get(wrong, 0)} frames in data/, "
+                f"{int(lengths[list(episodes).index(wrong)])} in the metadata)"
+            )
+        )
+        raise EpisodeLengthError(
             f"dataset {repo_id!r}: data/ holds {len(column)} frames for the selected "
-            f"episodes but meta/episodes says {len(expected)}; the dataset is inconsistent"
+            f"episodes but meta/episodes says {len(expected)}{detail}; the dataset is inconsistent",
+            wrong,
         )
     wrong = np.flatnonzero(expected != column)
     if len(wrong):
@@ -98,6 +117,7 @@ class FrameStore:
         expected_episodes, expected_lengths: the selected episodes and their frame counts in storage
             order, from meta/episodes; the data's episode_index column must follow them exactly.
         declared: every non-video feature info.json declares: each file must hold them all.
+        file_of: episode id -> its data file (names the file when frame counts disagree).
     """
 
     def __init__(
@@ -110,12 +130,14 @@ class FrameStore:
         expected_episodes: np.ndarray,
         expected_lengths: np.ndarray,
         declared: Sequence[str] = (),
+        file_of: Callable[[int], object] | None = None,
     ):
         self.repo_id, self.root, self.files = repo_id, Path(root), list(files)
         self.declared = list(declared) or [k for k, ft in features.items() if ft["dtype"] != "video"]
         self.features = {k: ft for k, ft in features.items() if ft["dtype"] != "video"}
         self.episodes = episodes
         self.expected = (expected_episodes, expected_lengths)
+        self.file_of = file_of  # episode -> its data file, for messages
         self.arrays: dict[str, np.ndarray] = {}
         self.images: dict[str, pa.Array] = {}
         self.is_open = False
@@ -164,7 +186,12 @@ class FrameStore:
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
     def _check_episodes(self) -> None:
-        check_episode_column(self.repo_id, self.arrays["episode_index"], *self.expected)
+        try:
+            check_episode_column(self.repo_id, self.arrays["episode_index"], *self.expected)
+        except EpisodeLengthError as e:
+            if e.episode is None or self.file_of is None:
+                raise
+            raise DatasetSourceError(f"{e} (file {self.file_of(e.episode)})") from e
 
     def image(self, key: str, positions: np.ndarray) -> torch.Tensor:
         """Decoded images at `positions` (any shape), stacked to (*positions.shape, C, H, W)."""

@@ -57,6 +57,12 @@ class LerobotReader:
         open_processes: int | None = None,
         return_uint8: bool = False,
     ):
+        old = [m.repo_id for m in meta.sub_metas if m.is_v21]
+        if old:
+            raise DatasetSourceError(
+                f"datasets {old} are LeRobot v2.1, which lerobot's LeRobotDataset does not read: use "
+                "reader='fast' (the default), which reads v2.1 in place"
+            )
         self.meta = meta
         self.image_transforms: Callable | None = None
         self.return_uint8 = return_uint8
@@ -83,12 +89,12 @@ class LerobotReader:
         if videos:
             with_features(ds, {k: v for k, v in ds.meta.features.items() if k not in videos})
 
-    def set_delta_timestamps(
+    def set_windows(
         self,
-        timestamps: Sequence[Mapping[str, list[float]] | None],
         indices: Sequence[Mapping[str, list[int]] | None],
+        timestamps: Sequence[Mapping[str, list[float]] | None],
     ) -> None:
-        """Per dataset, checked windows in seconds and frames under the mixture's key names."""
+        """Per dataset, checked windows in frames and seconds under the mixture's key names."""
         for i, ds in enumerate(self.datasets):
             own_ts = own_idx = None
             if indices[i] is not None:
@@ -99,7 +105,9 @@ class LerobotReader:
             adapter = SampleAdapter.for_dataset(self.meta, i, timestamps[i], self.return_uint8)
             self._adapters[i] = None if adapter.is_identity else adapter
 
-    def __call__(self, indices: Sequence[int]) -> list[dict]:
+    def read(self, indices: Sequence[int], int_scalars: bool = False) -> list[dict]:
+        """The samples of global frame `indices` (scalars stay 0-d tensors: `int_scalars` is the fast
+        reader's shortcut, and `default_collate` batches both alike)."""
         meta = self.meta
         episodes, parts, positions, globals_ = locate_frames(
             meta.episode_starts, meta.episode_datasets, meta.frame_offsets, indices

@@ -138,6 +138,12 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
     def _open(self, spec: MixtureSpec, delta_timestamps, image_transforms, tolerance_s: float) -> None:
         self.spec = spec
         self.meta = open_mixture_metadata(spec)
+        old = [m.repo_id for m in self.meta.sub_metas if m.is_v21]
+        if old:
+            raise DatasetSourceError(
+                f"datasets {old} are LeRobot v2.1: streaming reads through lerobot's StreamingLeRobotDataset, "
+                "which reads v3.0 only; use the map-style mixture (streaming: false), which reads v2.1 in place"
+            )
         self.frames = np.array([self.meta.num_frames_of(i) for i in range(len(self.repo_ids))])
         self.sampling_shares = mixture_shares(
             self.frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature

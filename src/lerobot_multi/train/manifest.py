@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from lerobot_multi.meta.source_v21 import metadata_files
 from lerobot_multi.meta.spec import group_of_datasets
 
 MANIFEST_FILE = "mixture.json"
@@ -38,6 +39,7 @@ def fingerprint(root: Path) -> str:
     root = Path(root)
     files = [root / "meta/info.json", root / "meta/stats.json", root / "meta/tasks.parquet"]
     files += sorted((root / "meta/episodes").glob("*/*.parquet"))
+    files += metadata_files(root)[1:]  # v2.1's JSON lines (info.json is already in)
     digest = hashlib.sha256()
     for path in files:
         if path.is_file():
