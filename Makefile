@@ -9,7 +9,7 @@ VENV_044 := .venv-044
 VENV_313 := .venv-313
 BIN := $(VENV)/bin
 
-.PHONY: install install-044 demo demo-044 test test-044 test-slow smoke-313 lint bench
+.PHONY: install install-044 demo demo-044 test test-044 test-slow smoke-313 lint fixtures-v21
 
 # a venv of the project, its extras and the lerobot its Python selects (pyproject's markers)
 define make_venv
@@ -49,6 +49,13 @@ test-slow: $(VENV)/.installed
 # Python 3.13: install, open a mixture, two training steps
 smoke-313: $(VENV_313)/.installed
 	HF_HUB_OFFLINE=1 $(VENV_313)/bin/python -m pytest -q tests/test_smoke.py
+
+# the committed v2.1 test fixtures, rewritten by lerobot 0.3.3's own writer (format v2.1; torch < 2.8)
+fixtures-v21:
+	$(PY_044) -m venv .venv-033
+	.venv-033/bin/pip install -q --upgrade pip
+	.venv-033/bin/pip install -q "lerobot==0.3.3"
+	HF_HUB_OFFLINE=1 .venv-033/bin/python tests/fixtures/make_v21_fixtures.py tests/fixtures/v21
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks

@@ -193,9 +193,9 @@ def test_train_reload_and_act_per_group(data_root, tmp_path, policy, capsys):
         "shape"
     ] == [5]
     steps = json.loads((ckpt / "policy_preprocessor.json").read_text())["steps"]
-    assert steps[
-        [s.get("class", "") for s in steps].index("lerobot_multi.condition_step.ConditionProcessorStep")
-    ]
+    classes = [s.get("class", "") for s in steps]
+    cond = steps[classes.index("lerobot_multi.condition_step.ConditionProcessorStep")]["config"]
+    assert cond["groups"] == ROBOTS and cond["mode"] == "dataset" and cond["base_width"] == 3
     code = f"""
         import torch
         from lerobot.policies.factory import get_policy_class, make_pre_post_processors

@@ -21,6 +21,7 @@ from lerobot_multi.compat import SUBTASK_STRINGS
 from lerobot_multi.meta.source_meta import selected_episodes
 from lerobot_multi.meta.sources import DatasetSourceError
 from lerobot_multi.read.frame_store import FrameStore, sample_dtype
+from lerobot_multi.read.reader import SampleReader
 from lerobot_multi.read.video import VideoFrames, frame_dtype
 
 _GLOBAL_FIELDS = ("index", "episode_index", "task_index", "subtask_index")
@@ -88,12 +89,8 @@ class SourceReader:
         return requests
 
 
-class BatchAssembler:
+class BatchAssembler(SampleReader):
     """Samples of a mixture (`MultiDatasetMetadata`) for global frame indices, lerobot's keys and values."""
-
-    # lerobot 0.6's tools (the FAST tokenizer) read `dataset.reader._absolute_to_relative_idx`: the
-    # mixture's rows are its global indices, so there is no map
-    _absolute_to_relative_idx = None
 
     def __init__(
         self,
@@ -118,20 +115,13 @@ class BatchAssembler:
         self.plans = [[p for p in plans if p.key in keys] for plans in self.plans]
         self.masks = [{} for _ in self.masks]
 
-    @property
-    def datasets(self):
-        raise AttributeError(
-            "MultiLeRobotDataset.datasets: the fast reader opens no LeRobotDataset; use "
-            "reader='lerobot' for them, or meta.sub_metas for each dataset's metadata"
-        )
-
     def set_windows(
         self,
         per_dataset: Sequence[dict[str, list[int]] | None],
         timestamps: Sequence[Mapping[str, list[float]] | None] | None = None,
     ) -> None:
-        """Each dataset's window offsets in its own frames, keyed by the mixture's names (the reader
-        interface: `timestamps`, the same windows in seconds, are what lerobot's reader needs)."""
+        """Each dataset's window offsets in its own frames, keyed by the mixture's names (`timestamps`,
+        the same windows in seconds, are what lerobot's reader needs)."""
         meta, schema, cond = self.meta, self.meta.schema, self.meta.conditioning
         self.plans: list[list[KeyPlan]] = []
         self.masks: list[dict[str, np.ndarray]] = []

@@ -20,6 +20,7 @@ from lerobot_multi.meta.indexing import locate_frames
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, map_sources
 from lerobot_multi.read.adapt import SampleAdapter
 from lerobot_multi.read.frame_store import check_episode_column
+from lerobot_multi.read.reader import SampleReader
 
 
 def open_lerobot_dataset(
@@ -41,12 +42,8 @@ def open_lerobot_dataset(
         raise DatasetSourceError(f"dataset {source.repo_id!r} ({source.root}): cannot open data: {e}") from e
 
 
-class LerobotReader:
+class LerobotReader(SampleReader):
     """Samples of a mixture read one by one by lerobot's `LeRobotDataset`s."""
-
-    # lerobot 0.6's tools (the FAST tokenizer) read `dataset.reader._absolute_to_relative_idx`: the
-    # mixture's rows are its global indices, so there is no map
-    _absolute_to_relative_idx = None
 
     def __init__(
         self,
@@ -72,13 +69,17 @@ class LerobotReader:
             video_backend=video_backend,
             return_uint8=return_uint8,
         )
-        self.datasets: list[LeRobotDataset] = map_sources(opener, meta.sources, max_workers, open_processes)
-        for i, ds in enumerate(self.datasets):
+        self._datasets: list[LeRobotDataset] = map_sources(opener, meta.sources, max_workers, open_processes)
+        for i, ds in enumerate(self._datasets):
             column = ds.hf_dataset.with_format("numpy", columns=["episode_index"])["episode_index"]
             check_episode_column(meta.repo_ids[i], np.asarray(column), *meta.frame_episodes(i))
             self._skip_disabled_videos(i, ds)
         self._task_ids = [m.tolist() for m in meta.task_maps]
-        self._adapters: list[SampleAdapter | None] = [None] * len(self.datasets)
+        self._adapters: list[SampleAdapter | None] = [None] * len(self._datasets)
+
+    @property
+    def datasets(self) -> list[LeRobotDataset]:
+        return self._datasets
 
     def _skip_disabled_videos(self, i: int, ds: LeRobotDataset) -> None:
         """lerobot decodes every video key of its meta, disabled cameras too; give the sub-dataset a
@@ -95,7 +96,7 @@ class LerobotReader:
         timestamps: Sequence[Mapping[str, list[float]] | None],
     ) -> None:
         """Per dataset, checked windows in frames and seconds under the mixture's key names."""
-        for i, ds in enumerate(self.datasets):
+        for i, ds in enumerate(self._datasets):
             own_ts = own_idx = None
             if indices[i] is not None:
                 names = {k: self.meta.source_key(i, k) for k in indices[i]}
@@ -128,7 +129,7 @@ class LerobotReader:
 
     def _read(self, ds: int, local: int) -> dict:
         try:
-            item = self.datasets[ds][local]
+            item = self._datasets[ds][local]
         except Exception as e:  # name the dataset, episode and files: a bare decoder error does not
             raise DatasetSourceError(self._read_error(ds, local, e)) from e
         adapter = self._adapters[ds]
@@ -140,7 +141,7 @@ class LerobotReader:
         return item
 
     def _read_error(self, ds: int, local: int, error: Exception) -> str:
-        sub = self.datasets[ds]
+        sub = self._datasets[ds]
         episode = int(sub.hf_dataset[local]["episode_index"])
         files = [str(sub.meta.get_data_file_path(episode))]
         files += [str(sub.meta.get_video_file_path(episode, k)) for k in sub.meta.video_keys]

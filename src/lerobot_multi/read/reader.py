@@ -1,0 +1,36 @@
+"""The interface every sample reader of a map-style mixture implements (the fast one and lerobot's)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+
+class SampleReader:
+    """Samples of a mixture for global frame indices. `MultiLeRobotDataset` holds one and asks nothing
+    else of it: windows are set per dataset, batches are read by index."""
+
+    image_transforms: Callable | None = None
+    # lerobot 0.6's tools (the FAST tokenizer) read `dataset.reader._absolute_to_relative_idx`: the
+    # mixture's rows are its global indices, so there is no map
+    _absolute_to_relative_idx = None
+
+    def set_windows(
+        self,
+        indices: Sequence[Mapping[str, list[int]] | None],
+        timestamps: Sequence[Mapping[str, list[float]] | None],
+    ) -> None:
+        """Each dataset's window offsets, in its own frames and in seconds, keyed by the mixture's names."""
+        raise NotImplementedError
+
+    def read(self, indices: Sequence[int], int_scalars: bool = False) -> list[dict]:
+        """The samples of global frame `indices` (`int_scalars`: scalar fields may be Python ints, which
+        `default_collate` batches as it batches 0-d tensors)."""
+        raise NotImplementedError
+
+    @property
+    def datasets(self):
+        """lerobot's `LeRobotDataset` per source, where the reader opens them."""
+        raise AttributeError(
+            "MultiLeRobotDataset.datasets: the fast reader opens no LeRobotDataset; use "
+            "reader='lerobot' for them, or meta.sub_metas for each dataset's metadata"
+        )
