@@ -58,9 +58,14 @@ def test_folder_without_info_json(data_root, tmp_path):
 def test_old_codebase_version(copy_of):
     root, ds = copy_of("lab/sess_b")
     info = json.loads((ds / "meta/info.json").read_text())
+    info["codebase_version"] = "v2.0"
+    (ds / "meta/info.json").write_text(json.dumps(info))
+    with pytest.raises(DatasetSourceError, match=r"dataset 'lab/sess_b': codebase_version is 'v2.0'"):
+        open_multi(["lab/sess_b"], root)
+    # read as v2.1 (tests/test_v21.py), a v3.0 folder that says v2.1 lacks v2.1's metadata files
     info["codebase_version"] = "v2.1"
     (ds / "meta/info.json").write_text(json.dumps(info))
-    with pytest.raises(DatasetSourceError, match=r"dataset 'lab/sess_b': codebase_version is 'v2.1'"):
+    with pytest.raises(DatasetSourceError, match=r"'lab/sess_b' \(v2.1\).*meta/tasks.jsonl is missing"):
         open_multi(["lab/sess_b"], root)
 
 

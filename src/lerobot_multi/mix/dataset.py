@@ -167,6 +167,13 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         """The sample reader (lerobot 0.6's `dataset.reader`; which one: `spec.reader`)."""
         return self._reader
 
+    def set_image_transforms(self, image_transforms: Callable | None) -> None:
+        """lerobot 0.6's setter: the transform applied to each camera frame from now on."""
+        self.image_transforms = image_transforms
+
+    def clear_image_transforms(self) -> None:
+        self.image_transforms = None
+
     def get_raw_item(self, idx: int) -> dict:
         """lerobot 0.6's raw row: the non-visual columns of frame `idx`, no windows, no transforms."""
         return self.hf_dataset[idx]
@@ -335,7 +342,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     def __getitem__(self, idx: int | slice) -> dict | list[dict]:
         """Frame `idx` (lerobot's sample), or for a slice the list of its frames (as lerobot 0.6)."""
         if isinstance(idx, slice):
-            return self._reader.read(list(range(*idx.indices(len(self)))))
+            indices = list(range(*idx.indices(len(self))))
+            return self._reader.read(indices) if indices else []
         return self._reader.read([int(idx)])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict]:
