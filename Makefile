@@ -32,10 +32,10 @@ install: $(VENV)/.installed
 install-044: $(VENV_044)/.installed
 
 demo: $(VENV)/.installed
-	HF_HUB_OFFLINE=1 MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/lerobot-multi-demo
+	HF_HUB_OFFLINE=1 PYTHONHASHSEED=0 MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/lerobot-multi-demo
 
 demo-044: $(VENV_044)/.installed
-	HF_HUB_OFFLINE=1 MUJOCO_GL=$${MUJOCO_GL:-egl} $(VENV_044)/bin/lerobot-multi-demo
+	HF_HUB_OFFLINE=1 PYTHONHASHSEED=0 MUJOCO_GL=$${MUJOCO_GL:-egl} $(VENV_044)/bin/lerobot-multi-demo
 
 test: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

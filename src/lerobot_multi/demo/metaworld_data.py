@@ -145,6 +145,8 @@ def generate_task_dataset(
     NOISY_ATTEMPTS times. Raises RuntimeError if the expert still fails a placement (noise-free, it
     succeeds on all 50 of the tested tasks).
     """
+    # one function on purpose: the recording loop (placements, noisy attempts, retries, writer
+    # cleanup on failure) reads top to bottom; its pieces share the writer's state
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     root = Path(root)

@@ -150,11 +150,13 @@ def train(run: Run, ctx: dict) -> Path:
     cmd = [sys.executable, "-m", "lerobot_multi.scripts.train", *args]
     print(f"\n== training [{run.name}]: {' '.join(cmd[2:])}\n", flush=True)
     t0 = time.perf_counter()
+    # the same numbers on every run: a fixed thread count (float reductions depend on it) and no
+    # hash randomization deciding any order of strings in the training process
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONHASHSEED": "0"}
     if jobs == 1:
-        subprocess.run(cmd, check=True)
+        subprocess.run(cmd, check=True, env=env)
     else:
-        threads = str(max(1, (os.cpu_count() or 1) // jobs))
-        env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
         log = out.with_name(out.name + ".log")
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as f:

@@ -136,11 +136,18 @@ def reconcile_features(
         extra = [k for k in features_by_repo[rid] if k not in merged]
         if extra:
             disabled[rid] = extra
-            logger.warning(
-                "Dataset %r has features %s that not every dataset has; they are disabled for this mixture",
-                rid,
-                extra,
-            )
+    _warn_surprises(disabled, filled, padded, merged)
+    return FeatureSchema(merged, disabled, padded, filled)
+
+
+def _warn_surprises(disabled: dict, filled: dict, padded: dict, merged: dict) -> None:
+    """What is legal but surprising about a schema: disabled features, filled cameras, padded vectors."""
+    for rid, extra in disabled.items():
+        logger.warning(
+            "Dataset %r has features %s that not every dataset has; they are disabled for this mixture",
+            rid,
+            extra,
+        )
     for key, rids in filled.items():
         logger.warning(
             "Camera %r is missing from %s; their samples get zeros and %s_pad_mask=True", key, rids, key
@@ -153,7 +160,6 @@ def reconcile_features(
             sizes,
             key,
         )
-    return FeatureSchema(merged, disabled, padded, filled)
 
 
 def check_fps(fps_by_repo: Mapping[str, float], mixed_fps: bool = False) -> float:

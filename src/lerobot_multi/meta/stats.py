@@ -59,7 +59,8 @@ def aggregate(stats_list: Sequence[Stats], keys: Iterable[str] | None = None) ->
     stats_list = [s for s in stats_list if s]
     if not stats_list:
         return {}
-    wanted = set.intersection(*(set(s) for s in stats_list)) if keys is None else set(keys)
+    # a list in the first dataset's key order, not a set: hash randomization must not order the stats
+    wanted = [k for k in stats_list[0] if all(k in s for s in stats_list)] if keys is None else list(keys)
     trimmed = [{k: s[k] for k in wanted if k in s} for s in stats_list]
     merged = aggregate_stats(trimmed)
     for key in merged:
