@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from lerobot_multi.compat import check_delta_timestamps, get_delta_indices
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -229,3 +230,38 @@ def select_delta_timestamps(
             f"(first dataset {repo_id!r}); common features: {list(features)}"
         )
     return {k: list(v) for k, v in delta_timestamps.items()}
+
+
+Windows = dict[str, list[float]] | None
+
+
+def resolve_windows(
+    meta,
+    delta_timestamps: Mapping[str, Sequence[float]] | None,
+    per_dataset: Mapping[str, Mapping[str, Sequence[float]]] | None,
+    tolerance_s: float,
+) -> tuple[Windows, dict[str, Windows], list[dict[str, list[int]] | None]]:
+    """A mixture's temporal context, checked once for the map-style mixture and the stream alike:
+    (the windows in seconds as lerobot shows them, each dataset's windows in seconds, each dataset's
+    in its own frames), keyed by the mixture's names. `per_dataset` ({repo_id: {key: seconds}})
+    overrides `delta_timestamps` for the datasets it names; every dataset's windows must fit its fps."""
+    repo_ids = meta.repo_ids
+    unknown = [r for r in (per_dataset or {}) if r not in repo_ids]
+    if unknown:
+        raise DatasetSourceError(f"per-dataset delta_timestamps name {unknown}, not in repo_id {repo_ids}")
+    resolved = {
+        rid: select_delta_timestamps((per_dataset or {}).get(rid, delta_timestamps), meta.features, rid)
+        for rid in repo_ids
+    }
+    check_same_lengths(resolved)
+    indices = []
+    for rid, fps in zip(repo_ids, meta.fps_by_dataset):
+        own = resolved[rid]
+        if own is not None:
+            try:
+                check_delta_timestamps(own, fps, tolerance_s)
+            except ValueError as e:
+                raise DatasetSourceError(f"dataset {rid!r} ({fps} fps): delta_timestamps: {e}") from e
+        indices.append(None if own is None else get_delta_indices(own, fps))
+    shown = select_delta_timestamps(delta_timestamps, meta.features, repo_ids[0])
+    return shown, resolved, indices

@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from lerobot_multi.compat import check_delta_timestamps, get_delta_indices, get_hf_features_from_features
+from lerobot_multi.compat import get_hf_features_from_features
 from lerobot_multi.meta.metadata import MultiDatasetMetadata
-from lerobot_multi.meta.schema import check_same_lengths, select_delta_timestamps
+from lerobot_multi.meta.schema import resolve_windows
 from lerobot_multi.meta.source_meta import load_all_metadata
-from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, EpisodesSpec, RootSpec
+from lerobot_multi.meta.sources import DatasetSource, EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.mix.sampling import mixture_shares, normalize_weights
 from lerobot_multi.read.fast_reader import BatchAssembler
@@ -198,31 +198,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         overrides it for the datasets it names. Lets `make_dataset` resolve the policy's delta indices
         against the merged metadata first.
         """
-        unknown = [r for r in (per_dataset or {}) if r not in self.repo_id_to_index]
-        if unknown:
-            raise DatasetSourceError(
-                f"per-dataset delta_timestamps name {unknown}, not in repo_id {self.repo_ids}"
-            )
-        resolved = {
-            rid: select_delta_timestamps(
-                (per_dataset or {}).get(rid, delta_timestamps), self.meta.features, rid
-            )
-            for rid in self.repo_ids
-        }
-        check_same_lengths(resolved)
-        self.delta_timestamps = select_delta_timestamps(
-            delta_timestamps, self.meta.features, self.repo_ids[0]
-        )
-        self.delta_timestamps_by_dataset = resolved
-        indices = []
-        for i, rid in enumerate(self.repo_ids):
-            own, fps = resolved[rid], self.meta.fps_by_dataset[i]
-            if own is not None:
-                try:
-                    check_delta_timestamps(own, fps, self.tolerance_s)
-                except ValueError as e:
-                    raise DatasetSourceError(f"dataset {rid!r} ({fps} fps): delta_timestamps: {e}") from e
-            indices.append(None if own is None else get_delta_indices(own, fps))
+        shown, resolved, indices = resolve_windows(self.meta, delta_timestamps, per_dataset, self.tolerance_s)
+        self.delta_timestamps, self.delta_timestamps_by_dataset = shown, resolved
         self.delta_indices_by_dataset = dict(zip(self.repo_ids, indices))
         self._reader.set_windows(indices, [resolved[r] for r in self.repo_ids])
 

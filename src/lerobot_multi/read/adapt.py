@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from lerobot_multi.compat import SUBTASK_STRINGS
 from lerobot_multi.read.video import frame_dtype
 
 
@@ -76,3 +77,19 @@ class SampleAdapter:
                 item[f"{key}_is_pad"] = torch.ones(shape[0], dtype=torch.bool)
         item.update(self.masks)
         return item
+
+
+def to_mixture_numbering(meta, d: int, item: dict, episode: int, index: int) -> dict:
+    """Dataset `d`'s sample under the mixture's numbering (per sample: lerobot's reader and the
+    stream; the fast reader does the same on whole columns): global episode, frame, task and subtask
+    ids, `dataset_index`, and the conditioning one-hot."""
+    item["episode_index"] = torch.tensor(episode)
+    item["index"] = torch.tensor(index)
+    item["task_index"] = torch.tensor(int(meta.task_maps[d][int(item["task_index"])]))
+    if meta.subtask_maps is not None:
+        subtask = int(meta.subtask_maps[d][int(item["subtask_index"])])
+        item["subtask_index"] = torch.tensor(subtask)
+        if SUBTASK_STRINGS:
+            item["subtask"] = meta.subtasks.index[subtask]
+    item["dataset_index"] = torch.tensor(d)
+    return item if meta.conditioning is None else meta.conditioning.apply_sample(item)

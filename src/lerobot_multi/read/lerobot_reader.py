@@ -12,13 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 import numpy as np
-import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from lerobot_multi.compat import lerobot_dataset_options, set_lerobot_deltas, with_features
 from lerobot_multi.meta.indexing import locate_frames
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, map_sources
-from lerobot_multi.read.adapt import SampleAdapter
+from lerobot_multi.read.adapt import SampleAdapter, to_mixture_numbering
 from lerobot_multi.read.frame_store import check_episode_column
 from lerobot_multi.read.reader import SampleReader
 
@@ -74,7 +73,6 @@ class LerobotReader(SampleReader):
             column = ds.hf_dataset.with_format("numpy", columns=["episode_index"])["episode_index"]
             check_episode_column(meta.repo_ids[i], np.asarray(column), *meta.frame_episodes(i))
             self._skip_disabled_videos(i, ds)
-        self._task_ids = [m.tolist() for m in meta.task_maps]
         self._adapters: list[SampleAdapter | None] = [None] * len(self._datasets)
 
     @property
@@ -115,15 +113,7 @@ class LerobotReader(SampleReader):
         )
         items = []
         for episode, ds, local, idx in zip(episodes, parts, positions, globals_):
-            item = self._read(ds, local)
-            item["episode_index"] = torch.tensor(episode)
-            item["task_index"] = torch.tensor(self._task_ids[ds][item["task_index"].item()])
-            if meta.subtask_maps is not None:  # lerobot's own `subtask` string is already right
-                item["subtask_index"] = torch.tensor(int(meta.subtask_maps[ds][item["subtask_index"].item()]))
-            item["index"] = torch.tensor(idx)
-            item["dataset_index"] = torch.tensor(ds)
-            if meta.conditioning is not None:
-                item = meta.conditioning.apply_sample(item)
+            item = to_mixture_numbering(meta, ds, self._read(ds, local), episode, idx)
             items.append(item)
         return items
 

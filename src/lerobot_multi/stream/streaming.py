@@ -39,14 +39,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from lerobot_multi.compat import SUBTASK_STRINGS, check_delta_timestamps, get_delta_indices
 from lerobot_multi.meta.metadata import open_mixture_metadata
 from lerobot_multi.meta.parallel import parallel_map
-from lerobot_multi.meta.schema import check_same_lengths, select_delta_timestamps
+from lerobot_multi.meta.schema import resolve_windows
 from lerobot_multi.meta.sources import DatasetSourceError, EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.mix.sampling import apportion, label_blocks, mixture_shares, normalize_weights
-from lerobot_multi.read.adapt import SampleAdapter
+from lerobot_multi.read.adapt import SampleAdapter, to_mixture_numbering
 from lerobot_multi.read.video import resolve_video_backend
 from lerobot_multi.stream.source_stream import SourceStream
 
@@ -178,27 +177,12 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
     ) -> None:
         """Temporal context (seconds, keys of the mixture) for every dataset, checked against each fps;
         `per_dataset` ({repo_id: {key: seconds}}) overrides it for the datasets it names."""
-        self.delta_timestamps = select_delta_timestamps(
-            delta_timestamps, self.meta.features, self.repo_ids[0]
-        )
-        resolved = {
-            rid: select_delta_timestamps(
-                (per_dataset or {}).get(rid, delta_timestamps), self.meta.features, rid
-            )
-            for rid in self.repo_ids
-        }
-        check_same_lengths(resolved)
-        self.delta_timestamps_by_dataset = resolved
-        for i, src in enumerate(self._sources):
-            own = {self.meta.source_key(i, k): v for k, v in (resolved[src.repo_id] or {}).items()}
-            own = {k: v for k, v in own.items() if k in src.meta.features}
-            try:
-                check_delta_timestamps(own, src.fps, self.tolerance_s)
-            except ValueError as e:
-                raise DatasetSourceError(
-                    f"dataset {src.repo_id!r} ({src.fps} fps): delta_timestamps: {e}"
-                ) from e
-            src.set_delta_indices(get_delta_indices(own, src.fps) if own else None)
+        shown, resolved, indices = resolve_windows(self.meta, delta_timestamps, per_dataset, self.tolerance_s)
+        self.delta_timestamps, self.delta_timestamps_by_dataset = shown, resolved
+        for i, (src, own) in enumerate(zip(self._sources, indices)):
+            # under the source's own names, for the features it has (a filled camera it lacks: none)
+            named = {self.meta.source_key(i, k): v for k, v in (own or {}).items()}
+            src.set_delta_indices({k: v for k, v in named.items() if k in src.meta.features} or None)
         self._adapters = [
             SampleAdapter.for_dataset(self.meta, i, resolved[rid], self.spec.return_uint8)
             for i, rid in enumerate(self.repo_ids)
@@ -285,18 +269,10 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
 
     def _sample(self, d: int, row: dict, near: dict) -> dict:
         local_ep = int(row["episode_index"])
+        episode = int(self.meta.episode_maps[d][local_ep])
+        index = int(self._index_base[d][local_ep]) + int(row["index"])
         item = self._adapters[d](self._sources[d].materialize(row, near))
-        item["index"] = torch.tensor(int(self._index_base[d][local_ep]) + int(row["index"]))
-        item["episode_index"] = torch.tensor(int(self.meta.episode_maps[d][local_ep]))
-        item["task_index"] = torch.tensor(int(self.meta.task_maps[d][int(row["task_index"])]))
-        if self.meta.subtask_maps is not None:
-            subtask = int(self.meta.subtask_maps[d][int(row["subtask_index"])])
-            item["subtask_index"] = torch.tensor(subtask)
-            if SUBTASK_STRINGS:
-                item["subtask"] = self.meta.subtasks.index[subtask]
-        item["dataset_index"] = torch.tensor(d)
-        if self.meta.conditioning is not None:
-            item = self.meta.conditioning.apply_sample(item)
+        item = to_mixture_numbering(self.meta, d, item, episode, index)
         if self.image_transforms is not None:
             for cam in self.meta.camera_keys:
                 item[cam] = self.image_transforms(item[cam])
