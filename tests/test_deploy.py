@@ -70,7 +70,7 @@ def test_saved_by_class_path_and_loaded_by_lerobot_alone(per_robot, tmp_path):
     assert means["lab/arm_big"] == means["arm_b"]
 
 
-def test_eval_and_record_calls_keep_the_group_stats(per_robot, tmp_path):
+def test_eval_record_rollout_and_server_calls_keep_the_group_stats(per_robot, tmp_path):
     # lerobot-eval's and lerobot-record's exact calls. With a pretrained_path, make_pre_post_processors
     # ignores record's dataset_stats: the saved group stats stay, and no group is named, so acting is a
     # clear error listing the groups and pointing at lerobot-multi-export.
@@ -90,6 +90,14 @@ def test_eval_and_record_calls_keep_the_group_stats(per_robot, tmp_path):
             "record": dict(dataset_stats=rename_stats(record_stats, {{}}),
                            preprocessor_overrides={{"device_processor": {{"device": "cpu"}},
                                                     "rename_observations_processor": {{"rename_map": {{}}}}}}),
+            # lerobot 0.6's lerobot-rollout (record's call) and async policy server (eval's, plus the
+            # postprocessor's device)
+            "rollout": dict(dataset_stats=rename_stats(record_stats, {{}}),
+                            preprocessor_overrides={{"device_processor": {{"device": "cpu"}},
+                                                     "rename_observations_processor": {{"rename_map": {{}}}}}}),
+            "server": dict(preprocessor_overrides={{"device_processor": {{"device": "cpu"}},
+                                                    "rename_observations_processor": {{"rename_map": {{}}}}}},
+                           postprocessor_overrides={{"device_processor": {{"device": "cpu"}}}}),
         }}
         for tool, kwargs in calls.items():
             pre, post = make_pre_post_processors(policy.config, pretrained_path=d, **kwargs)
@@ -103,7 +111,7 @@ def test_eval_and_record_calls_keep_the_group_stats(per_robot, tmp_path):
         tmp_path,
     )
     text = "\n".join(lines)
-    for tool in ("eval", "record"):
+    for tool in ("eval", "record", "rollout", "server"):
         assert f"{tool} groups ['arm_a', 'arm_b']" in text
         assert f"{tool} error" in text and "lerobot-multi-export" in text and "['arm_a', 'arm_b']" in text
     assert "7.0" not in text  # record's stats are not used

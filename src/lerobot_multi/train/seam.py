@@ -7,7 +7,7 @@ run builds (mixture, run state, sampler, preprocessor) is explicit state on the 
 
 Shared by both lines (`TrainSeam`):
 - `save_checkpoint`: lerobot's, plus the sampler/stream position in `training_state/` and the mixture
-  manifest in `pretrained_model/mixture.json` (manifest.py; checked on `--resume`, run_state.py);
+  manifest in `pretrained_model/mixture.json` (manifest.py; checked on `--resume`, run_mixture.py);
 - `make_pre_post_processors`: lerobot's, with group-aware (un)normalizers for per_robot/per_dataset
   and the conditioning step;
 - `cycle`: lerobot's, re-restoring the RNG after the DataLoader's first seed draw on resume, and
@@ -124,7 +124,7 @@ class TrainSeam:
     def __init__(self, cfg) -> None:
         self.cfg = cfg
         self.dataset = None  # the mixture (None for a single dataset)
-        self.state = None  # run_state.RunState
+        self.state = None  # run_mixture.RunState
         self.sampler: WeightedMixtureSampler | None = None
         self.preprocessor = None
         self._original: dict[str, object] = {}
