@@ -243,6 +243,25 @@ def previous_rate(prev_src: str, case: str, workers: int, batches: int) -> float
     return float(proc.stdout.strip().splitlines()[-1])
 
 
+def video_floor_random(repo_id: str, batches: int) -> float:
+    """Samples/s of torchcodec decoding each random batch's frames in the batch's (random) order, one
+    call per batch and camera, decoders kept open: the raw decode cost of what a shuffled loader asks."""
+    from torchcodec.decoders import VideoDecoder
+
+    ds = LeRobotDataset(repo_id, root=ROOT / repo_id)
+    decoders = [
+        VideoDecoder(str(ds.root / ds.meta.get_video_file_path(0, key)), seek_mode="approximate")
+        for key in ds.meta.video_keys
+    ]
+    rng = np.random.default_rng(1)
+    t = time.perf_counter()
+    for _ in range(batches):
+        idx = rng.integers(0, ds.num_frames, BATCH).tolist()
+        for decoder in decoders:
+            decoder.get_frames_at(indices=idx)
+    return batches * BATCH / (time.perf_counter() - t)
+
+
 def run_cases(names: list[str], workers: list[int], batches: int, prev_src: str | None = None) -> None:
     print(
         f"lerobot {LEROBOT_VERSION}, frames {'uint8' if UINT8 else 'float32'}, workers start {CONTEXT or 'default'}"
@@ -256,6 +275,7 @@ def run_cases(names: list[str], workers: list[int], batches: int, prev_src: str 
             state_floor(repo_id, delta, 200) if cameras == 0 else video_floor(repo_id, min(batches, 8))
             for _ in range(3)
         )
+        random_floor = video_floor_random(repo_id, min(batches, 8)) if cameras else None
         ours = open_reader("ours", repo_id, delta)
         same = SameBatch(ours.__getitems__(list(range(BATCH))), len(ours))
         for w in workers:
@@ -271,7 +291,12 @@ def run_cases(names: list[str], workers: list[int], batches: int, prev_src: str 
                 f"| ours/lerobot {rates['ours'] / rates['lerobot']:6.1f}x  ours/legacy "
                 f"{rates['ours'] / rates['legacy']:6.1f}x  floor/ours {floor / rates['ours']:5.2f}x "
                 f"(floor {floor:.0f}/s)  DataLoader alone {rates['dataloader_only']:.0f}/s"
-                + (f"  ours/previous {rates['ours'] / rates['previous']:5.2f}x" if prev_src else ""),
+                + (f"  ours/previous {rates['ours'] / rates['previous']:5.2f}x" if prev_src else "")
+                + (
+                    f"  random-order floor {random_floor:.0f}/s ({random_floor / rates['ours']:.2f}x ours)"
+                    if random_floor
+                    else ""
+                ),
                 flush=True,
             )
     print(json.dumps([{"case": n, "workers": w, **r, "floor": f} for n, w, r, f in rows]))

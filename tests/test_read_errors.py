@@ -89,6 +89,18 @@ def test_depth_feature_is_refused_naming_it(copy_of):
         read_all(root, "lab/sess_c")
 
 
+def test_language_column_is_refused_naming_it(copy_of):
+    """lerobot 0.6's language columns are not merged by a mixture: a clear error, not a silent drop."""
+    root, ds = copy_of("lab/nocam")
+    info = json.loads((ds / "meta/info.json").read_text())
+    info["features"]["language_persistent"] = {"dtype": "language", "shape": [1], "names": None}
+    (ds / "meta/info.json").write_text(json.dumps(info))
+    with pytest.raises(
+        DatasetSourceError, match=r"'lab/nocam': feature 'language_persistent' is a language column"
+    ):
+        read_all(root, "lab/nocam")
+
+
 def test_bad_shape_in_info_json(copy_of):
     root, ds = copy_of("lab/nocam")
     info = json.loads((ds / "meta/info.json").read_text())

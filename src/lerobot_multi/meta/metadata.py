@@ -304,7 +304,8 @@ class MultiDatasetMetadata:
 
     @property
     def has_language_columns(self) -> bool:
-        """lerobot 0.6 collates language columns with `lerobot_collate_fn`; a mixture carries none."""
+        """lerobot 0.6 collates language columns with `lerobot_collate_fn`; a mixture refuses datasets
+        with them (source_meta), so it carries none."""
         return False
 
     @property

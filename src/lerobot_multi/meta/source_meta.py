@@ -176,6 +176,12 @@ def read_info(source: DatasetSource) -> dict:
         if not isinstance(shape, (list, tuple)) or not all(is_int(s) and s > 0 for s in shape):
             raise bad(f"features.{key}.shape", "a list of positive integers", shape)
         ft["shape"] = tuple(shape)  # as lerobot's load_info
+        if ft["dtype"] == "language":
+            # lerobot 0.6's language columns (collated by lerobot_collate_fn); a mixture does not merge them
+            raise DatasetSourceError(
+                f"dataset {source.repo_id!r}: feature {key!r} is a language column ({info_path}); "
+                'lerobot-multi does not read language columns yet (README "Semantics and limits")'
+            )
         if _is_depth(ft):
             # lerobot 0.6 dequantizes depth maps to a unit (depth_output_unit); a mixture would decode
             # them as RGB frames, so it refuses them rather than give wrong values
