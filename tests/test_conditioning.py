@@ -172,10 +172,15 @@ def test_task_frames_of_episodes_with_several_tasks(tmp_path):
 @pytest.mark.parametrize("policy", ["act", "diffusion"])
 def test_train_reload_and_act_per_group(data_root, tmp_path, policy, capsys):
     out = tmp_path / policy
+    # weighted, per-robot, conditioned and held-out at once, on either lerobot line's loop
     args = [
         f"--dataset.repo_id=[{','.join(ROBOTS)}]",
         f"--dataset.root={data_root}",
         "--dataset.condition_on=dataset",
+        "--dataset.weights=[1,2]",
+        "--dataset.normalization_mode=per_robot",
+        "--dataset.val_episodes=1",
+        "--save_freq=2",
     ]
     if policy == "act":
         cmd = train_cmd(*args, "--steps=2", "--num_workers=0", f"--output_dir={out}")
@@ -188,6 +193,10 @@ def test_train_reload_and_act_per_group(data_root, tmp_path, policy, capsys):
             f"--output_dir={out}",
         ]  # fmt: skip
     run(cmd, cwd=tmp_path)
+    config = out / "checkpoints/last/pretrained_model/train_config.json"
+    run([*cmd[:3], f"--config_path={config}", "--resume=true", "--steps=3"], cwd=tmp_path)
+    state = json.loads((out / "checkpoints/000003/training_state/mixture_sampler.json").read_text())
+    assert state["position"] == 3 * 4 and state["shares"] == pytest.approx([1 / 3, 2 / 3])
     ckpt = out / "checkpoints/last/pretrained_model"
     assert json.loads((ckpt / "config.json").read_text())["input_features"]["observation.environment_state"][
         "shape"
@@ -206,7 +215,9 @@ def test_train_reload_and_act_per_group(data_root, tmp_path, policy, capsys):
         obs = {{"observation.state": torch.zeros(1, 6), "observation.environment_state": torch.zeros(1, 3), "task": "pick the cube"}}
         for group in ("lab/arm_small", "lab/arm_big"):
             pre, post = make_pre_post_processors(cfg, pretrained_path=d,
-                preprocessor_overrides={{"ConditionProcessorStep": {{"group": group}}}})
+                preprocessor_overrides={{"ConditionProcessorStep": {{"group": group}},
+                                         "GroupNormalizerProcessorStep": {{"group": group}}}},
+                postprocessor_overrides={{"GroupUnnormalizerProcessorStep": {{"group": group}}}})
             policy.reset()
             batch = pre(dict(obs))
             print(group, batch["observation.environment_state"].shape[-1], torch.isfinite(post(policy.select_action(batch))).all().item())
@@ -223,9 +234,10 @@ def test_train_reload_and_act_per_group(data_root, tmp_path, policy, capsys):
         from lerobot_multi.scripts import export
 
         plain = tmp_path / "arm_big"
-        assert export.main([str(ckpt.parent), "--condition=lab/arm_big", f"--output={plain}"]) == 0
+        args = [str(ckpt.parent), "--group=lab/arm_big"]  # per_robot: the normalizer's group too
+        assert export.main([*args, "--condition=lab/arm_big", f"--output={plain}"]) == 0
         steps = json.loads((plain / "policy_preprocessor.json").read_text())["steps"]
         cond = [s for s in steps if s.get("class", "").endswith("ConditionProcessorStep")][0]
         assert cond["config"]["group"] == "lab/arm_big"
-        assert export.main([str(ckpt.parent), "--condition=koch", f"--output={tmp_path / 'x'}"]) == 2
+        assert export.main([*args, "--condition=koch", f"--output={tmp_path / 'x'}"]) == 2
         assert "'koch' is unknown" in capsys.readouterr().err

@@ -143,6 +143,17 @@ def test_mixture_of_v21_and_v30_with_options(mixed_roots):
     assert padded[0]["observation.state"].shape == (6,)
 
 
+def test_v21_with_mixed_fps(data_root):
+    """v2.1 at 30 fps beside v3.0 at 15 fps: each dataset resolves the same frame offsets with its own fps."""
+    roots = {"v21/state": str(V21_FIXTURES / "v21/state"), "lab/fps15": str(data_root / "lab/fps15")}
+    ds = MultiLeRobotDataset(list(roots), root=roots, mixed_fps=True)
+    ds.set_delta_indices({"action": [0, 1, 2]})
+    assert ds.delta_timestamps_by_dataset["lab/fps15"]["action"] == [0, 1 / 15, 2 / 15]
+    first, last = ds[0], ds[len(ds) - 1]
+    assert first["action"].shape == last["action"].shape == (3, 6)
+    assert int(first["dataset_index"]) == 0 and int(last["dataset_index"]) == 1
+
+
 def test_manifest_fingerprint_covers_v21_metadata(tmp_path):
     copy = tmp_path / "v21/state"
     shutil.copytree(V21_FIXTURES / "v21/state", copy)

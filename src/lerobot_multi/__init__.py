@@ -1,16 +1,25 @@
-"""lerobot-multi: train one LeRobot policy on many LeRobot v3.0 datasets, without copying them."""
+"""lerobot-multi: train one LeRobot policy on many LeRobot datasets (v3.0 and v2.1), without copying them."""
 
 from __future__ import annotations
 
-from lerobot_multi.config import MultiDatasetConfig, MultiTrainPipelineConfig
+import importlib
+
+# imported now: `import lerobot_multi` registers the processor steps' 0.1.0 names (old checkpoints)
 from lerobot_multi.deploy.condition_step import ConditionProcessorStep
 from lerobot_multi.deploy.normalize import GroupNormalizerProcessorStep, GroupUnnormalizerProcessorStep
-from lerobot_multi.factory import make_dataset
-from lerobot_multi.meta.metadata import MultiDatasetMetadata
 from lerobot_multi.meta.sources import DatasetSourceError
-from lerobot_multi.mix.dataset import MultiLeRobotDataset
-from lerobot_multi.mix.sampling import WeightedMixtureSampler
-from lerobot_multi.stream.streaming import StreamingMultiLeRobotDataset
+
+# imported on first use: a spawned DataLoader worker unpickling a mixture imports its own modules,
+# not the config's (lerobot's every policy and env) or the stream's
+_LAZY = {
+    "MultiDatasetConfig": "lerobot_multi.config",
+    "MultiTrainPipelineConfig": "lerobot_multi.config",
+    "make_dataset": "lerobot_multi.factory",
+    "MultiDatasetMetadata": "lerobot_multi.meta.metadata",
+    "MultiLeRobotDataset": "lerobot_multi.mix.dataset",
+    "WeightedMixtureSampler": "lerobot_multi.mix.sampling",
+    "StreamingMultiLeRobotDataset": "lerobot_multi.stream.streaming",
+}
 
 __all__ = [
     "ConditionProcessorStep",
@@ -26,3 +35,15 @@ __all__ = [
     "make_dataset",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lerobot_multi' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -22,7 +22,6 @@ SUBTASK_STRINGS = not LEROBOT_06
 """0.4.4's `LeRobotDataset` adds a `subtask` string beside `subtask_index`; 0.6's reads no subtasks."""
 
 if LEROBOT_06:
-    from lerobot.common.train_utils import load_training_step
     from lerobot.datasets.feature_utils import (
         check_delta_timestamps,
         get_delta_indices,
@@ -52,7 +51,6 @@ else:
         hf_transform_to_torch,
     )
     from lerobot.processor.core import TransitionKey
-    from lerobot.utils.train_utils import load_training_step
 
     ShardExhausted = StopIteration  # 0.4.4's stream catches what a generator turns it into
 
@@ -83,6 +81,16 @@ __all__ = [
     "lerobot_dataset_options",
     "video_codec_options",
 ]
+
+
+def load_training_step(training_state_dir):
+    """lerobot's step of a checkpoint's training_state/ (imported on use: 0.6's train_utils imports
+    every policy, which a DataLoader worker never needs)."""
+    if LEROBOT_06:
+        from lerobot.common.train_utils import load_training_step as load
+    else:
+        from lerobot.utils.train_utils import load_training_step as load
+    return load(training_state_dir)
 
 
 def trainable_config(cfg):
