@@ -77,28 +77,26 @@ def test_info_json_field_of_wrong_type(copy_of, field, value, message):
         read_all(root, "lab/nocam")
 
 
-def test_depth_feature_is_refused_naming_it(copy_of):
-    """A depth map (lerobot 0.6's `info.is_depth_map`) would decode as RGB: a clear error instead."""
+def _depth(features: dict) -> str:
+    features["observation.images.top"].setdefault("info", {})["is_depth_map"] = True
+    return r"feature 'observation.images.top' is a depth map"
+
+
+def _language(features: dict) -> str:
+    features["language_persistent"] = {"dtype": "language", "shape": [1], "names": None}
+    return r"feature 'language_persistent' is a language column"
+
+
+@pytest.mark.parametrize("mark", [_depth, _language], ids=["depth", "language"])
+def test_lerobot_06_features_a_mixture_does_not_read_are_refused(copy_of, mark):
+    """A depth map would decode as RGB and language columns are not merged: a clear error, not a
+    silent wrong value or drop."""
     root, ds = copy_of("lab/sess_c")
     info = json.loads((ds / "meta/info.json").read_text())
-    info["features"]["observation.images.top"].setdefault("info", {})["is_depth_map"] = True
+    message = mark(info["features"])
     (ds / "meta/info.json").write_text(json.dumps(info))
-    with pytest.raises(
-        DatasetSourceError, match=r"'lab/sess_c': feature 'observation.images.top' is a depth map"
-    ):
+    with pytest.raises(DatasetSourceError, match=rf"'lab/sess_c': {message}"):
         read_all(root, "lab/sess_c")
-
-
-def test_language_column_is_refused_naming_it(copy_of):
-    """lerobot 0.6's language columns are not merged by a mixture: a clear error, not a silent drop."""
-    root, ds = copy_of("lab/nocam")
-    info = json.loads((ds / "meta/info.json").read_text())
-    info["features"]["language_persistent"] = {"dtype": "language", "shape": [1], "names": None}
-    (ds / "meta/info.json").write_text(json.dumps(info))
-    with pytest.raises(
-        DatasetSourceError, match=r"'lab/nocam': feature 'language_persistent' is a language column"
-    ):
-        read_all(root, "lab/nocam")
 
 
 def test_bad_shape_in_info_json(copy_of):
