@@ -30,6 +30,8 @@ if LEROBOT_06:
     from lerobot.datasets.io_utils import cast_stats_to_numpy, hf_transform_to_torch
     from lerobot.datasets.multi_dataset import MultiLeRobotDataset as LegacyMultiLeRobotDataset
     from lerobot.datasets.streaming_dataset import Backtrackable
+
+    # private in lerobot, but it is what 0.6's stream catches to end a shard: ours must raise it
     from lerobot.datasets.streaming_dataset import _ShardExhaustedError as ShardExhausted
     from lerobot.datasets.utils import BackwardCompatibilityError
     from lerobot.lerobot_types import TransitionKey
