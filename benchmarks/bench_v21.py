@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 from common import CACHE, paired_ratios
+from helpers import convert_v21_copy
 from torch.utils.data import DataLoader
 
 from lerobot_multi import MultiLeRobotDataset
-from lerobot_multi.compat import LEROBOT_06
 
 ROOT = CACHE / "v21"
 CHUNK = {"action": [i / 30 for i in range(100)]}
@@ -61,20 +61,10 @@ WRITER = textwrap.dedent(
 
 
 def convert(repo_id: str, src_root: Path, dst_root: Path) -> None:
-    """lerobot's converter on a copy (offline, no push): the v3.0 twin of a v2.1 dataset."""
-    folder = dst_root / repo_id
-    if (folder / "meta/info.json").exists():
-        return
-    shutil.copytree(src_root / repo_id, folder)
-    if LEROBOT_06:
-        from lerobot.scripts.convert_dataset_v21_to_v30 import convert_dataset
-
-        convert_dataset(repo_id, root=folder, push_to_hub=False)
-    else:
-        from lerobot.datasets.v30.convert_dataset_v21_to_v30 import convert_dataset
-
-        convert_dataset(repo_id, root=dst_root, push_to_hub=False)
-    shutil.rmtree(dst_root / f"{repo_id}_old", ignore_errors=True)
+    """The v3.0 twin of a v2.1 dataset: lerobot's converter on a copy (tests/helpers.py), once."""
+    if not (dst_root / repo_id / "meta/info.json").exists():
+        convert_v21_copy(repo_id, dst_root, src_root)
+        shutil.rmtree(dst_root / f"{repo_id}_old", ignore_errors=True)
 
 
 def build(writer_python: str) -> None:

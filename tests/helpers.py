@@ -99,15 +99,15 @@ def dataset_of(meta, index: int) -> tuple[int, int]:
 V21_FIXTURES = Path(__file__).parent / "fixtures" / "v21"
 
 
-def convert_v21_copy(repo_id: str, base: Path) -> Path:
-    """lerobot's own `convert_dataset_v21_to_v30` of a copy of fixture `repo_id` under `base`
+def convert_v21_copy(repo_id: str, base: Path, source_root: Path = V21_FIXTURES) -> Path:
+    """lerobot's own `convert_dataset_v21_to_v30` of a copy of `source_root/repo_id` under `base`
     (offline, no push): the oracle for reading v2.1 in place. Returns the converted folder."""
     import shutil
 
     from lerobot_multi.compat import LEROBOT_06
 
     folder = base / repo_id
-    shutil.copytree(V21_FIXTURES / repo_id, folder)
+    shutil.copytree(source_root / repo_id, folder)
     if LEROBOT_06:
         from lerobot.scripts.convert_dataset_v21_to_v30 import convert_dataset
 

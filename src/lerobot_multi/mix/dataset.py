@@ -16,9 +16,8 @@ import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from lerobot_multi.compat import get_hf_features_from_features
-from lerobot_multi.meta.metadata import MultiDatasetMetadata
+from lerobot_multi.meta.metadata import MultiDatasetMetadata, open_mixture_metadata
 from lerobot_multi.meta.schema import resolve_windows
-from lerobot_multi.meta.source_meta import load_all_metadata
 from lerobot_multi.meta.sources import DatasetSource, EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.mix.sampling import mixture_shares, normalize_weights
@@ -128,14 +127,10 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
 
     def _open(self, spec, delta_timestamps, image_transforms, tolerance_s, max_workers) -> None:
         self.spec = spec
-        self.sources: list[DatasetSource] = spec.sources()
         self.tolerance_s = tolerance_s
         self._hf_table = None
-        self.meta = MultiDatasetMetadata(
-            self.sources,
-            load_all_metadata(self.sources, max_workers, spec.open_processes),
-            **spec.schema_options,
-        )
+        self.meta: MultiDatasetMetadata = open_mixture_metadata(spec, max_workers)
+        self.sources: list[DatasetSource] = self.meta.sources
         # finding out whether torchcodec loads maps its FFmpeg libraries (~30 MB): only with videos
         backend = spec.video_backend
         self.video_backend = resolve_video_backend(backend) if self.meta.video_keys else backend
