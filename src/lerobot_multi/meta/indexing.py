@@ -14,8 +14,8 @@ def cumulative_offsets(sizes: Sequence[int] | np.ndarray) -> np.ndarray:
 
 def locate_frames(
     episode_starts: np.ndarray, episode_parts: np.ndarray, offsets: np.ndarray, indices: Sequence[int]
-) -> tuple[list[int], list[int], list[int], list[int]]:
-    """Global frame indices -> (episodes, parts, positions in part, indices), vectorized.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Global frame indices -> (episodes, parts, positions in part, indices), int64 arrays.
 
     `episode_starts` holds each global episode's first frame (ascending), `episode_parts` its part.
     Negative indices count from the end. Empty episodes are skipped (the last start <= index wins).
@@ -28,4 +28,4 @@ def locate_frames(
         raise IndexError(f"index {int(raw[bad][0])} out of range for {total} items")
     episodes = np.searchsorted(episode_starts, idx, side="right") - 1
     parts = episode_parts[episodes]
-    return episodes.tolist(), parts.tolist(), (idx - offsets[parts]).tolist(), idx.tolist()
+    return episodes, parts, idx - offsets[parts], idx

@@ -4,38 +4,26 @@ Per batch: one search finds each frame's episode and dataset; per dataset presen
 numpy gather (delta windows clamped to the episode, `<key>_is_pad` from the same arithmetic as
 lerobot's `_get_query_indices`), video frames are decoded file by file (`video.VideoFrames`), renames,
 vector padding (`<key>_pad_mask`), filled cameras and the global episode/frame/task numbering are
-applied on whole columns. One array per key is made for the batch and split into per-sample views at
-the end, so `default_collate` stacks them back into the same batch.
+applied on whole columns by `schema_step.SchemaStep` (the step lerobot's reader and the stream use).
+One array per key is made for the batch and split into per-sample views at the end, so
+`default_collate` stacks them back into the same batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lerobot_multi.compat import SUBTASK_STRINGS
+from lerobot_multi.meta.indexing import locate_frames
 from lerobot_multi.meta.source_meta import selected_episodes
 from lerobot_multi.meta.sources import DatasetSourceError
-from lerobot_multi.read.frame_store import FrameStore, sample_dtype
+from lerobot_multi.read.frame_store import FrameStore
 from lerobot_multi.read.reader import SampleReader
-from lerobot_multi.read.video import VideoFrames, frame_dtype
-
-_GLOBAL_FIELDS = ("index", "episode_index", "task_index", "subtask_index")
-
-
-@dataclass(frozen=True)
-class KeyPlan:
-    """How one mixture key is read from one dataset."""
-
-    key: str  # the mixture's name
-    source: str | None  # the dataset's name for it; None: a camera this dataset lacks (zeros)
-    kind: str  # "data", "image" or "video"
-    deltas: np.ndarray | None  # offsets in the dataset's own frames, or None
-    width: int | None = None  # the dataset's size of a padded vector feature
+from lerobot_multi.read.schema_step import SchemaStep
+from lerobot_multi.read.video import VideoFrames
 
 
 class SourceReader:
@@ -101,19 +89,16 @@ class BatchAssembler(SampleReader):
         return_uint8: bool = False,
     ):
         self.meta = meta
+        self.step = SchemaStep(meta, uint8=return_uint8)
         self.image_transforms = image_transforms
         self.videos = VideoFrames(video_backend, tolerance_s, uint8=return_uint8)
         self.readers = [SourceReader(meta, i, self.videos) for i in range(len(meta.sources))]
-        self.task_names = list(meta.tasks.index)
-        self.subtask_names = None if meta.subtasks is None else list(meta.subtasks.index)
         self.source_episodes = meta.source_episode_ids
         self.lengths = meta.episode_lengths
-        self.set_windows([None] * len(meta.sources))
 
     def keep_only(self, keys) -> None:
         """Assemble only `keys` (e.g. the non-visual columns), without the constant pad masks."""
-        self.plans = [[p for p in plans if p.key in keys] for plans in self.plans]
-        self.masks = [{} for _ in self.masks]
+        self.step.keep_only(keys)
 
     def set_windows(
         self,
@@ -122,32 +107,15 @@ class BatchAssembler(SampleReader):
     ) -> None:
         """Each dataset's window offsets in its own frames, keyed by the mixture's names (`timestamps`,
         the same windows in seconds, are what lerobot's reader needs)."""
-        meta, schema, cond = self.meta, self.meta.schema, self.meta.conditioning
-        self.plans: list[list[KeyPlan]] = []
-        self.masks: list[dict[str, np.ndarray]] = []
-        for i, deltas in enumerate(per_dataset):
-            rid, own = meta.repo_ids[i], meta.sub_metas[i].features
-            plans, masks = [], {}
-            for key, ft in meta.features.items():
-                source = meta.source_key(i, key)
-                window = None if deltas is None or key not in deltas else np.asarray(deltas[key], np.int64)
-                kind = ft["dtype"] if ft["dtype"] in ("video", "image") else "data"
-                if kind != "data" and source in own:
-                    kind = own[source]["dtype"]  # a camera may be video here and images elsewhere
-                width = None
-                if cond is not None and key == cond.key:  # read into the first base_width dims
-                    width = cond.base_width
-                if key in schema.padded:
-                    width = schema.padded[key][rid]
-                    full = cond.base_width if cond is not None and key == cond.key else ft["shape"][0]
-                    masks[f"{key}_pad_mask"] = np.arange(full) >= width
-                    if cond is not None and key == cond.key:
-                        masks[f"{key}_pad_mask"] = cond.extend_mask(masks[f"{key}_pad_mask"])
-                if key in schema.filled:
-                    masks[f"{key}_pad_mask"] = np.array(rid in schema.filled[key])
-                plans.append(KeyPlan(key, source if source in own else None, kind, window, width))
-            self.plans.append(plans)
-            self.masks.append(masks)
+        self.step.set_windows(per_dataset)
+
+    @property
+    def image_transforms(self) -> Callable | None:
+        return self.step.image_transforms
+
+    @image_transforms.setter
+    def image_transforms(self, value: Callable | None) -> None:
+        self.step.image_transforms = value
 
     # --- one batch ----------------------------------------------------------------------------------
     def read(self, indices: Sequence[int], int_scalars: bool = False) -> list[dict]:
@@ -155,67 +123,45 @@ class BatchAssembler(SampleReader):
         ones: the indices, frame_index) and numpy float32 scalars (timestamp), which `default_collate`
         turns into the same batch tensors for a fraction of the cost of a 0-d tensor per sample (~1 us
         each to make, and again to stack)."""
-        return self._split(self.columns(indices), int_scalars)
+        return self.step.split(self.columns(indices), int_scalars)
 
     def columns(self, indices: Sequence[int]) -> dict[str, np.ndarray | torch.Tensor]:
         """The batch of global frame `indices` as one array per key (`dataset_index` included)."""
         meta = self.meta
-        total = int(meta.frame_offsets[-1])
-        raw = np.asarray(indices, dtype=np.int64).reshape(-1)
-        g = np.where(raw < 0, raw + total, raw)
-        bad = (g < 0) | (g >= total)
-        if bad.any():
-            raise IndexError(f"index {int(raw[bad][0])} out of range for {total} items")
-        ep = np.searchsorted(meta.episode_starts, g, side="right") - 1
-        d = meta.episode_datasets[ep]
-        base = meta.frame_offsets[d]
-        start = meta.episode_starts[ep] - base
+        ep, d, pos, _ = locate_frames(meta.episode_starts, meta.episode_datasets, meta.frame_offsets, indices)
+        start = meta.episode_starts[ep] - meta.frame_offsets[d]
         cols: dict[str, np.ndarray | torch.Tensor] = {}
         videos: list[tuple] = []  # video reads, decoded together at the end (file by file)
-        n = len(g)
-        for i in [int(d[0])] if (d == d[0]).all() else np.unique(d).tolist():
+        n = len(d)
+        for i in [int(d[0])] if n and (d == d[0]).all() else np.unique(d).tolist():
             rows = np.flatnonzero(d == i)
             s = start[rows]
-            self._read(
-                i, rows, g[rows] - base[rows], s, s + self.lengths[ep[rows]], ep[rows], cols, n, videos
-            )
+            self._read(i, rows, pos[rows], s, s + self.lengths[ep[rows]], ep[rows], cols, n, videos)
         self._decode(videos, cols, n)
-        cols["dataset_index"] = d
-        cond = meta.conditioning
-        if cond is not None:  # the one-hot in the dimensions after base_width (every window step)
-            hot = cond.one_hot(cond.group_ids(d, cols["task_index"]))
-            values = cols[cond.key]
-            values[..., cond.base_width :] = hot.reshape(n, *([1] * (values.ndim - 2)), -1)
-        return cols
+        return self.step.finish(cols, d)
 
     def _read(self, i, rows, pos, start, end, episodes, cols, n, videos: list) -> None:
-        reader, meta = self.readers[i], self.meta
+        reader, step = self.readers[i], self.step
         arrays = reader.arrays()
-        for plan in self.plans[i]:
+        for plan in step.plans[i]:
+            if plan.source is None:
+                step.put_missing(plan, rows, cols, n)
+                continue
             q = pos
-            if plan.deltas is not None:
+            if plan.deltas is not None:  # lerobot's `_get_query_indices`: clamped, padded outside
                 wanted = pos[:, None] + plan.deltas[None, :]
                 q = np.clip(wanted, start[:, None], end[:, None] - 1)
-                pad = (wanted < start[:, None]) | (wanted >= end[:, None]) | (plan.source is None)
-                _put(cols, f"{plan.key}_is_pad", rows, pad, n)
-            if plan.source is None:  # a camera this dataset lacks: zeros, lerobot's (C, H, W) layout
-                h, w, c = meta.features[plan.key]["shape"]
-                dtype = frame_dtype(self.videos.uint8 and plan.key in meta.video_keys)
-                _put(cols, plan.key, rows, torch.zeros((len(rows), *q.shape[1:], c, h, w), dtype=dtype), n)
-            elif plan.kind == "data":
-                values = arrays[plan.source][q]
-                if plan.key in _GLOBAL_FIELDS:
-                    values = self._renumber(i, plan.key, values, q)
-                _put(cols, plan.key, rows, values, n, plan.width, meta.features[plan.key])
+                step.put_pad(plan, rows, (wanted < start[:, None]) | (wanted >= end[:, None]), cols, n)
+            if plan.kind == "data":
+                step.put(i, plan, rows, arrays[plan.source][q], cols, n, positions=q)
             elif plan.kind == "image":
-                _put(cols, plan.key, rows, reader.store.image(plan.source, q), n)
+                step.put(i, plan, rows, reader.store.image(plan.source, q), cols, n)
             else:
                 ts = arrays["timestamp"][q if q.ndim == 2 else q[:, None]]
                 source_episodes = self.source_episodes[episodes]
                 for path, local, windows in reader.video_requests(plan.source, source_episodes, ts):
                     videos.append((i, plan, rows[local], source_episodes[local], path, windows))
-        for key, mask in self.masks[i].items():
-            _put(cols, key, rows, np.repeat(mask[None], len(rows), axis=0), n)  # a copy: samples own it
+        step.put_masks(i, rows, cols, n)
 
     def _decode(self, videos: list[tuple], cols: dict, n: int) -> None:
         results = self.videos.decode_many([(path, windows) for *_, path, windows in videos])
@@ -228,71 +174,4 @@ class BatchAssembler(SampleReader):
             frames = frames.reshape(len(rows), len(windows[0]), *frames.shape[1:])
             if plan.deltas is None or frames.shape[1] == 1:
                 frames = frames[:, 0]  # lerobot's `frames.squeeze(0)`
-            _put(cols, plan.key, rows, frames, n)
-
-    def _renumber(self, i: int, key: str, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        meta = self.meta
-        if key == "index":  # a selected frame's position in the concatenation
-            return positions + meta.frame_offsets[i]
-        maps = {
-            "episode_index": meta.episode_maps,
-            "task_index": meta.task_maps,
-            "subtask_index": meta.subtask_maps,
-        }
-        return maps[key][i][values]
-
-    def _split(self, cols: dict, int_scalars: bool) -> list[dict]:
-        columns = {}
-        for key, value in cols.items():
-            if isinstance(value, np.ndarray) and (
-                value.dtype == object or (int_scalars and value.ndim == 1 and value.dtype == np.int64)
-            ):
-                columns[key] = value.tolist()
-            elif (
-                int_scalars
-                and isinstance(value, np.ndarray)
-                and value.ndim == 1
-                and value.dtype == np.float32
-            ):
-                columns[key] = list(value)  # numpy float32 scalars: default_collate keeps float32
-            else:
-                tensor = torch.from_numpy(value) if isinstance(value, np.ndarray) else value
-                columns[key] = tensor.unbind(0)
-        columns["task"] = [self.task_names[t] for t in cols["task_index"].tolist()]
-        if self.subtask_names is not None and SUBTASK_STRINGS:  # as the installed lerobot does
-            columns["subtask"] = [self.subtask_names[t] for t in cols["subtask_index"].tolist()]
-        samples = [dict(zip(columns, values)) for values in zip(*columns.values())]
-        if self.image_transforms is not None:  # per sample and camera, lerobot's order (same RNG draws)
-            cameras = self.meta.camera_keys
-            for sample in samples:
-                for cam in cameras:
-                    sample[cam] = self.image_transforms(sample[cam])
-        return samples
-
-
-def _put(cols: dict, key: str, rows: np.ndarray, values, n: int, width: int | None = None, ft=None) -> None:
-    """Write one dataset's rows of a batch column, allocating it (zeros) on first write."""
-    out = cols.get(key)
-    if out is None and width is None and len(rows) == n:  # the whole batch from one dataset: no copy
-        cols[key] = values if isinstance(values, torch.Tensor) else np.ascontiguousarray(values)
-        return
-    if out is None:
-        if isinstance(values, torch.Tensor):
-            out = torch.zeros((n, *values.shape[1:]), dtype=values.dtype)
-        else:
-            shape = values.shape[1:]
-            if width is not None:  # padded to the mixture's size on the last axis
-                shape = (*shape[:-1], ft["shape"][0])
-            dtype = values.dtype if ft is None else sample_dtype(ft["dtype"]) or np.dtype(object)
-            out = np.zeros((n, *shape), dtype=dtype)
-        cols[key] = out
-    if isinstance(out, torch.Tensor):
-        rows = torch.from_numpy(rows)
-        if not isinstance(values, torch.Tensor):
-            values = torch.from_numpy(np.ascontiguousarray(values))
-    elif isinstance(values, torch.Tensor):
-        values = values.numpy()
-    if width is not None:
-        out[rows, ..., :width] = values
-    else:
-        out[rows] = values
+            self.step.put(i, plan, rows, frames, cols, n)

@@ -1,8 +1,8 @@
 """The reference reader (`reader="lerobot"`): every sample through lerobot's `LeRobotDataset.__getitem__`.
 
 Each sub-dataset is lerobot's own `LeRobotDataset` (decoding, delta timestamps and padding are
-lerobot's); a `SampleAdapter` maps its samples into the mixture's schema, and the index fields are
-rewritten into the mixture's global numbering. Slow (see docs/benchmarks.md), kept as the oracle the
+lerobot's); the mixture's `SchemaStep` maps each sample into the mixture's schema and global
+numbering, as a batch of one. Slow (see docs/benchmarks.md), kept as the oracle the
 fast path is tested against and as a fallback.
 """
 
@@ -17,9 +17,9 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from lerobot_multi.compat import lerobot_dataset_options, set_lerobot_deltas, with_features
 from lerobot_multi.meta.indexing import locate_frames
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, map_sources
-from lerobot_multi.read.adapt import SampleAdapter, to_mixture_numbering
 from lerobot_multi.read.frame_store import check_episode_column
 from lerobot_multi.read.reader import SampleReader
+from lerobot_multi.read.schema_step import SchemaStep
 
 
 def open_lerobot_dataset(
@@ -60,8 +60,7 @@ class LerobotReader(SampleReader):
                 "reader='fast' (the default), which reads v2.1 in place"
             )
         self.meta = meta
-        self.image_transforms: Callable | None = None
-        self.return_uint8 = return_uint8
+        self.step = SchemaStep(meta, uint8=return_uint8)
         opener = partial(
             open_lerobot_dataset,
             tolerance_s=tolerance_s,
@@ -73,7 +72,14 @@ class LerobotReader(SampleReader):
             column = ds.hf_dataset.with_format("numpy", columns=["episode_index"])["episode_index"]
             check_episode_column(meta.repo_ids[i], np.asarray(column), *meta.frame_episodes(i))
             self._skip_disabled_videos(i, ds)
-        self._adapters: list[SampleAdapter | None] = [None] * len(self._datasets)
+
+    @property
+    def image_transforms(self) -> Callable | None:
+        return self.step.image_transforms
+
+    @image_transforms.setter
+    def image_transforms(self, value: Callable | None) -> None:
+        self.step.image_transforms = value
 
     @property
     def datasets(self) -> list[LeRobotDataset]:
@@ -101,34 +107,22 @@ class LerobotReader(SampleReader):
                 own_ts = {names[k]: list(v) for k, v in timestamps[i].items() if names[k] in ds.meta.features}
                 own_idx = {names[k]: list(v) for k, v in indices[i].items() if names[k] in ds.meta.features}
             set_lerobot_deltas(ds, own_ts or None, own_idx or None)
-            adapter = SampleAdapter.for_dataset(self.meta, i, timestamps[i], self.return_uint8)
-            self._adapters[i] = None if adapter.is_identity else adapter
+        self.step.set_windows(indices)
 
     def read(self, indices: Sequence[int], int_scalars: bool = False) -> list[dict]:
         """The samples of global frame `indices` (scalars stay 0-d tensors: `int_scalars` is the fast
         reader's shortcut, and `default_collate` batches both alike)."""
         meta = self.meta
-        episodes, parts, positions, globals_ = locate_frames(
+        _, parts, positions, _ = locate_frames(
             meta.episode_starts, meta.episode_datasets, meta.frame_offsets, indices
         )
-        items = []
-        for episode, ds, local, idx in zip(episodes, parts, positions, globals_):
-            item = to_mixture_numbering(meta, ds, self._read(ds, local), episode, idx)
-            items.append(item)
-        return items
+        return [self.step.sample(d, self._read(d, p)) for d, p in zip(parts.tolist(), positions.tolist())]
 
     def _read(self, ds: int, local: int) -> dict:
         try:
-            item = self._datasets[ds][local]
+            return self._datasets[ds][local]
         except Exception as e:  # name the dataset, episode and files: a bare decoder error does not
             raise DatasetSourceError(self._read_error(ds, local, e)) from e
-        adapter = self._adapters[ds]
-        if adapter is not None:
-            item = adapter(item)
-        if self.image_transforms is not None:
-            for cam in self.meta.camera_keys:
-                item[cam] = self.image_transforms(item[cam])
-        return item
 
     def _read_error(self, ds: int, local: int, error: Exception) -> str:
         sub = self._datasets[ds]

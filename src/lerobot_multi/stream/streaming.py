@@ -45,7 +45,7 @@ from lerobot_multi.meta.schema import resolve_windows
 from lerobot_multi.meta.sources import DatasetSourceError, EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.mix.sampling import apportion, label_blocks, mixture_shares, normalize_weights
-from lerobot_multi.read.adapt import SampleAdapter, to_mixture_numbering
+from lerobot_multi.read.schema_step import SchemaStep
 from lerobot_multi.read.video import resolve_video_backend
 from lerobot_multi.stream.source_stream import SourceStream
 
@@ -143,6 +143,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
                 f"datasets {old} are LeRobot v2.1: streaming reads through lerobot's StreamingLeRobotDataset, "
                 "which reads v3.0 only; use the map-style mixture (streaming: false), which reads v2.1 in place"
             )
+        self.step = SchemaStep(self.meta, uint8=spec.return_uint8)
         self.frames = np.array([self.meta.num_frames_of(i) for i in range(len(self.repo_ids))])
         self.sampling_shares = mixture_shares(
             self.frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature
@@ -160,12 +161,6 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
             # the mixture's cameras under the source's names: disabled ones are never decoded
             own = [self.meta.source_key(i, k) for k in self.meta.camera_keys]
             src.cameras = [k for k in own if k in src.meta.camera_keys]
-        ep_from = self.meta.episode_starts
-        # local index -> global index: the global episode's start + the frame's offset in its episode
-        self._index_base = [
-            np.where(m >= 0, ep_from[np.maximum(m, 0)] - src.starts, -1)
-            for m, src in zip(self.meta.episode_maps, self._sources)
-        ]
         self.epoch, self.position, self.samples_before = 0, 0, 0
         self.set_delta_timestamps(delta_timestamps)
         logger.info("Streaming %s with shares %s", self.repo_ids, np.round(self.sampling_shares, 4).tolist())
@@ -183,10 +178,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
             # under the source's own names, for the features it has (a filled camera it lacks: none)
             named = {self.meta.source_key(i, k): v for k, v in (own or {}).items()}
             src.set_delta_indices({k: v for k, v in named.items() if k in src.meta.features} or None)
-        self._adapters = [
-            SampleAdapter.for_dataset(self.meta, i, resolved[rid], self.spec.return_uint8)
-            for i, rid in enumerate(self.repo_ids)
-        ]
+        self.step.set_windows(indices)
 
     def set_delta_indices(self, delta_indices: Mapping[str, Sequence[int]] | None) -> None:
         """Temporal context in frames: each dataset converts them to seconds with its own fps."""
@@ -268,15 +260,15 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
                 return
 
     def _sample(self, d: int, row: dict, near: dict) -> dict:
-        local_ep = int(row["episode_index"])
-        episode = int(self.meta.episode_maps[d][local_ep])
-        index = int(self._index_base[d][local_ep]) + int(row["index"])
-        item = self._adapters[d](self._sources[d].materialize(row, near))
-        item = to_mixture_numbering(self.meta, d, item, episode, index)
-        if self.image_transforms is not None:
-            for cam in self.meta.camera_keys:
-                item[cam] = self.image_transforms(item[cam])
-        return item
+        return self.step.sample(d, self._sources[d].materialize(row, near))
+
+    @property
+    def image_transforms(self) -> Callable | None:
+        return self.step.image_transforms
+
+    @image_transforms.setter
+    def image_transforms(self, value: Callable | None) -> None:
+        self.step.image_transforms = value
 
     # --- resumption ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
