@@ -11,6 +11,7 @@ import copy
 import dataclasses
 from importlib.metadata import version
 
+import torch
 from packaging.version import Version
 
 LEROBOT_VERSION = Version(version("lerobot"))
@@ -20,6 +21,9 @@ INTEGER_STATS_ARE_INTS = not LEROBOT_06
 """0.4.4's metadata gives integer features integer min/max stats; 0.6's keeps them float64."""
 SUBTASK_STRINGS = not LEROBOT_06
 """0.4.4's `LeRobotDataset` adds a `subtask` string beside `subtask_index`; 0.6's reads no subtasks."""
+LANGUAGE_DTYPE = "language"
+"""0.6's language columns (`language_persistent`, `language_events`): per frame, a list of message
+rows, passed through by `LeRobotDataset` and left out of the batch by `lerobot_collate_fn`."""
 
 if LEROBOT_06:
     from lerobot.datasets.feature_utils import (
@@ -82,6 +86,8 @@ __all__ = [
     "with_features",
     "lerobot_dataset_options",
     "video_codec_options",
+    "collate_for",
+    "LANGUAGE_DTYPE",
 ]
 
 
@@ -138,6 +144,17 @@ def lerobot_dataset_options(return_uint8: bool) -> dict:
     if return_uint8:
         raise ValueError("return_uint8 needs lerobot >= 0.5 for reader='lerobot' (0.4.4 has no such option)")
     return {}
+
+
+def collate_for(meta):
+    """The collate lerobot's training uses for a dataset with this metadata: 0.6's
+    `lerobot_collate_fn` (it leaves language rows out of the batch) when it has language columns,
+    else torch's `default_collate`."""
+    if LEROBOT_06 and meta.has_language_columns:
+        from lerobot.utils.collate import lerobot_collate_fn
+
+        return lerobot_collate_fn
+    return torch.utils.data.default_collate
 
 
 def video_codec_options(vcodec: str) -> dict:

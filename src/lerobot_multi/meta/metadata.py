@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from lerobot_multi.compat import LANGUAGE_DTYPE
 from lerobot_multi.meta.conditioning import Conditioning, build_conditioning, grow_feature, grow_stats
 from lerobot_multi.meta.episodes_table import build_episodes_table
 from lerobot_multi.meta.indexing import cumulative_offsets
@@ -304,9 +305,9 @@ class MultiDatasetMetadata:
 
     @property
     def has_language_columns(self) -> bool:
-        """lerobot 0.6 collates language columns with `lerobot_collate_fn`; a mixture refuses datasets
-        with them (source_meta), so it carries none."""
-        return False
+        """Whether the mixture carries lerobot 0.6's language columns (every dataset has them): lerobot's
+        training then collates with `lerobot_collate_fn`."""
+        return any(ft["dtype"] == LANGUAGE_DTYPE for ft in self.features.values())
 
     @property
     def names(self) -> dict:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lerobot_multi.compat import check_delta_timestamps, get_delta_indices
+from lerobot_multi.compat import LANGUAGE_DTYPE, check_delta_timestamps, get_delta_indices
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -228,6 +228,12 @@ def select_delta_timestamps(
         raise DatasetSourceError(
             f"delta_timestamps names {unknown}, which are not features common to all datasets "
             f"(first dataset {repo_id!r}); common features: {list(features)}"
+        )
+    rows = [k for k in delta_timestamps if features[k]["dtype"] == LANGUAGE_DTYPE]
+    if rows:
+        raise DatasetSourceError(
+            f"delta_timestamps names {rows}: language columns hold message rows per frame, which "
+            "lerobot does not window; leave them out of delta_timestamps"
         )
     return {k: list(v) for k, v in delta_timestamps.items()}
 

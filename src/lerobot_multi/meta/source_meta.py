@@ -19,7 +19,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_multi.compat import BackwardCompatibilityError, cast_stats_to_numpy
+from lerobot_multi.compat import (
+    LANGUAGE_DTYPE,
+    LEROBOT_06,
+    LEROBOT_VERSION,
+    BackwardCompatibilityError,
+    cast_stats_to_numpy,
+)
 from lerobot_multi.meta.source_v21 import V21, read_v21_parts
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError, map_sources
 
@@ -176,11 +182,11 @@ def read_info(source: DatasetSource) -> dict:
         if not isinstance(shape, (list, tuple)) or not all(is_int(s) and s > 0 for s in shape):
             raise bad(f"features.{key}.shape", "a list of positive integers", shape)
         ft["shape"] = tuple(shape)  # as lerobot's load_info
-        if ft["dtype"] == "language":
-            # lerobot 0.6's language columns (collated by lerobot_collate_fn); a mixture does not merge them
+        if ft["dtype"] == LANGUAGE_DTYPE and not LEROBOT_06:
+            # 0.4.4 has neither the column type nor lerobot_collate_fn, which leaves these rows out
             raise DatasetSourceError(
-                f"dataset {source.repo_id!r}: feature {key!r} is a language column ({info_path}); "
-                'lerobot-multi does not read language columns yet (README "Semantics and limits")'
+                f"dataset {source.repo_id!r}: feature {key!r} is a language column ({info_path}), "
+                f"which lerobot {LEROBOT_VERSION} does not read: language columns need lerobot 0.6"
             )
         if _is_depth(ft):
             # lerobot 0.6 dequantizes depth maps to a unit (depth_output_unit); a mixture would decode

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import torch
 from torchvision import transforms
 
+from lerobot_multi.compat import LANGUAGE_DTYPE, get_hf_features_from_features
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -45,11 +46,20 @@ def sample_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return () if tuple(shape) == (1,) else tuple(shape)
 
 
-def _column_to_numpy(column: pa.ChunkedArray, ft: dict, n: int) -> np.ndarray:
+def _decoded(key: str, ft: dict, values: list) -> list:
+    """Language rows decoded by HF's own features (their JSON `tool_calls` become objects), as
+    `LeRobotDataset` reads them."""
+    if ft["dtype"] != LANGUAGE_DTYPE:
+        return values
+    features = datasets.Features(get_hf_features_from_features({key: ft}))
+    return features.decode_column(values, key)
+
+
+def _column_to_numpy(key: str, column: pa.ChunkedArray, ft: dict, n: int) -> np.ndarray:
     dtype = sample_dtype(ft["dtype"])
     if dtype is None:  # strings and other objects: as HF hands them to lerobot
         out = np.empty(n, dtype=object)
-        out[:] = column.to_pylist()
+        out[:] = _decoded(key, ft, column.to_pylist())
         return out
     values = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     while (
@@ -155,7 +165,7 @@ class FrameStore:
                 self.images[key] = table.column(key).combine_chunks()
             else:
                 try:
-                    self.arrays[key] = _column_to_numpy(table.column(key), ft, n)
+                    self.arrays[key] = _column_to_numpy(key, table.column(key), ft, n)
                 except (ValueError, pa.ArrowException) as e:
                     raise DatasetSourceError(
                         f"dataset {self.repo_id!r}: column {key!r} of data/ does not match meta/info.json "

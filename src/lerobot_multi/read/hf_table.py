@@ -16,7 +16,7 @@ import pyarrow as pa
 from datasets.fingerprint import generate_random_fingerprint
 from datasets.table import InMemoryTable
 
-from lerobot_multi.compat import get_hf_features_from_features, hf_transform_to_torch
+from lerobot_multi.compat import LANGUAGE_DTYPE, get_hf_features_from_features, hf_transform_to_torch
 from lerobot_multi.read.fast_reader import BatchAssembler
 
 _BLOCK = 1 << 16  # frames per assembly call: bounds the temporary index arrays
@@ -29,6 +29,12 @@ def _arrow(values: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(inner, values.shape[1])
 
 
+def _column(key: str, ft: dict, hf_features: datasets.Features, blocks: list[dict]) -> pa.Array:
+    if ft["dtype"] == LANGUAGE_DTYPE:  # decoded rows (JSON tool calls as objects) back to HF's storage
+        return pa.array([v for b in blocks for v in hf_features.encode_column(b[key].tolist(), key)])
+    return pa.concat_arrays([_arrow(np.asarray(b[key])) for b in blocks])
+
+
 def build_hf_table(meta, tolerance_s: float, video_backend: str) -> datasets.Dataset:
     """The non-visual columns of every frame of a mixture (`MultiDatasetMetadata`), lerobot-formatted."""
     features = {k: ft for k, ft in meta.features.items() if ft["dtype"] not in ("video", "image")}
@@ -38,9 +44,9 @@ def build_hf_table(meta, tolerance_s: float, video_backend: str) -> datasets.Dat
     blocks = [assembler.columns(range(a, min(a + _BLOCK, total))) for a in range(0, total, _BLOCK)]
     hf_features = get_hf_features_from_features(features)
     hf_features["dataset_index"] = datasets.Value("int64")
-    table = pa.table(
-        {key: pa.concat_arrays([_arrow(np.asarray(b[key])) for b in blocks]) for key in hf_features}
-    ).cast(hf_features.arrow_schema)
+    features["dataset_index"] = {"dtype": "int64"}
+    columns = {key: _column(key, features[key], hf_features, blocks) for key in hf_features}
+    table = pa.table(columns).cast(hf_features.arrow_schema)
     ds = datasets.Dataset(
         InMemoryTable(table),
         info=datasets.DatasetInfo(features=hf_features),

@@ -205,6 +205,10 @@ def _one(value):
     """A sample's value as a batch of one (numpy, which `split` turns back into tensors)."""
     if isinstance(value, torch.Tensor):
         return value.numpy()[None] if value.dtype != torch.bfloat16 else value[None]
+    if isinstance(value, (str, list, dict)) or value is None:  # strings, language rows: as objects
+        out = np.empty(1, dtype=object)
+        out[0] = value
+        return out
     return np.asarray(value)[None]
 
 

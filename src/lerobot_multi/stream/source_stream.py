@@ -28,6 +28,17 @@ def _image(value: dict) -> torch.Tensor:
     return _TO_TENSOR(datasets.Image().decode_example(value))
 
 
+def _python(value):
+    """A cell of the numpy-formatted stream (nested object arrays, numpy scalars) as plain Python."""
+    if isinstance(value, np.ndarray):
+        return [_python(v) for v in value.tolist()] if value.dtype == object else value.tolist()
+    if isinstance(value, dict):
+        return {k: _python(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_python(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
 class SourceStream(StreamingLeRobotDataset):
     """One dataset's stream: lerobot's shard interleaving and shuffle buffer, over lazy rows.
 
@@ -66,6 +77,8 @@ class SourceStream(StreamingLeRobotDataset):
         for key in self.images:
             self.hf_dataset = self.hf_dataset.cast_column(key, datasets.Image(decode=False))
         self.cameras = self.meta.camera_keys  # the ones to return; the mixture narrows this
+        # language rows and strings: Python objects, as LeRobotDataset returns them
+        self.objects = {k for k, ft in self.meta.features.items() if ft["dtype"] in ("language", "string")}
         self.video_backend = video_backend
         self.set_delta_indices(None)
 
@@ -105,7 +118,11 @@ class SourceStream(StreamingLeRobotDataset):
 
     # --- one sample ---------------------------------------------------------------------------------
     def materialize(self, row: dict, near: dict) -> dict:
-        item = {k: torch.tensor(v) for k, v in row.items() if k not in self.images}
+        item = {
+            k: _python(v) if k in self.objects else torch.tensor(v)
+            for k, v in row.items()
+            if k not in self.images
+        }
         ep, fi = int(row["episode_index"]), int(row["frame_index"])
         n, windows = int(self.lengths[ep]), {}
         for key, deltas in (self.delta_indices or {}).items():

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lerobot_multi.compat import collate_for
 from lerobot_multi.meta.sources import DatasetSourceError
 from lerobot_multi.meta.spec import parse_val_episodes
 
@@ -148,7 +149,7 @@ class ValidationSet:
         return HeldOutFrames(self.dataset, np.concatenate(list(frames)).tolist())
 
     def batches(self, repo_id: str):
-        collate = torch.utils.data.default_collate
+        collate = collate_for(self.dataset.meta)
         idx = self.indices[repo_id]
         for a in range(0, len(idx), self.batch_size):
             batch = collate(self.dataset.__getitems__(idx[a : a + self.batch_size].tolist()))
