@@ -1,11 +1,17 @@
-"""The layout's rules (docs/architecture.md), checked over the package's source with `ast`."""
+"""The layout's rules (docs/architecture.md), checked over the package's source with `ast`, and what a
+spawned DataLoader worker imports."""
 
 from __future__ import annotations
 
 import ast
+import multiprocessing
+import pickle
 from pathlib import Path
 
 import pytest
+from spawn_probe import worker_imports
+
+from lerobot_multi import MultiLeRobotDataset
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lerobot_multi"
 # a role may import the roles listed, and always compat, the top-level helper modules and itself
@@ -87,3 +93,17 @@ def test_lerobot_names_that_moved_come_from_compat(name, path):
 def test_modules_stay_small():
     sizes = {m: len(p.read_text().splitlines()) for m, p in modules()}
     assert {m: n for m, n in sizes.items() if n > 400} == {}
+
+
+def test_a_spawned_worker_imports_no_lerobot_training_stack(data_root):
+    """A spawned DataLoader worker of a fast-reader mixture unpickles it and reads with torch, numpy and
+    pyarrow only: lerobot's processor, config and dataset packages (seconds of imports each time a
+    worker starts) stay out. Importing lerobot_multi.normalize there still registers the 0.1.0 names."""
+    ds = MultiLeRobotDataset(["lab/arm_small", "lab/arm_big"], root=data_root)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=worker_imports, args=(pickle.dumps(ds), [0, 5, 40], queue))
+    child.start()
+    imported, registered = queue.get(timeout=3600)  # a hang guard, not a time limit
+    child.join()
+    assert imported == [] and registered

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 
-# imported now: `import lerobot_multi` registers the processor steps' 0.1.0 names (old checkpoints)
-from lerobot_multi.deploy.condition_step import ConditionProcessorStep
-from lerobot_multi.deploy.normalize import GroupNormalizerProcessorStep, GroupUnnormalizerProcessorStep
 from lerobot_multi.meta.sources import DatasetSourceError
+
+_STEPS = {
+    "ConditionProcessorStep": "lerobot_multi.deploy.condition_step",
+    "GroupNormalizerProcessorStep": "lerobot_multi.deploy.normalize",
+    "GroupUnnormalizerProcessorStep": "lerobot_multi.deploy.normalize",
+}
+if multiprocessing.parent_process() is None:
+    # `import lerobot_multi` registers the processor steps' 0.1.0 names (old checkpoints). Not in a
+    # spawned child (a DataLoader worker unpickling a mixture): lerobot's processor package costs it
+    # seconds; there the steps register when first named (`lerobot_multi.GroupNormalizerProcessorStep`)
+    # or when lerobot_multi.deploy / lerobot_multi.normalize is imported.
+    from lerobot_multi.deploy.condition_step import ConditionProcessorStep
+    from lerobot_multi.deploy.normalize import GroupNormalizerProcessorStep, GroupUnnormalizerProcessorStep
 
 # imported on first use: a spawned DataLoader worker unpickling a mixture imports its own modules,
 # not the config's (lerobot's every policy and env) or the stream's
 _LAZY = {
+    **_STEPS,
     "MultiDatasetConfig": "lerobot_multi.config",
     "MultiTrainPipelineConfig": "lerobot_multi.config",
     "make_dataset": "lerobot_multi.factory",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 from importlib.metadata import version
 
 import torch
@@ -25,59 +26,61 @@ LANGUAGE_DTYPE = "language"
 """0.6's language columns (`language_persistent`, `language_events`): per frame, a list of message
 rows, passed through by `LeRobotDataset` and left out of the batch by `lerobot_collate_fn`."""
 
-if LEROBOT_06:
-    from lerobot.datasets.feature_utils import (
-        check_delta_timestamps,
-        get_delta_indices,
-        get_hf_features_from_features,
-    )
-    from lerobot.datasets.io_utils import cast_stats_to_numpy, hf_transform_to_torch
-    from lerobot.datasets.multi_dataset import MultiLeRobotDataset as LegacyMultiLeRobotDataset
-    from lerobot.datasets.streaming_dataset import Backtrackable
-
+# name -> (module, attribute) on each line, imported on first use: most live under lerobot.datasets,
+# whose package import costs seconds, which a spawned DataLoader worker should not pay
+_MOVED_06 = {
+    "check_delta_timestamps": ("lerobot.datasets.feature_utils", "check_delta_timestamps"),
+    "get_delta_indices": ("lerobot.datasets.feature_utils", "get_delta_indices"),
+    "get_hf_features_from_features": ("lerobot.datasets.feature_utils", "get_hf_features_from_features"),
+    "cast_stats_to_numpy": ("lerobot.datasets.io_utils", "cast_stats_to_numpy"),
+    "hf_transform_to_torch": ("lerobot.datasets.io_utils", "hf_transform_to_torch"),
+    "LegacyMultiLeRobotDataset": ("lerobot.datasets.multi_dataset", "MultiLeRobotDataset"),
+    "Backtrackable": ("lerobot.datasets.streaming_dataset", "Backtrackable"),
     # private in lerobot, but it is what 0.6's stream catches to end a shard: ours must raise it
-    from lerobot.datasets.streaming_dataset import _ShardExhaustedError as ShardExhausted
-    from lerobot.datasets.utils import BackwardCompatibilityError
-    from lerobot.lerobot_types import TransitionKey
-    from lerobot.transforms import ImageTransforms
-    from lerobot.utils.constants import IMAGENET_STATS
-    from lerobot.utils.feature_utils import dataset_to_policy_features
-else:
-    from lerobot.datasets.backward_compatibility import BackwardCompatibilityError
-    from lerobot.datasets.factory import IMAGENET_STATS
-    from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMultiLeRobotDataset
-    from lerobot.datasets.transforms import ImageTransforms
-    from lerobot.datasets.utils import (
-        Backtrackable,
-        cast_stats_to_numpy,
-        check_delta_timestamps,
-        dataset_to_policy_features,
-        get_delta_indices,
-        get_hf_features_from_features,
-        hf_transform_to_torch,
-    )
-    from lerobot.processor.core import TransitionKey
+    "ShardExhausted": ("lerobot.datasets.streaming_dataset", "_ShardExhaustedError"),
+    "BackwardCompatibilityError": ("lerobot.datasets.utils", "BackwardCompatibilityError"),
+    "TransitionKey": ("lerobot.lerobot_types", "TransitionKey"),
+    "ImageTransforms": ("lerobot.transforms", "ImageTransforms"),
+    "IMAGENET_STATS": ("lerobot.utils.constants", "IMAGENET_STATS"),
+    "dataset_to_policy_features": ("lerobot.utils.feature_utils", "dataset_to_policy_features"),
+}
+_MOVED_044 = {
+    "BackwardCompatibilityError": ("lerobot.datasets.backward_compatibility", "BackwardCompatibilityError"),
+    "IMAGENET_STATS": ("lerobot.datasets.factory", "IMAGENET_STATS"),
+    "LegacyMultiLeRobotDataset": ("lerobot.datasets.lerobot_dataset", "MultiLeRobotDataset"),
+    "ImageTransforms": ("lerobot.datasets.transforms", "ImageTransforms"),
+    **{
+        name: ("lerobot.datasets.utils", name)
+        for name in (
+            "Backtrackable",
+            "cast_stats_to_numpy",
+            "check_delta_timestamps",
+            "dataset_to_policy_features",
+            "get_delta_indices",
+            "get_hf_features_from_features",
+            "hf_transform_to_torch",
+        )
+    },
+    "TransitionKey": ("lerobot.processor.core", "TransitionKey"),
+    "ShardExhausted": ("builtins", "StopIteration"),  # 0.4.4's stream catches what a generator makes of it
+}
+_MOVED = _MOVED_06 if LEROBOT_06 else _MOVED_044
 
-    ShardExhausted = StopIteration  # 0.4.4's stream catches what a generator turns it into
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        module, attribute = _MOVED[name]
+        value = getattr(importlib.import_module(module), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lerobot_multi.compat' has no attribute {name!r}")
+
 
 __all__ = [
-    "IMAGENET_STATS",
     "INTEGER_STATS_ARE_INTS",
     "LEROBOT_06",
     "SUBTASK_STRINGS",
     "LEROBOT_VERSION",
-    "Backtrackable",
-    "BackwardCompatibilityError",
-    "ShardExhausted",
-    "ImageTransforms",
-    "LegacyMultiLeRobotDataset",
-    "TransitionKey",
-    "cast_stats_to_numpy",
-    "check_delta_timestamps",
-    "dataset_to_policy_features",
-    "get_delta_indices",
-    "get_hf_features_from_features",
-    "hf_transform_to_torch",
     "load_training_step",
     "trainable_config",
     "training_frames_uint8",
@@ -88,6 +91,7 @@ __all__ = [
     "video_codec_options",
     "collate_for",
     "LANGUAGE_DTYPE",
+    *_MOVED,  # imported on first use (__getattr__)
 ]
 
 

@@ -15,11 +15,13 @@ in the mixture's order:
 
 from __future__ import annotations
 
-import datasets
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
-from datasets.fingerprint import generate_random_fingerprint
-from datasets.table import InMemoryTable
+
+if TYPE_CHECKING:
+    import datasets
 
 _GLOBAL = ("episode_index", "dataset_from_index", "dataset_to_index", "tasks", "length")
 
@@ -65,5 +67,9 @@ def build_episodes_table(meta) -> datasets.Dataset:
     )
     for name in own.column_names:
         table = table.append_column(name, own.column(name))
+    import datasets  # on use: DataLoader workers never build it
+    from datasets.fingerprint import generate_random_fingerprint
+    from datasets.table import InMemoryTable
+
     # a random fingerprint, as `Dataset.from_dict` uses: hashing the table costs seconds at scale
     return datasets.Dataset(InMemoryTable(table), fingerprint=generate_random_fingerprint())

@@ -12,8 +12,8 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -40,6 +40,9 @@ from lerobot_multi.meta.stats import (
     pad_feature_stats,
     source_stats,
 )
+
+if TYPE_CHECKING:
+    import datasets
 
 logger = logging.getLogger(__name__)
 

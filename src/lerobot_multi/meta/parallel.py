@@ -15,8 +15,6 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from datasets.utils.tqdm import tqdm as hf_tqdm
-
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
@@ -72,6 +70,8 @@ def parallel_map(
         return [fn(x) for x in items]
     # HF datasets' progress bars create tqdm's class lock lazily; racing threads have been seen to hit
     # "type object 'tqdm' has no attribute '_lock'", so create it before the threads start.
+    from datasets.utils.tqdm import tqdm as hf_tqdm
+
     hf_tqdm.get_lock()
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         return list(pool.map(fn, items))

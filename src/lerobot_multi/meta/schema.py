@@ -9,7 +9,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lerobot_multi.compat import LANGUAGE_DTYPE, check_delta_timestamps, get_delta_indices
+from lerobot_multi import compat
+from lerobot_multi.compat import LANGUAGE_DTYPE
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -265,9 +266,9 @@ def resolve_windows(
         own = resolved[rid]
         if own is not None:
             try:
-                check_delta_timestamps(own, fps, tolerance_s)
+                compat.check_delta_timestamps(own, fps, tolerance_s)
             except ValueError as e:
                 raise DatasetSourceError(f"dataset {rid!r} ({fps} fps): delta_timestamps: {e}") from e
-        indices.append(None if own is None else get_delta_indices(own, fps))
+        indices.append(None if own is None else compat.get_delta_indices(own, fps))
     shown = select_delta_timestamps(delta_timestamps, meta.features, repo_ids[0])
     return shown, resolved, indices

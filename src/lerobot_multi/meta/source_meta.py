@@ -19,13 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_multi.compat import (
-    LANGUAGE_DTYPE,
-    LEROBOT_06,
-    LEROBOT_VERSION,
-    BackwardCompatibilityError,
-    cast_stats_to_numpy,
-)
+from lerobot_multi import compat
+from lerobot_multi.compat import LANGUAGE_DTYPE, LEROBOT_06, LEROBOT_VERSION
 from lerobot_multi.meta.source_v21 import V21, read_v21_parts
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError, map_sources
 
@@ -308,7 +303,7 @@ def read_local_metadata(source: DatasetSource) -> SourceMetadata:
     subtasks_path = source.root / "meta" / "subtasks.parquet"
     subtasks = pq.ParquetFile(subtasks_path).read() if subtasks_path.is_file() else None
     stats_path = source.root / "meta" / "stats.json"
-    stats = cast_stats_to_numpy(json.loads(stats_path.read_text())) if stats_path.is_file() else None
+    stats = compat.cast_stats_to_numpy(json.loads(stats_path.read_text())) if stats_path.is_file() else None
     meta = SourceMetadata(source, info, tasks, subtasks, episodes, stats)
     _check_files(source, meta)
     return meta
@@ -343,7 +338,7 @@ def download(source: DatasetSource) -> None:
                 episodes=list(source.episodes) if source.episodes is not None else None,
                 revision=source.revision,
             )
-        except BackwardCompatibilityError:
+        except compat.BackwardCompatibilityError:
             from huggingface_hub import snapshot_download
 
             revision = source.revision or V21

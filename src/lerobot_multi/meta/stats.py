@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
-from lerobot.datasets.compute_stats import aggregate_stats
 
 from lerobot_multi.compat import INTEGER_STATS_ARE_INTS
 from lerobot_multi.meta.sources import DatasetSourceError
@@ -62,6 +61,8 @@ def aggregate(stats_list: Sequence[Stats], keys: Iterable[str] | None = None) ->
     # a list in the first dataset's key order, not a set: hash randomization must not order the stats
     wanted = [k for k in stats_list[0] if all(k in s for s in stats_list)] if keys is None else list(keys)
     trimmed = [{k: s[k] for k in wanted if k in s} for s in stats_list]
+    from lerobot.datasets.compute_stats import aggregate_stats  # on use: lerobot.datasets is heavy
+
     merged = aggregate_stats(trimmed)
     for key in merged:
         per_source = [s[key] for s in trimmed if key in s]

@@ -3,7 +3,7 @@
 Metadata comes straight from each dataset's files (`source_meta`), merged with global episode, frame
 and task numbering (`metadata`). Samples come from one of two readers with the same output: "fast"
 (default), which assembles whole batches from columnar frame stores and batched video decoding
-(`assemble`), and "lerobot", which reads each sample with lerobot's own `LeRobotDataset`
+(`fast_reader`), and "lerobot", which reads each sample with lerobot's own `LeRobotDataset`
 (`lerobot_reader`), the reference the fast one is tested against.
 """
 
@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
-from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from lerobot_multi.compat import get_hf_features_from_features
+from lerobot_multi import compat
 from lerobot_multi.meta.metadata import MultiDatasetMetadata, open_mixture_metadata
 from lerobot_multi.meta.schema import resolve_windows
 from lerobot_multi.meta.sources import DatasetSource, EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.mix.sampling import mixture_shares, normalize_weights
 from lerobot_multi.read.fast_reader import BatchAssembler
-from lerobot_multi.read.hf_table import build_hf_table
-from lerobot_multi.read.lerobot_reader import LerobotReader
 from lerobot_multi.read.video import resolve_video_backend
+
+if TYPE_CHECKING:  # imported on use: a DataLoader worker of the fast reader imports no LeRobotDataset
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from lerobot_multi.read.lerobot_reader import LerobotReader
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +142,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
             frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature
         )
         if spec.reader == "lerobot":
+            from lerobot_multi.read.lerobot_reader import LerobotReader
+
             self._reader = LerobotReader(
                 self.meta,
                 tolerance_s,
@@ -255,13 +260,15 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     @property
     def hf_features(self):
         """The HF `datasets.Features` of the mixture's non-video features, as lerobot builds them."""
-        return get_hf_features_from_features(self.features)
+        return compat.get_hf_features_from_features(self.features)
 
     @property
     def hf_dataset(self):
         """The mixture's non-visual columns as one in-memory HF `datasets.Dataset` (row i = frame i,
         global indices, `dataset_index`), for lerobot tools that read rows; built on first access."""
         if self._hf_table is None:
+            from lerobot_multi.read.hf_table import build_hf_table
+
             self._hf_table = build_hf_table(self.meta, self.tolerance_s, self.video_backend)
         return self._hf_table
 

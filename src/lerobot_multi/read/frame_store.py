@@ -10,24 +10,22 @@ pickled: copies of a dataset carry only the file list.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
-from torchvision import transforms
 
-from lerobot_multi.compat import LANGUAGE_DTYPE, get_hf_features_from_features
+from lerobot_multi import compat
+from lerobot_multi.compat import LANGUAGE_DTYPE
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
-_TO_TENSOR = transforms.ToTensor()
-_IMAGE = datasets.Image()
 
 
 def sample_dtype(dtype: str) -> np.dtype | None:
@@ -51,7 +49,9 @@ def _decoded(key: str, ft: dict, values: list) -> list:
     `LeRobotDataset` reads them."""
     if ft["dtype"] != LANGUAGE_DTYPE:
         return values
-    features = datasets.Features(get_hf_features_from_features({key: ft}))
+    import datasets
+
+    features = datasets.Features(compat.get_hf_features_from_features({key: ft}))
     return features.decode_column(values, key)
 
 
@@ -112,7 +112,18 @@ def check_episode_column(repo_id: str, column: np.ndarray, episodes: np.ndarray,
 
 def decode_image(cell: dict) -> torch.Tensor:
     """An encoded image cell -> (C, H, W) float32 in [0, 1], as lerobot's `hf_transform_to_torch`."""
-    return _TO_TENSOR(_IMAGE.decode_example(cell))
+    image, to_tensor = _image_codec()
+    return to_tensor(image.decode_example(cell))
+
+
+@functools.cache
+def _image_codec():
+    """HF's image feature and torchvision's ToTensor, imported on first use (a DataLoader worker of a
+    mixture without image features never imports datasets or torchvision)."""
+    import datasets
+    from torchvision import transforms
+
+    return datasets.Image(), transforms.ToTensor()
 
 
 class FrameStore:

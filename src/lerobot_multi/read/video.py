@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lerobot.datasets.video_utils import decode_video_frames
 
 from lerobot_multi.compat import LEROBOT_06
 from lerobot_multi.meta.parallel import available_cores
@@ -59,6 +58,8 @@ def frame_dtype(uint8: bool) -> torch.dtype:
 def decode_with_lerobot(path, timestamps: list[float], tolerance_s: float, backend: str, uint8: bool):
     """lerobot's `decode_video_frames`; uint8 frames where asked (0.6 returns them itself; 0.4.4's
     float frames are raw / 255, so x 255 rounds back to the raw values exactly)."""
+    from lerobot.datasets.video_utils import decode_video_frames  # on use: lerobot.datasets is heavy
+
     if uint8 and LEROBOT_06:
         return decode_video_frames(path, timestamps, tolerance_s, backend, return_uint8=True)
     frames = decode_video_frames(path, timestamps, tolerance_s, backend)
