@@ -7,7 +7,7 @@
     python benchmarks/bench_read.py --train --steps 30
     python benchmarks/bench_read.py --uint8 --context spawn       # lerobot 0.6's training defaults
     python benchmarks/bench_read.py --previous /path/to/old/src   # + the previous version, same run
-    python benchmarks/bench_read.py --first-batch --first-batch-workers 2 --context spawn
+    python benchmarks/bench_read.py --first-batch --first-batch-workers 2 --context spawn --previous SRC
 
 Datasets are written once with lerobot's writer (cached under outputs/bench/read), in the shapes of real
 recordings: 26-dof state and action at 30 fps, episodes of 300-400 frames; state-only (50 episodes),
@@ -302,40 +302,57 @@ def run_cases(names: list[str], workers: list[int], batches: int, prev_src: str 
     print(json.dumps([{"case": n, "workers": w, **r, "floor": f} for n, w, r, f in rows]))
 
 
-def first_batch(counts: list[int], workers: int = 0) -> None:
+def _first_batch_seconds(make: str, repo_ids, root, workers: int, env=None) -> float:
+    """One fresh process: seconds from the constructor call to the first shuffled batch of 64."""
+    code = "\n".join(
+        [
+            "import json, time, torch",
+            "from torch.utils.data import DataLoader",
+            "if __name__ == '__main__':",  # previous versions open many datasets in processes
+            f"    {make}",  # imports (torch, lerobot: ~4 s) are the same for all: not timed
+            "    import lerobot.datasets.lerobot_dataset",  # what each version imports, before or on use
+            "    t = time.perf_counter()",
+            f"    ds = M({repo_ids!r}, root={str(root)!r})",
+            "    g = torch.Generator().manual_seed(0)",
+            f"    kw = dict(num_workers={workers}, multiprocessing_context={CONTEXT if workers else None!r})",
+            "    next(iter(DataLoader(ds, batch_size=64, shuffle=True, generator=g, **kw)))",
+            "    print(json.dumps(time.perf_counter() - t))",
+        ]
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def first_batch(counts: list[int], workers: int = 0, previous: str | None = None) -> None:
     """Seconds from the constructor call to the first shuffled batch of 64, per count of small datasets
-    (in a fresh process each, after the imports)."""
-    prev_src = os.environ.get("LEROBOT_MULTI_PREV_SRC")  # a checkout of the previous version's src/
+    (in a fresh process each, after the imports). Without workers lerobot's legacy multi class is the
+    comparison; with workers (it would take minutes at 1,000), lerobot's `LeRobotDataset` on one of the
+    same datasets, the least a worker of lerobot's own costs."""
+    ours = "from lerobot_multi import MultiLeRobotDataset as M"
+    env = {**os.environ, "PYTHONPATH": previous} if previous else None
+    if workers:
+        root, repo_ids = small_datasets(1)
+        one = _first_batch_seconds(
+            "from lerobot.datasets.lerobot_dataset import LeRobotDataset as L\n"
+            "    M = lambda ids, root: L(ids[0], root=root + '/' + ids[0])",
+            repo_ids,
+            root,
+            workers,
+        )
+        print(f"lerobot's LeRobotDataset, one dataset, {workers} {CONTEXT} workers: {one:6.2f} s", flush=True)
     for count in counts:
         root, repo_ids = small_datasets(count)
-        out = {}
-        for kind in ("ours", "legacy") + (("previous",) if prev_src else ()):
-            env = {**os.environ, "PYTHONPATH": prev_src} if kind == "previous" else None
-            make = (
-                "from lerobot_multi.compat import LegacyMultiLeRobotDataset as M"
-                if kind == "legacy"
-                else "from lerobot_multi import MultiLeRobotDataset as M"
-            )
-            code = "\n".join(
-                [
-                    "import json, time, torch",
-                    "from torch.utils.data import DataLoader",
-                    "if __name__ == '__main__':",  # previous versions open many datasets in processes
-                    f"    {make}",  # imports (torch, lerobot: ~4 s) are the same for all: not timed
-                    "    t = time.perf_counter()",
-                    f"    ds = M({repo_ids!r}, root={str(root)!r})",
-                    "    g = torch.Generator().manual_seed(0)",
-                    f"    kw = dict(num_workers={workers}, multiprocessing_context={CONTEXT if workers else None!r})",
-                    "    next(iter(DataLoader(ds, batch_size=64, shuffle=True, generator=g, **kw)))",
-                    "    print(json.dumps(time.perf_counter() - t))",
-                ]
-            )
-            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-            if proc.returncode != 0:
-                raise RuntimeError(proc.stderr[-3000:])
-            out[kind] = float(proc.stdout.strip().splitlines()[-1])
+        out = {"ours": _first_batch_seconds(ours, repo_ids, root, workers)}
+        if previous:
+            out["previous"] = _first_batch_seconds(ours, repo_ids, root, workers, env)
+        if not workers:
+            make = "from lerobot_multi.compat import LegacyMultiLeRobotDataset as M"
+            out["legacy"] = _first_batch_seconds(make, repo_ids, root, workers)
         line = "  ".join(f"{k} {v:6.2f} s ({1000 * v / count:5.1f} ms/dataset)" for k, v in out.items())
-        print(f"{count:>5} datasets: {line}  legacy/ours {out['legacy'] / out['ours']:.1f}x", flush=True)
+        ratios = "  ".join(f"{k}/ours {v / out['ours']:.2f}x" for k, v in out.items() if k != "ours")
+        print(f"{count:>5} datasets, {workers} {CONTEXT or ''} workers: {line}  {ratios}", flush=True)
 
 
 def peak_rss(kind: str, case: str, batches: int) -> None:
@@ -430,7 +447,7 @@ def main() -> None:
     if args.train:
         return train(args.steps, args.batch_size, 2)
     if args.first_batch:
-        return first_batch(args.counts, args.first_batch_workers)
+        return first_batch(args.counts, args.first_batch_workers, args.previous)
     run_cases(args.cases, args.workers, args.batches, args.previous)
 
 

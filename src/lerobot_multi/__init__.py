@@ -12,11 +12,12 @@ _STEPS = {
     "GroupNormalizerProcessorStep": "lerobot_multi.deploy.normalize",
     "GroupUnnormalizerProcessorStep": "lerobot_multi.deploy.normalize",
 }
-if multiprocessing.parent_process() is None:
+if multiprocessing.current_process().name == "MainProcess":
     # `import lerobot_multi` registers the processor steps' 0.1.0 names (old checkpoints). Not in a
-    # spawned child (a DataLoader worker unpickling a mixture): lerobot's processor package costs it
-    # seconds; there the steps register when first named (`lerobot_multi.GroupNormalizerProcessorStep`)
-    # or when lerobot_multi.deploy / lerobot_multi.normalize is imported.
+    # child process (a spawned DataLoader worker unpickling a mixture, which happens before
+    # `parent_process()` is set): lerobot's processor package costs it seconds; there the steps
+    # register when first named (`lerobot_multi.GroupNormalizerProcessorStep`) or when
+    # lerobot_multi.deploy / lerobot_multi.normalize is imported.
     from lerobot_multi.deploy.condition_step import ConditionProcessorStep
     from lerobot_multi.deploy.normalize import GroupNormalizerProcessorStep, GroupUnnormalizerProcessorStep
 
