@@ -109,14 +109,6 @@ class BatchAssembler(SampleReader):
         the same windows in seconds, are what lerobot's reader needs)."""
         self.step.set_windows(per_dataset)
 
-    @property
-    def image_transforms(self) -> Callable | None:
-        return self.step.image_transforms
-
-    @image_transforms.setter
-    def image_transforms(self, value: Callable | None) -> None:
-        self.step.image_transforms = value
-
     # --- one batch ----------------------------------------------------------------------------------
     def read(self, indices: Sequence[int], int_scalars: bool = False) -> list[dict]:
         """The samples of global frame `indices`. `int_scalars`: scalar fields as Python ints (int64

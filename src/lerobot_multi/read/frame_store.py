@@ -59,7 +59,8 @@ def _column_to_numpy(key: str, column: pa.ChunkedArray, ft: dict, n: int) -> np.
     dtype = sample_dtype(ft["dtype"])
     if dtype is None:  # strings and other objects: as HF hands them to lerobot
         out = np.empty(n, dtype=object)
-        out[:] = _decoded(key, ft, column.to_pylist())
+        for k, value in enumerate(_decoded(key, ft, column.to_pylist())):  # numpy would broadcast lists
+            out[k] = value
         return out
     values = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     while (

@@ -8,7 +8,7 @@ fast path is tested against and as a fallback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 
 import numpy as np
@@ -74,14 +74,6 @@ class LerobotReader(SampleReader):
             self._skip_disabled_videos(i, ds)
 
     @property
-    def image_transforms(self) -> Callable | None:
-        return self.step.image_transforms
-
-    @image_transforms.setter
-    def image_transforms(self, value: Callable | None) -> None:
-        self.step.image_transforms = value
-
-    @property
     def datasets(self) -> list[LeRobotDataset]:
         return self._datasets
 
@@ -116,7 +108,13 @@ class LerobotReader(SampleReader):
         _, parts, positions, _ = locate_frames(
             meta.episode_starts, meta.episode_datasets, meta.frame_offsets, indices
         )
-        return [self.step.sample(d, self._read(d, p)) for d, p in zip(parts.tolist(), positions.tolist())]
+        items = [self._read(d, p) for d, p in zip(parts.tolist(), positions.tolist())]
+        samples: list[dict] = [{}] * len(items)
+        for d in np.unique(parts).tolist():  # the schema step once per dataset of the batch
+            rows = np.flatnonzero(parts == d).tolist()
+            for row, sample in zip(rows, self.step.samples(d, [items[r] for r in rows])):
+                samples[row] = sample
+        return samples
 
     def _read(self, ds: int, local: int) -> dict:
         try:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+
+from lerobot_multi.read.schema_step import SchemaStep, transforms_of_step
 
 
 class SampleReader:
     """Samples of a mixture for global frame indices. `MultiLeRobotDataset` holds one and asks nothing
     else of it: windows are set per dataset, batches are read by index."""
 
-    image_transforms: Callable | None = None
+    step: SchemaStep  # every reader's last step; it holds the image transforms
+    image_transforms = transforms_of_step
     # lerobot 0.6's tools (the FAST tokenizer) read `dataset.reader._absolute_to_relative_idx`: the
     # mixture's rows are its global indices, so there is no map
     _absolute_to_relative_idx = None

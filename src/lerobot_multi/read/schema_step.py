@@ -46,7 +46,7 @@ class SchemaStep:
         self.image_transforms: Callable | None = None
         self.task_names = list(meta.tasks.index)
         self.subtask_names = None if meta.subtasks is None else list(meta.subtasks.index)
-        self._index_base: list[np.ndarray | None] = [None] * len(meta.sources)
+        self._index_base: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(meta.sources)
         self.set_windows([None] * len(meta.sources))
 
     def set_windows(self, per_dataset: Sequence[Mapping[str, Sequence[int]] | None]) -> None:
@@ -133,7 +133,8 @@ class SchemaStep:
         if key == "index":  # a selected frame's position in the concatenation
             if positions is not None:
                 return positions + meta.frame_offsets[i]
-            return self.index_base(i)[self._episodes_of(i, values)] + values
+            starts, base = self._own_index(i)
+            return base[np.searchsorted(starts, values, side="right") - 1] + values
         maps = {
             "episode_index": meta.episode_maps,
             "task_index": meta.task_maps,
@@ -141,18 +142,17 @@ class SchemaStep:
         }
         return maps[key][i][values]
 
-    def index_base(self, i: int) -> np.ndarray:
-        """Per source episode id of dataset `i`: global index minus the dataset's own index (-1: not
-        selected); episodes are contiguous in both numberings."""
+    def _own_index(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Dataset `i`'s episode starts in its own index, and per source episode the global index
+        minus its own (-1: not selected); episodes are contiguous in both numberings."""
         if self._index_base[i] is None:
             m = self.meta.episode_maps[i]
             own = self.meta.sub_metas[i].column("dataset_from_index").astype(np.int64)
-            self._index_base[i] = np.where(m >= 0, self.meta.episode_starts[np.maximum(m, 0)] - own, -1)
+            self._index_base[i] = (
+                own,
+                np.where(m >= 0, self.meta.episode_starts[np.maximum(m, 0)] - own, -1),
+            )
         return self._index_base[i]
-
-    def _episodes_of(self, i: int, own_index: np.ndarray) -> np.ndarray:
-        starts = self.meta.sub_metas[i].column("dataset_from_index").astype(np.int64)
-        return np.searchsorted(starts, own_index, side="right") - 1
 
     # --- samples ------------------------------------------------------------------------------------
     def split(self, cols: dict, int_scalars: bool = False) -> list[dict]:
@@ -185,31 +185,42 @@ class SchemaStep:
                     sample[cam] = self.image_transforms(sample[cam])
         return samples
 
-    def sample(self, i: int, item: Mapping[str, object]) -> dict:
-        """One sample of dataset `i` as lerobot returns it (its own names and ids, `_is_pad` of its
-        windows) -> the mixture's sample: the batch step on a batch of one. Keys the mixture does not
-        have (disabled features, lerobot's own task strings) are left out."""
-        rows, cols = np.zeros(1, dtype=np.int64), {}
+    def samples(self, i: int, items: Sequence[Mapping[str, object]]) -> list[dict]:
+        """Samples of dataset `i` as lerobot returns them (its own names and ids, `_is_pad` of its
+        windows) -> the mixture's samples, through the batch step: one sample is a batch of one. Keys
+        the mixture does not have (disabled features, lerobot's own task strings) are left out."""
+        n = len(items)
+        rows, cols = np.arange(n, dtype=np.int64), {}
         for plan in self.plans[i]:
             if plan.source is None:
-                self.put_missing(plan, rows, cols, 1)
+                self.put_missing(plan, rows, cols, n)
                 continue
             if plan.deltas is not None:
-                self.put_pad(plan, rows, _one(item[f"{plan.source}_is_pad"]), cols, 1)
-            self.put(i, plan, rows, _one(item[plan.source]), cols, 1)
-        self.put_masks(i, rows, cols, 1)
-        return self.split(self.finish(cols, np.array([i], dtype=np.int64)))[0]
+                self.put_pad(plan, rows, _stack([it[f"{plan.source}_is_pad"] for it in items]), cols, n)
+            self.put(i, plan, rows, _stack([it[plan.source] for it in items]), cols, n)
+        self.put_masks(i, rows, cols, n)
+        return self.split(self.finish(cols, np.full(n, i, dtype=np.int64)))
 
 
-def _one(value):
-    """A sample's value as a batch of one (numpy, which `split` turns back into tensors)."""
-    if isinstance(value, torch.Tensor):
-        return value.numpy()[None] if value.dtype != torch.bfloat16 else value[None]
-    if isinstance(value, (str, list, dict)) or value is None:  # strings, language rows: as objects
-        out = np.empty(1, dtype=object)
-        out[0] = value
+transforms_of_step = property(
+    lambda self: self.step.image_transforms,
+    lambda self, value: setattr(self.step, "image_transforms", value),
+    doc="The image transforms, held by this object's `SchemaStep` (`self.step`), which applies them.",
+)
+
+
+def _stack(values: list):
+    """Samples' values of one key as a batch column (numpy, which `split` turns back into tensors)."""
+    first = values[0]
+    if isinstance(first, torch.Tensor):
+        batch = torch.stack(values) if len(values) > 1 else first[None]
+        return batch if batch.dtype == torch.bfloat16 else batch.numpy()
+    if isinstance(first, (str, list, dict)) or first is None:  # strings, language rows: as objects
+        out = np.empty(len(values), dtype=object)
+        for k, value in enumerate(values):  # one by one: numpy would broadcast nested lists
+            out[k] = value
         return out
-    return np.asarray(value)[None]
+    return np.stack([np.asarray(v) for v in values])
 
 
 def _put(cols: dict, key: str, rows: np.ndarray, values, n: int, width: int | None = None, ft=None) -> None:

@@ -45,7 +45,7 @@ from lerobot_multi.meta.schema import resolve_windows
 from lerobot_multi.meta.sources import DatasetSourceError, EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.mix.sampling import apportion, label_blocks, mixture_shares, normalize_weights
-from lerobot_multi.read.schema_step import SchemaStep
+from lerobot_multi.read.schema_step import SchemaStep, transforms_of_step
 from lerobot_multi.read.video import resolve_video_backend
 from lerobot_multi.stream.source_stream import SourceStream
 
@@ -260,15 +260,9 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
                 return
 
     def _sample(self, d: int, row: dict, near: dict) -> dict:
-        return self.step.sample(d, self._sources[d].materialize(row, near))
+        return self.step.samples(d, [self._sources[d].materialize(row, near)])[0]
 
-    @property
-    def image_transforms(self) -> Callable | None:
-        return self.step.image_transforms
-
-    @image_transforms.setter
-    def image_transforms(self, value: Callable | None) -> None:
-        self.step.image_transforms = value
+    image_transforms = transforms_of_step
 
     # --- resumption ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
