@@ -109,12 +109,7 @@ class LerobotReader(SampleReader):
             meta.episode_starts, meta.episode_datasets, meta.frame_offsets, indices
         )
         items = [self._read(d, p) for d, p in zip(parts.tolist(), positions.tolist())]
-        samples: list[dict] = [{}] * len(items)
-        for d in np.unique(parts).tolist():  # the schema step once per dataset of the batch
-            rows = np.flatnonzero(parts == d).tolist()
-            for row, sample in zip(rows, self.step.samples(d, [items[r] for r in rows])):
-                samples[row] = sample
-        return samples
+        return self.step.samples_of(parts, items)
 
     def _read(self, ds: int, local: int) -> dict:
         try:

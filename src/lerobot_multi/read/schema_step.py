@@ -201,6 +201,17 @@ class SchemaStep:
         self.put_masks(i, rows, cols, n)
         return self.split(self.finish(cols, np.full(n, i, dtype=np.int64)))
 
+    def samples_of(self, datasets: Sequence[int], items: Sequence[Mapping[str, object]]) -> list[dict]:
+        """`samples` for items of several datasets (`datasets[k]`: item k's), in their order: the step
+        runs once per dataset among them."""
+        datasets = np.asarray(datasets, dtype=np.int64)
+        out: list[dict] = [{}] * len(items)
+        for d in np.unique(datasets).tolist():
+            rows = np.flatnonzero(datasets == d).tolist()
+            for r, sample in zip(rows, self.samples(d, [items[r] for r in rows])):
+                out[r] = sample
+        return out
+
 
 transforms_of_step = property(
     lambda self: self.step.image_transforms,

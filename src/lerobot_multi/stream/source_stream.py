@@ -118,11 +118,8 @@ class SourceStream(StreamingLeRobotDataset):
 
     # --- one sample ---------------------------------------------------------------------------------
     def materialize(self, row: dict, near: dict) -> dict:
-        item = {
-            k: _python(v) if k in self.objects else torch.tensor(v)
-            for k, v in row.items()
-            if k not in self.images
-        }
+        # numpy values as they come: the mixture's schema step stacks them into batch tensors
+        item = {k: _python(v) if k in self.objects else v for k, v in row.items() if k not in self.images}
         ep, fi = int(row["episode_index"]), int(row["frame_index"])
         n, windows = int(self.lengths[ep]), {}
         for key, deltas in (self.delta_indices or {}).items():

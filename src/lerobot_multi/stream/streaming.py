@@ -52,6 +52,7 @@ from lerobot_multi.stream.source_stream import SourceStream
 logger = logging.getLogger(__name__)
 
 _LABEL_BLOCK = 8192
+_STEP_BATCH = 32  # samples materialized before the schema step runs on them (once per dataset)
 _STATE = ("seed", "epoch_size", "stop_strategy", "epoch", "position", "samples_before")
 
 
@@ -245,22 +246,30 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         while True:
             epoch, base, length = self.epoch, self.samples_before, self.epoch_length(self.epoch)
             streams = [self._stream(d, epoch) for d in range(len(self.frames))]
-            j = 0
+            j, pending = 0, []  # this process's next samples: (position, dataset, row, neighbours)
             for block in self._labels(epoch):
                 for d in block[: length - j].tolist():
                     row = next(streams[d])  # others' samples too: that is how the streams stay aligned
                     j += 1
                     if j > self.position and owns(base + j - 1):
-                        self.position = j
-                        yield self._sample(d, *row)
+                        pending.append((j, d, *row))
+                        if len(pending) >= max(self.batch_size, _STEP_BATCH):
+                            yield from self._samples(pending)
+                            pending = []
                 if j >= length:
                     break
+            yield from self._samples(pending)
             self.epoch, self.position, self.samples_before = epoch + 1, 0, base + length
             if not self.infinite:
                 return
 
-    def _sample(self, d: int, row: dict, near: dict) -> dict:
-        return self.step.samples(d, [self._sources[d].materialize(row, near)])[0]
+    def _samples(self, pending: list[tuple]) -> Iterator[dict]:
+        """The pending samples in order, through the schema step once per dataset among them;
+        `position` counts each as it is handed out (what `state_dict` saves)."""
+        items = [self._sources[d].materialize(row, near) for _, d, row, near in pending]
+        for (j, *_), sample in zip(pending, self.step.samples_of([d for _, d, *_ in pending], items)):
+            self.position = j
+            yield sample
 
     image_transforms = transforms_of_step
 
