@@ -12,7 +12,8 @@ normalized with its group's stats, found through its `dataset_index`; at inferen
 Checkpoints name the steps by class path ("lerobot_multi.normalize.GroupNormalizerProcessorStep"), so
 lerobot's pipeline imports them by itself: no `import lerobot_multi` in eval, record or the policy
 server. Override keys are therefore the class names. Checkpoints of 0.1.0 name the steps by registry
-name ("lerobot_multi_group_normalizer"); they load after `import lerobot_multi`, which registers both.
+name ("lerobot_multi_group_normalizer"); this module registers both, and `import lerobot_multi`
+imports it in the main process.
 `lerobot-multi-export` turns one group into lerobot's stock steps (export.py).
 
 The arithmetic is lerobot's own `NormalizerProcessorStep`/`UnnormalizerProcessorStep`, one per group.
