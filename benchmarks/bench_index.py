@@ -28,10 +28,10 @@ from functools import partial
 import numpy as np
 from common import paired_ratios, small_datasets
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from lerobot.datasets.lerobot_dataset import MultiLeRobotDataset as LegacyMulti
 from torch.utils.data import default_collate
 
 from lerobot_multi import MultiLeRobotDataset
+from lerobot_multi.compat import LegacyMultiLeRobotDataset as LegacyMulti
 from lerobot_multi.meta.indexing import locate_frames
 
 BATCH = 64
