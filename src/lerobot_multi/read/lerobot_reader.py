@@ -1,8 +1,8 @@
 """The reference reader (`reader="lerobot"`): every sample through lerobot's `LeRobotDataset.__getitem__`.
 
 Each sub-dataset is lerobot's own `LeRobotDataset` (decoding, delta timestamps and padding are
-lerobot's); the mixture's `SchemaStep` maps each sample into the mixture's schema and global
-numbering, as a batch of one. Slow (see docs/benchmarks.md), kept as the oracle the
+lerobot's); the mixture's `SchemaStep` maps its samples into the mixture's schema and global
+numbering, stacked once per dataset of each batch. Slow (see docs/benchmarks.md), kept as the oracle the
 fast path is tested against and as a fallback.
 """
 

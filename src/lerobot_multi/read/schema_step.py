@@ -5,7 +5,8 @@ One dataset's values (its own key names, ids and vector widths) become the mixtu
 padded dimension), zeros and `<key>_pad_mask=True` for cameras a dataset lacks, the global
 episode/frame/task/subtask numbering, `dataset_index`, the conditioning one-hot, then per-sample
 dicts with task strings and image transforms. Everything is decided once per dataset (`KeyPlan`s) and
-applied to whole batch columns; a single sample (lerobot's reader, the stream) is a batch of one.
+applied to whole batch columns: the fast reader gathers them itself; lerobot's reader and the stream
+hand over lerobot-style samples, stacked per dataset (`samples`), so one sample is a batch of one.
 """
 
 from __future__ import annotations
