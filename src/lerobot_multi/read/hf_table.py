@@ -29,8 +29,8 @@ def _arrow(values: np.ndarray) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(inner, values.shape[1])
 
 
-def _column(key: str, ft: dict, hf_features: datasets.Features, blocks: list[dict]) -> pa.Array:
-    if ft["dtype"] == LANGUAGE_DTYPE:  # decoded rows (JSON tool calls as objects) back to HF's storage
+def _column(key: str, hf_features: datasets.Features, blocks: list[dict], language: bool) -> pa.Array:
+    if language:  # decoded rows (JSON tool calls as objects) back to HF's storage
         return pa.array([v for b in blocks for v in hf_features.encode_column(b[key].tolist(), key)])
     return pa.concat_arrays([_arrow(np.asarray(b[key])) for b in blocks])
 
@@ -44,8 +44,8 @@ def build_hf_table(meta, tolerance_s: float, video_backend: str) -> datasets.Dat
     blocks = [assembler.columns(range(a, min(a + _BLOCK, total))) for a in range(0, total, _BLOCK)]
     hf_features = get_hf_features_from_features(features)
     hf_features["dataset_index"] = datasets.Value("int64")
-    features["dataset_index"] = {"dtype": "int64"}
-    columns = {key: _column(key, features[key], hf_features, blocks) for key in hf_features}
+    language = {k for k, ft in features.items() if ft["dtype"] == LANGUAGE_DTYPE}
+    columns = {key: _column(key, hf_features, blocks, key in language) for key in hf_features}
     table = pa.table(columns).cast(hf_features.arrow_schema)
     ds = datasets.Dataset(
         InMemoryTable(table),

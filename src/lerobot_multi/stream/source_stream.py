@@ -15,7 +15,7 @@ import torch
 from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
 from torchvision import transforms
 
-from lerobot_multi.compat import Backtrackable, ShardExhausted
+from lerobot_multi.compat import LANGUAGE_DTYPE, Backtrackable, ShardExhausted
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError
 from lerobot_multi.read.video import decode_with_lerobot
 
@@ -78,7 +78,9 @@ class SourceStream(StreamingLeRobotDataset):
             self.hf_dataset = self.hf_dataset.cast_column(key, datasets.Image(decode=False))
         self.cameras = self.meta.camera_keys  # the ones to return; the mixture narrows this
         # language rows and strings: Python objects, as LeRobotDataset returns them
-        self.objects = {k for k, ft in self.meta.features.items() if ft["dtype"] in ("language", "string")}
+        self.objects = {
+            k for k, ft in self.meta.features.items() if ft["dtype"] in (LANGUAGE_DTYPE, "string")
+        }
         self.video_backend = video_backend
         self.set_delta_indices(None)
 
