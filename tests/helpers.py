@@ -104,11 +104,11 @@ def convert_v21_copy(repo_id: str, base: Path, source_root: Path = V21_FIXTURES)
     (offline, no push): the oracle for reading v2.1 in place. Returns the converted folder."""
     import shutil
 
-    from lerobot_multi.compat import LEROBOT_06
+    from lerobot_multi.compat import LINE
 
     folder = base / repo_id
     shutil.copytree(source_root / repo_id, folder)
-    if LEROBOT_06:
+    if LINE.name == "0.6":
         from lerobot.scripts.convert_dataset_v21_to_v30 import convert_dataset
 
         convert_dataset(repo_id, root=folder, push_to_hub=False)

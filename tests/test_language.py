@@ -17,12 +17,12 @@ import torch
 from helpers import assert_same, dataset_of, run, train_cmd
 
 from lerobot_multi import MultiLeRobotDataset, StreamingMultiLeRobotDataset
-from lerobot_multi.compat import LEROBOT_06
+from lerobot_multi.compat import LINE
 from lerobot_multi.meta.sources import DatasetSourceError
 
-pytestmark = pytest.mark.skipif(not LEROBOT_06, reason="language columns: lerobot 0.6 line only")
+pytestmark = pytest.mark.skipif(not LINE.language_columns, reason="language columns: lerobot 0.6 line only")
 
-if LEROBOT_06:
+if LINE.language_columns:
     from lerobot.datasets.dataset_metadata import LeRobotDatasetMetadata
     from lerobot.datasets.io_utils import write_info
     from lerobot.datasets.language import (

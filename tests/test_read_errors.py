@@ -13,7 +13,7 @@ import pytest
 from conftest import tree_hash
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
-from lerobot_multi.compat import LEROBOT_06
+from lerobot_multi.compat import LINE
 
 
 def read_all(root, repo_id: str, **kw) -> None:
@@ -91,7 +91,9 @@ def _language(features: dict) -> str:
 LANGUAGE_ON_044 = pytest.param(
     _language,
     id="language",
-    marks=pytest.mark.skipif(LEROBOT_06, reason="lerobot 0.4.4 line only: 0.6 reads them (test_language.py)"),
+    marks=pytest.mark.skipif(
+        LINE.language_columns, reason="lerobot 0.4.4 line only: 0.6 reads them (test_language.py)"
+    ),
 )
 
 

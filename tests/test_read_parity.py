@@ -19,7 +19,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from torch.utils.data import DataLoader, default_collate
 
 from lerobot_multi import MultiLeRobotDataset
-from lerobot_multi.compat import LEROBOT_06, ImageTransforms, lerobot_dataset_options
+from lerobot_multi.compat import LINE, ImageTransforms, lerobot_dataset_options
 
 CAM = "observation.images.top"
 DELTAS = {
@@ -44,7 +44,10 @@ def disk_unchanged(data_root):
 UINT8 = [
     False,
     pytest.param(
-        True, marks=pytest.mark.skipif(not LEROBOT_06, reason="return_uint8: lerobot 0.6 line only")
+        True,
+        marks=pytest.mark.skipif(
+            not LINE.training_frames_uint8, reason="return_uint8: lerobot 0.6 line only"
+        ),
     ),
 ]
 
@@ -150,7 +153,9 @@ def test_dataloader_batches_equal_lerobot_reader(data_root, workers, context):
         assert_same(batch, default_collate([ref[i] for i in indices]), b)
 
 
-@pytest.mark.skipif(not LEROBOT_06, reason="return_uint8 and spawned workers: lerobot 0.6 line only")
+@pytest.mark.skipif(
+    not LINE.training_frames_uint8, reason="return_uint8 and spawned workers: lerobot 0.6 line only"
+)
 @pytest.mark.parametrize("workers", [0, 2])
 def test_spawned_uint8_batches_equal_lerobot(data_root, workers):
     """lerobot 0.6's training defaults on one folder: uint8 frames, spawned workers, ACT-like windows."""

@@ -83,6 +83,12 @@ OPTIONS = {
     "open_processes": (TWO, ["--dataset.open_processes=0"], lambda ds: ds.spec.open_processes, 0),
     "stop_strategy": (TWO, ["--dataset.stop_strategy=stop"], lambda ds: ds.spec.stop_strategy, "stop"),
     "buffer_size": (TWO, ["--dataset.buffer_size=7"], lambda ds: ds.spec.buffer_size, 7),
+    "val_episodes": (
+        TWO,
+        ["--dataset.val_episodes={lab/sess_b: [1, 0]}"],
+        lambda ds: [s.val_episodes for s in ds.meta.sources],
+        [None, (0, 1)],
+    ),
 }
 # options whose effect one mixture has and the other, by design, has not
 ONLY = {"reader": "map", "stop_strategy": "stream", "buffer_size": "stream"}
@@ -91,6 +97,43 @@ ONLY = {"reader": "map", "stop_strategy": "stream", "buffer_size": "stream"}
 def test_every_spec_field_is_in_the_table():
     fields = {f.name for f in dataclasses.fields(MixtureSpec)} - {"repo_ids", "return_uint8"}
     assert fields == set(OPTIONS), "a MixtureSpec field without a row here is untested through the config"
+
+
+# MultiDatasetConfig fields that configure the run, not the mixture (train/)
+RUN_OPTIONS = {"val_freq", "val_batches", "allow_mixture_change"}
+
+
+def test_config_and_spec_list_the_same_options():
+    """The option list exists once: every MixtureSpec field is a config field (under its config name)
+    and every field the config adds to lerobot's DatasetConfig is a spec field or a run option."""
+    from lerobot.configs.default import DatasetConfig
+
+    from lerobot_multi.config import MultiDatasetConfig
+    from lerobot_multi.meta.spec import CONFIG_NAMES
+
+    config = {f.name for f in dataclasses.fields(MultiDatasetConfig)}
+    lerobot = {f.name for f in dataclasses.fields(DatasetConfig)}
+    spec = {CONFIG_NAMES.get(f.name, f.name) for f in dataclasses.fields(MixtureSpec)} - {"return_uint8"}
+    assert spec - config == set(), "spec fields the config cannot set"
+    assert (config - lerobot) - spec - RUN_OPTIONS == set(), "config fields no spec field reads"
+
+
+@pytest.mark.parametrize(
+    ("option", "arg"),
+    [
+        ("episodes", "{lab/typo: [0]}"),
+        ("weights", "{lab/sess_a: 1, lab/typo: 1}"),
+        ("rename_map", "{lab/typo: {action: act}}"),
+        ("delta_timestamps", "{lab/typo: {action: [0.0]}}"),
+        ("root", "{lab/typo: /tmp}"),
+        ("val_episodes", "{lab/typo: [0]}"),
+    ],
+)
+def test_per_dataset_option_naming_an_unknown_dataset(tmp_path, data_root, option, arg):
+    """Every {repo_id: x} option goes through one parser with one error naming the option; a
+    misspelled repo_id in val_episodes no longer holds out nothing in silence."""
+    with pytest.raises(DatasetSourceError, match=rf"dataset.{option} names \['lab/typo'\]"):
+        _config(tmp_path, data_root, TWO, [f"--dataset.{option}={arg}"], False)
 
 
 def _config(tmp_path, data_root, repo_ids, args, streaming):

@@ -11,7 +11,7 @@ from helpers import assert_reads_like
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from lerobot_multi import MultiLeRobotDataset
-from lerobot_multi.compat import SUBTASK_STRINGS
+from lerobot_multi.compat import LINE
 from lerobot_multi.stream.streaming import StreamingMultiLeRobotDataset
 
 PAIR = ["lab/sub_a", "lab/sub_b"]
@@ -29,7 +29,7 @@ def test_one_table_and_global_indices(data_root):
             item, theirs = ds[offset + j], own[j]
             name = ds.meta.subtasks.iloc[int(item["subtask_index"])].name
             assert name == own_names[int(theirs["subtask_index"])]
-            if SUBTASK_STRINGS:  # lerobot 0.4.4 adds the string, 0.6 does not
+            if LINE.subtask_strings:  # lerobot 0.4.4 adds the string, 0.6 does not
                 assert item["subtask"] == theirs["subtask"] == name
             else:
                 assert "subtask" not in item and "subtask" not in theirs

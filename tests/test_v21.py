@@ -137,7 +137,7 @@ def test_mixture_of_v21_and_v30_with_options(mixed_roots):
         1.0,
         0.0,
     ]
-    report = mixture_report(ds.meta, [1, 3])
+    report = mixture_report(ds.meta)
     assert [r["format"] for r in report["datasets"]] == ["v2.1", "v3.0"]
     padded = MultiLeRobotDataset(ids, root=mixed_roots, pad_vectors=True)
     assert padded[0]["observation.state"].shape == (6,)

@@ -17,8 +17,8 @@ from lerobot.policies.factory import make_policy, make_pre_post_processors
 from safetensors.torch import load_file
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
-from lerobot_multi.compat import LEROBOT_06
-from lerobot_multi.mix.sampling import apportion
+from lerobot_multi.compat import LINE
+from lerobot_multi.meta.mixing import apportion
 from lerobot_multi.scripts import info
 from lerobot_multi.train.manifest import compare, read_manifest, write_manifest
 from lerobot_multi.train.validation import ValidationSet, split_by_task, split_episodes
@@ -212,7 +212,7 @@ def test_split_by_task_is_lerobots_rule_within_each_dataset():
         split_by_task({"lab/sess_b": [0, 1]}, tasks, 0.6)
 
 
-@pytest.mark.skipif(not LEROBOT_06, reason="dataset.eval_split / eval_steps: lerobot 0.6 line only")
+@pytest.mark.skipif(not LINE.eval_split, reason="dataset.eval_split / eval_steps: lerobot 0.6 line only")
 def test_eval_split_is_the_held_out_split_with_per_dataset_losses(data_root, tmp_path):
     out = tmp_path / "run"
     args = [

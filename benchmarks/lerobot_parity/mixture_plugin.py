@@ -17,7 +17,7 @@ import sys
 import lerobot.datasets.lerobot_dataset as lerobot_dataset_module
 
 from lerobot_multi import MultiLeRobotDataset
-from lerobot_multi.compat import LEROBOT_06
+from lerobot_multi.compat import LINE
 
 REAL = lerobot_dataset_module.LeRobotDataset
 READ_ARGS = ("episodes", "delta_timestamps", "image_transforms", "tolerance_s", "video_backend")
@@ -37,7 +37,7 @@ class _Forward(type):
         if args or real.meta.total_episodes == 0:  # positional reading arguments: keep lerobot's
             return real
         reading = {k: kwargs[k] for k in READ_ARGS if k in kwargs}
-        if LEROBOT_06 and "return_uint8" in kwargs:
+        if LINE.training_frames_uint8 and "return_uint8" in kwargs:
             reading["return_uint8"] = kwargs["return_uint8"]
         return MultiLeRobotDataset(repo_id, root=real.root, **reading)
 

@@ -10,18 +10,86 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
+from dataclasses import dataclass
 from importlib.metadata import version
 
 import torch
 from packaging.version import Version
 
 LEROBOT_VERSION = Version(version("lerobot"))
-LEROBOT_06 = Version("0.5") <= LEROBOT_VERSION
-"""True on the current line (0.5 reshaped datasets and training; 0.6 is what is tested)."""
-INTEGER_STATS_ARE_INTS = not LEROBOT_06
-"""0.4.4's metadata gives integer features integer min/max stats; 0.6's keeps them float64."""
-SUBTASK_STRINGS = not LEROBOT_06
-"""0.4.4's `LeRobotDataset` adds a `subtask` string beside `subtask_index`; 0.6's reads no subtasks."""
+
+
+@dataclass(frozen=True)
+class LerobotLine:
+    """What the package relies on that differs between lerobot lines, as data (docs/lerobot-lines.md).
+
+    Code outside compat and the training seam reads these fields instead of comparing versions or
+    probing lerobot's objects for fields (tests/test_architecture.py checks it).
+    """
+
+    name: str
+    """The line, as `LINES` keys it ("0.4", "0.6")."""
+    training_frames_uint8: bool
+    """lerobot's own `make_dataset` hands training uint8 camera frames (0.6: `return_uint8=True`;
+    `lerobot_train` converts them to float in the main process), 0.4.4 float frames."""
+    decoder_returns_uint8: bool
+    """`decode_video_frames` takes `return_uint8` (0.6); 0.4.4's float frames are raw / 255."""
+    integer_stats_are_ints: bool
+    """The metadata gives integer features integer min/max stats (0.4.4); 0.6 keeps float64."""
+    subtask_strings: bool
+    """`LeRobotDataset` adds a `subtask` string beside `subtask_index` (0.4.4); 0.6 reads no subtasks."""
+    language_columns: bool
+    """Language columns (`language_persistent`, `language_events`) and `lerobot_collate_fn` (0.6)."""
+    eval_split: bool
+    """`DatasetConfig.eval_split`, `TrainPipelineConfig.eval_steps`, `make_train_eval_datasets` (0.6)."""
+    dataset_reader: bool
+    """`LeRobotDataset` keeps its windows and metadata on a `DatasetReader` (`dataset.reader`, 0.6)."""
+    train_config_fields: frozenset[str]
+    """`TrainPipelineConfig` fields this line has that another supported line lacks."""
+    hub_cache: str
+    """Where a hub dataset lives without a root: "folder" (`HF_LEROBOT_HOME/<repo_id>`, 0.4.4) or
+    "snapshot" (huggingface_hub's cache under `HF_LEROBOT_HOME/hub`, 0.6)."""
+
+
+LINES = {
+    "0.4": LerobotLine(
+        name="0.4",
+        training_frames_uint8=False,
+        decoder_returns_uint8=False,
+        integer_stats_are_ints=True,
+        subtask_strings=True,
+        language_columns=False,
+        eval_split=False,
+        dataset_reader=False,
+        train_config_fields=frozenset(),
+        hub_cache="folder",
+    ),
+    "0.6": LerobotLine(
+        name="0.6",
+        training_frames_uint8=True,
+        decoder_returns_uint8=True,
+        integer_stats_are_ints=False,
+        subtask_strings=False,
+        language_columns=True,
+        eval_split=True,
+        dataset_reader=True,
+        train_config_fields=frozenset(
+            {"use_rabc", "rabc_progress_path", "sample_weighting", "trainable_config"}
+        ),
+        hub_cache="snapshot",
+    ),
+}
+
+
+def line_for(installed: Version) -> LerobotLine:
+    """The line a lerobot version belongs to: 0.5 reshaped datasets and training, and 0.6 is the
+    tested release of that shape, so 0.5 and every later release read as "0.6" until a line of their
+    own is added to `LINES`."""
+    return LINES["0.6"] if installed >= Version("0.5") else LINES["0.4"]
+
+
+LINE = line_for(LEROBOT_VERSION)
+"""The installed lerobot's line."""
 LANGUAGE_DTYPE = "language"
 """0.6's language columns (`language_persistent`, `language_events`): per frame, a list of message
 rows, passed through by `LeRobotDataset` and left out of the batch by `lerobot_collate_fn`."""
@@ -64,7 +132,7 @@ _MOVED_044 = {
     "TransitionKey": ("lerobot.processor.core", "TransitionKey"),
     "ShardExhausted": ("builtins", "StopIteration"),  # 0.4.4's stream catches what a generator makes of it
 }
-_MOVED = _MOVED_06 if LEROBOT_06 else _MOVED_044
+_MOVED = {"0.6": _MOVED_06, "0.4": _MOVED_044}[LINE.name]
 
 
 def __getattr__(name: str):
@@ -77,20 +145,23 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "INTEGER_STATS_ARE_INTS",
-    "LEROBOT_06",
-    "SUBTASK_STRINGS",
-    "LEROBOT_VERSION",
-    "load_training_step",
-    "trainable_config",
-    "training_frames_uint8",
-    "set_lerobot_deltas",
-    "lerobot_delta_indices",
-    "with_features",
-    "lerobot_dataset_options",
-    "video_codec_options",
-    "collate_for",
     "LANGUAGE_DTYPE",
+    "LINE",
+    "LINES",
+    "LEROBOT_VERSION",
+    "LerobotLine",
+    "collate_for",
+    "eval_split",
+    "eval_steps",
+    "lerobot_dataset_options",
+    "lerobot_delta_indices",
+    "line_for",
+    "load_training_step",
+    "set_lerobot_deltas",
+    "train_option",
+    "trainable_config",
+    "video_codec_options",
+    "with_features",
     *_MOVED,  # imported on first use (__getattr__)
 ]
 
@@ -98,7 +169,7 @@ __all__ = [
 def load_training_step(training_state_dir):
     """lerobot's step of a checkpoint's training_state/ (imported on use: 0.6's train_utils imports
     every policy, which a DataLoader worker never needs)."""
-    if LEROBOT_06:
+    if LINE.name == "0.6":
         from lerobot.common.train_utils import load_training_step as load
     else:
         from lerobot.utils.train_utils import load_training_step as load
@@ -108,24 +179,35 @@ def load_training_step(training_state_dir):
 def trainable_config(cfg):
     """The config whose delta indices shape the samples: 0.6's `cfg.trainable_config` (a policy or a
     reward model), 0.4.4's `cfg.policy`."""
-    return getattr(cfg, "trainable_config", None) or cfg.policy
+    chosen = cfg.trainable_config if "trainable_config" in LINE.train_config_fields else None
+    return chosen or cfg.policy
 
 
-def training_frames_uint8(ds_cfg) -> bool:
-    """Whether lerobot's own `make_dataset` hands training uint8 camera frames: 0.6's always does
-    (`return_uint8=True`; `lerobot_train` converts them to float in the main process), 0.4.4's never."""
-    return LEROBOT_06
+def train_option(cfg, name: str, default=None):
+    """A `TrainPipelineConfig` field that only some lines have (`LerobotLine.train_config_fields`):
+    its value, or `default` on a line without it."""
+    return getattr(cfg, name) if name in LINE.train_config_fields else default
+
+
+def eval_split(ds_cfg) -> float:
+    """lerobot 0.6's `dataset.eval_split` (held-out fraction per task); 0 on a line without it."""
+    return (ds_cfg.eval_split or 0.0) if LINE.eval_split else 0.0
+
+
+def eval_steps(cfg) -> int:
+    """lerobot 0.6's `eval_steps` (held-out loss period) when `dataset.eval_split` is set, else 0."""
+    return cfg.eval_steps if eval_split(cfg.dataset) else 0
 
 
 def lerobot_delta_indices(dataset) -> dict | None:
     """An open `LeRobotDataset`'s window offsets in frames."""
-    return (dataset.reader if LEROBOT_06 else dataset).delta_indices
+    return (dataset.reader if LINE.dataset_reader else dataset).delta_indices
 
 
 def set_lerobot_deltas(dataset, delta_timestamps, delta_indices) -> None:
     """Re-window an open `LeRobotDataset` (0.6 keeps the windows on its `DatasetReader`)."""
     dataset.delta_timestamps = delta_timestamps
-    target = dataset.reader if LEROBOT_06 else dataset
+    target = dataset.reader if LINE.dataset_reader else dataset
     target.delta_indices = delta_indices
 
 
@@ -133,7 +215,7 @@ def with_features(dataset, features: dict) -> None:
     """Give an open `LeRobotDataset` a copy of its metadata with `features` (in memory only): 0.6's
     `meta.info` is a `DatasetInfo` dataclass, and its reader holds the metadata too."""
     meta = copy.copy(dataset.meta)
-    if LEROBOT_06:
+    if LINE.dataset_reader:
         meta.info = dataclasses.replace(meta.info, features=features)
         dataset.reader._meta = meta  # the reader reads video keys from its own reference
     else:
@@ -143,10 +225,12 @@ def with_features(dataset, features: dict) -> None:
 
 def lerobot_dataset_options(return_uint8: bool) -> dict:
     """`LeRobotDataset` keyword arguments that exist only on one line."""
-    if LEROBOT_06:
+    if LINE.training_frames_uint8:
         return {"return_uint8": return_uint8}
     if return_uint8:
-        raise ValueError("return_uint8 needs lerobot >= 0.5 for reader='lerobot' (0.4.4 has no such option)")
+        raise ValueError(
+            f"return_uint8 for reader='lerobot' needs lerobot's 0.6 line (lerobot {LEROBOT_VERSION} has no such option)"
+        )
     return {}
 
 
@@ -154,7 +238,7 @@ def collate_for(meta):
     """The collate lerobot's training uses for a dataset with this metadata: 0.6's
     `lerobot_collate_fn` (it leaves language rows out of the batch) when it has language columns,
     else torch's `default_collate`."""
-    if LEROBOT_06 and meta.has_language_columns:
+    if LINE.language_columns and meta.has_language_columns:
         from lerobot.utils.collate import lerobot_collate_fn
 
         return lerobot_collate_fn
@@ -163,7 +247,7 @@ def collate_for(meta):
 
 def video_codec_options(vcodec: str) -> dict:
     """`LeRobotDataset.create` keyword arguments that pick the video codec (0.6: an encoder config)."""
-    if LEROBOT_06:
+    if LINE.name == "0.6":
         from lerobot.configs.video import RGBEncoderConfig
 
         return {"rgb_encoder": RGBEncoderConfig(vcodec=vcodec)}

@@ -19,8 +19,9 @@ import yaml
 from lerobot.configs.default import DatasetConfig
 from lerobot.configs.train import TrainPipelineConfig
 
+from lerobot_multi import compat
 from lerobot_multi.meta.sources import DatasetSourceError
-from lerobot_multi.meta.spec import parse_val_episodes, validate_options
+from lerobot_multi.meta.spec import MixtureSpec, parse_val_episodes
 
 
 def _parse_listish(value: Any, field: str) -> Any:
@@ -97,7 +98,7 @@ class MultiDatasetConfig(DatasetConfig):
             raise DatasetSourceError(
                 f"dataset.repo_id: expected a string or a list of strings, got {self.repo_id!r}"
             )
-        validate_options(self)
+        MixtureSpec.from_config(self)  # every option checked where it is defined (meta/spec.py, sources.py)
         if isinstance(self.episodes, dict):
             self.episodes = {str(k): v for k, v in self.episodes.items()}
 
@@ -113,11 +114,13 @@ class MultiTrainPipelineConfig(TrainPipelineConfig):
         # show it a string for the duration of the call and keep everything else lerobot's.
         repo_id = self.dataset.repo_id
         if isinstance(repo_id, list):
-            if getattr(self, "use_rabc", False) and not getattr(self, "rabc_progress_path", None):
+            if compat.train_option(self, "use_rabc", False) and not compat.train_option(
+                self, "rabc_progress_path"
+            ):
                 raise DatasetSourceError(
                     "use_rabc with several datasets needs an explicit rabc_progress_path"
                 )
-            if getattr(self, "sample_weighting", None) is not None:
+            if compat.train_option(self, "sample_weighting") is not None:
                 # lerobot 0.6's SampleWeighter reads one dataset's root and repo_id (RA-BC progress)
                 raise DatasetSourceError(
                     "sample_weighting with several datasets: not supported (lerobot's SampleWeighter "

@@ -8,7 +8,7 @@ from pprint import pformat
 import torch
 from lerobot.datasets import factory as lerobot_factory
 
-from lerobot_multi.compat import IMAGENET_STATS, ImageTransforms, trainable_config, training_frames_uint8
+from lerobot_multi.compat import IMAGENET_STATS, LINE, ImageTransforms, trainable_config
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.mix.dataset import MultiLeRobotDataset
 from lerobot_multi.read.video import resolve_video_backend
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 def apply_imagenet_stats(meta) -> None:
     """lerobot's `use_imagenet_stats`: camera mean/std replaced by ImageNet's (depth cameras keep theirs,
     as lerobot 0.6 does)."""
-    depth = set(getattr(meta, "depth_keys", ()) or ())
+    depth = set(meta.depth_keys)
     for key in meta.camera_keys:
         if key in depth:
             continue
@@ -39,7 +39,7 @@ def make_dataset(cfg):
     ds_cfg.video_backend = resolve_video_backend(ds_cfg.video_backend)
     if isinstance(ds_cfg.repo_id, str):
         return lerobot_factory.make_dataset(cfg)
-    spec = MixtureSpec.from_config(ds_cfg, return_uint8=training_frames_uint8(ds_cfg))
+    spec = MixtureSpec.from_config(ds_cfg, return_uint8=LINE.training_frames_uint8)
     image_transforms = ImageTransforms(ds_cfg.image_transforms) if ds_cfg.image_transforms.enable else None
     if ds_cfg.streaming:
         dataset = StreamingMultiLeRobotDataset.from_spec(

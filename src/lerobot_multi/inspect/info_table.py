@@ -5,25 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lerobot_multi.meta.metadata import MultiDatasetMetadata, open_mixture_metadata
+from lerobot_multi.meta.mixing import sampling_shares
 from lerobot_multi.meta.sources import EpisodesSpec, RootSpec
-from lerobot_multi.meta.spec import MixtureSpec, group_of_datasets
-from lerobot_multi.mix.sampling import mixture_shares, normalize_weights
+from lerobot_multi.meta.spec import MixtureSpec, group_of_datasets, make_spec
 
 
 def open_metadata(
-    repo_ids: str | Sequence[str],
-    root: RootSpec = None,
-    episodes: EpisodesSpec = None,
-    revision: str | None = None,
-    open_processes: int | None = None,
-    **schema_options,
+    repo_ids: str | Sequence[str], root: RootSpec = None, episodes: EpisodesSpec = None, **options
 ) -> MultiDatasetMetadata:
     """Merged metadata alone (no frame data is opened): enough to inspect a mixture.
 
-    Keyword arguments are `MixtureSpec` fields (mixed_fps, rename_map, pad_vectors, ...).
+    Keyword arguments are `MixtureSpec` fields (mixed_fps, rename_map, pad_vectors, weights, ...).
     """
-    spec = MixtureSpec(repo_ids, root, episodes, revision, open_processes=open_processes, **schema_options)
-    return open_mixture_metadata(spec)
+    return open_mixture_metadata(make_spec(repo_ids, root, episodes, options))
 
 
 def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:
@@ -31,15 +25,12 @@ def open_config_metadata(ds_cfg) -> MultiDatasetMetadata:
     return open_mixture_metadata(MixtureSpec.from_config(ds_cfg))
 
 
-def mixture_report(
-    meta: MultiDatasetMetadata,
-    weights=None,
-    temperature: float | None = None,
-    normalization_mode: str = "global",
-) -> dict:
+def mixture_report(meta: MultiDatasetMetadata) -> dict:
+    """What `lerobot-multi-info` shows of a mixture's metadata (its spec gives shares and groups)."""
+    spec = meta.spec
     total = max(meta.total_frames, 1)
-    frames = [meta.num_frames_of(i) for i in range(len(meta.sources))]
-    shares = mixture_shares(frames, normalize_weights(weights, meta.repo_ids), temperature)
+    shares = sampling_shares(meta)
+    weights = None if spec.weights is None else [s.weight for s in meta.sources]
     rows = []
     for i, (source, sub) in enumerate(zip(meta.sources, meta.sub_metas)):
         rows.append(
@@ -68,9 +59,9 @@ def mixture_report(
         },
         "disabled_features": meta.schema.disabled_by_dataset,
         "normalization": {
-            "mode": normalization_mode,
+            "mode": spec.normalization_mode,
             "groups": group_of_datasets(
-                meta.repo_ids, [m.robot_type for m in meta.sub_metas], normalization_mode
+                meta.repo_ids, [m.robot_type for m in meta.sub_metas], spec.normalization_mode
             ),
         },
         "conditioning": _conditioning(meta),
@@ -79,10 +70,10 @@ def mixture_report(
         "filled_cameras": meta.schema.filled,
         "mixing": {
             "weights": weights,
-            "temperature": temperature,
+            "temperature": spec.temperature,
             "rule": "weights"
             if weights is not None
-            else f"frames^{1.0 if temperature is None else temperature}",
+            else f"frames^{1.0 if spec.temperature is None else spec.temperature}",
         },
     }
 

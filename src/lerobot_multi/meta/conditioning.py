@@ -27,7 +27,6 @@ import torch
 
 from lerobot_multi.meta.sources import DatasetSourceError
 
-CONDITION_MODES = ("none", "dataset", "task", "robot")
 ENV_STATE, STATE = "observation.environment_state", "observation.state"
 
 
@@ -68,15 +67,6 @@ class Conditioning:
         if isinstance(mask, torch.Tensor):
             return torch.cat([mask, torch.zeros((*mask.shape[:-1], len(self.groups)), dtype=torch.bool)], -1)
         return np.concatenate([mask, np.zeros((*mask.shape[:-1], len(self.groups)), dtype=bool)], -1)
-
-    def apply_sample(self, item: dict) -> dict:
-        """One sample (torch tensors, global `dataset_index`/`task_index`): the one-hot appended."""
-        gid = self.group_ids(int(item["dataset_index"]), int(item["task_index"]))
-        item[self.key] = self.append(item[self.key], gid)
-        mask = f"{self.key}_pad_mask"
-        if mask in item:
-            item[mask] = self.extend_mask(item[mask])
-        return item
 
     def stats(self) -> dict[str, np.ndarray]:
         """Exact stats of the one-hot columns over the selected frames."""
@@ -121,9 +111,8 @@ def _frames_per_task(meta, i: int) -> np.ndarray:
 
 
 def build_conditioning(meta, mode: str, key: str | None) -> Conditioning | None:
-    """The conditioning of a mixture (`MultiDatasetMetadata`, before its features grow)."""
-    if mode not in CONDITION_MODES:
-        raise DatasetSourceError(f"dataset.condition_on = {mode!r}: expected one of {list(CONDITION_MODES)}")
+    """The conditioning of a mixture (`MultiDatasetMetadata`, before its features grow); `mode` is one
+    of `spec.CONDITION_ON`, checked by the spec."""
     if mode == "none":
         return None
     features = meta.features

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,30 +89,22 @@ def _merge_names(
 class MultiDatasetMetadata:
     """Merged metadata over `sources` in order: global episode/frame/task indices, common features."""
 
-    def __init__(
-        self,
-        sources: Sequence[DatasetSource],
-        metas: Sequence[SourceMetadata],
-        mixed_fps: bool = False,
-        rename_map: Mapping[str, Mapping[str, str]] | None = None,
-        pad_vectors: bool = False,
-        fill_missing_cameras: bool = False,
-        normalization_mode: str = "global",
-        condition_on: str = "none",
-        condition_feature: str | None = None,
-    ):
+    def __init__(self, sources: Sequence[DatasetSource], metas: Sequence[SourceMetadata], spec: MixtureSpec):
+        self.spec = spec
         self.sources = list(sources)
         self.sub_metas = list(metas)
         self.repo_ids = [s.repo_id for s in self.sources]
         self.repo_id_to_index = {rid: i for i, rid in enumerate(self.repo_ids)}
 
-        features = apply_renames({s.repo_id: _with_subtasks(m) for s, m in zip(sources, metas)}, rename_map)
-        self.rename_map = {rid: dict((rename_map or {}).get(rid) or {}) for rid in self.repo_ids}
-        self.schema: FeatureSchema = reconcile_features(features, pad_vectors, fill_missing_cameras)
-        fps = check_fps({s.repo_id: m.fps for s, m in zip(sources, metas)}, mixed_fps)
+        self.rename_map = {s.repo_id: dict(s.renames) for s in self.sources}
+        features = apply_renames(
+            {s.repo_id: _with_subtasks(m) for s, m in zip(sources, metas)}, self.rename_map
+        )
+        self.schema: FeatureSchema = reconcile_features(features, spec.pad_vectors, spec.fill_missing_cameras)
+        fps = check_fps({s.repo_id: m.fps for s, m in zip(sources, metas)}, spec.mixed_fps)
         self.fps_by_dataset = [m.fps for m in metas]
         robot_type = check_robot_types(
-            {s.repo_id: m.robot_type for s, m in zip(sources, metas)}, normalization_mode
+            {s.repo_id: m.robot_type for s, m in zip(sources, metas)}, spec.normalization_mode
         )
 
         tables = [_episode_table(m, s) for s, m in zip(sources, metas)]
@@ -145,7 +137,9 @@ class MultiDatasetMetadata:
             }
             for st in own_stats
         ]
-        self.conditioning: Conditioning | None = build_conditioning(self, condition_on, condition_feature)
+        self.conditioning: Conditioning | None = build_conditioning(
+            self, spec.condition_on, spec.condition_feature
+        )
         if self.conditioning is not None:
             self._grow_for_conditioning(self.conditioning)
 
@@ -218,6 +212,11 @@ class MultiDatasetMetadata:
     def frame_episodes(self, dataset_index: int) -> tuple[np.ndarray, np.ndarray]:
         """Dataset `dataset_index`'s selected source episode ids and their lengths, in storage order."""
         return self._frame_episodes[dataset_index]
+
+    @property
+    def frames_by_dataset(self) -> np.ndarray:
+        """Each dataset's selected frames, in order."""
+        return np.diff(self.frame_offsets)
 
     def num_frames_of(self, dataset_index: int) -> int:
         return int(self.frame_offsets[dataset_index + 1] - self.frame_offsets[dataset_index])
@@ -346,4 +345,4 @@ def open_mixture_metadata(spec: MixtureSpec, max_workers: int | None = None) -> 
     """The merged metadata of `spec`, read from each dataset's metadata files (no frame data)."""
     sources = spec.sources()
     metas = load_all_metadata(sources, max_workers, spec.open_processes)
-    return MultiDatasetMetadata(sources, metas, **spec.schema_options)
+    return MultiDatasetMetadata(sources, metas, spec)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from lerobot_multi import compat
 from lerobot_multi.compat import LANGUAGE_DTYPE
+from lerobot_multi.meta import sources
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -42,13 +43,9 @@ class FeatureSchema:
 def apply_renames(
     features_by_repo: Mapping[str, Mapping[str, dict]], renames: Mapping[str, Mapping[str, str]] | None
 ) -> dict[str, dict[str, dict]]:
-    """Rename keys per dataset ({repo_id: {old: new}}), before the common-feature filter."""
+    """Rename keys per dataset ({repo_id: {old: new}}, every repo_id a dataset of the mixture: see
+    `sources.per_dataset`), before the common-feature filter."""
     renames = renames or {}
-    unknown = [r for r in renames if r not in features_by_repo]
-    if unknown:
-        raise DatasetSourceError(
-            f"dataset.rename_map names {unknown} which are not in dataset.repo_id {list(features_by_repo)}"
-        )
     out = {}
     for rid, feats in features_by_repo.items():
         mapping = dict(renames.get(rid) or {})
@@ -253,11 +250,9 @@ def resolve_windows(
     in its own frames), keyed by the mixture's names. `per_dataset` ({repo_id: {key: seconds}})
     overrides `delta_timestamps` for the datasets it names; every dataset's windows must fit its fps."""
     repo_ids = meta.repo_ids
-    unknown = [r for r in (per_dataset or {}) if r not in repo_ids]
-    if unknown:
-        raise DatasetSourceError(f"per-dataset delta_timestamps name {unknown}, not in repo_id {repo_ids}")
+    overrides = sources.per_dataset("delta_timestamps", per_dataset, repo_ids)
     resolved = {
-        rid: select_delta_timestamps((per_dataset or {}).get(rid, delta_timestamps), meta.features, rid)
+        rid: select_delta_timestamps(overrides.get(rid, delta_timestamps), meta.features, rid)
         for rid in repo_ids
     }
     check_same_lengths(resolved)

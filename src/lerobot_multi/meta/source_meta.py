@@ -20,37 +20,29 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lerobot_multi import compat
-from lerobot_multi.compat import LANGUAGE_DTYPE, LEROBOT_06, LEROBOT_VERSION
-from lerobot_multi.meta.source_v21 import V21, read_v21_parts
+from lerobot_multi.compat import LANGUAGE_DTYPE, LEROBOT_VERSION, LINE
+from lerobot_multi.meta.formats import V21_FORMAT, DatasetFormat, MetadataParts, episode_files, format_of
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError, map_sources
 
 logger = logging.getLogger(__name__)
-SUPPORTED_CODEBASE_MAJOR = "v3."
 DEFAULT_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 
 
 class SourceMetadata:
     """One dataset's metadata under lerobot's names: `info`, `features`, `fps`, `tasks` (a DataFrame
     indexed by task), `subtasks` (or None), `episodes` (a pyarrow Table of meta/episodes without the
-    per-episode `stats/*` columns, one row per episode in order), `stats`, the file-path helpers."""
+    per-episode `stats/*` columns, one row per episode in order), `stats`, the file-path helpers, and
+    its `format` (formats.py)."""
 
-    def __init__(
-        self,
-        source: DatasetSource,
-        info: dict,
-        tasks: pa.Table,
-        subtasks: pa.Table | None,
-        episodes: pa.Table,
-        stats: dict | None,
-        episode_stats: pa.Table | None = None,
-    ):
+    def __init__(self, source: DatasetSource, fmt: DatasetFormat, parts: MetadataParts):
         self.repo_id, self.root, self.revision = source.repo_id, source.root, source.revision
-        self.info, self.episodes, self.stats = info, episodes, stats
-        self._episode_stats = episode_stats  # v2.1: from episodes_stats.jsonl; v3.0: read on demand
-        self._tables = {"tasks": tasks, "subtasks": subtasks}
-        self.task_names, self.task_ids = _names_and_ids(tasks, "task_index")
+        self.format = fmt
+        self.info, self.episodes, self.stats = parts.info, parts.episodes, parts.stats
+        self._episode_stats = parts.episode_stats  # v2.1: from episodes_stats.jsonl; v3.0: read on demand
+        self._tables = {"tasks": parts.tasks, "subtasks": parts.subtasks}
+        self.task_names, self.task_ids = _names_and_ids(parts.tasks, "task_index")
         self.subtask_names, self.subtask_ids = (
-            _names_and_ids(subtasks, "subtask_index") if subtasks is not None else (None, None)
+            _names_and_ids(parts.subtasks, "subtask_index") if parts.subtasks is not None else (None, None)
         )
 
     @property
@@ -66,7 +58,6 @@ class SourceMetadata:
 
     features = property(lambda self: self.info["features"])
     codebase_version = property(lambda self: str(self.info.get("codebase_version", "")))
-    is_v21 = property(lambda self: self.codebase_version == V21)
     fps = property(lambda self: self.info["fps"])
     robot_type = property(lambda self: self.info.get("robot_type"))
     total_episodes = property(lambda self: int(self.info["total_episodes"]))
@@ -104,7 +95,7 @@ class SourceMetadata:
         if self._episode_stats is not None:
             return self._episode_stats
         tables = []
-        for path in _episode_files(self):
+        for path in episode_files(self.root):
             parquet = pq.ParquetFile(path)
             tables.append(
                 parquet.read(columns=[n for n in parquet.schema_arrow.names if n.startswith("stats/")])
@@ -118,14 +109,13 @@ class SourceMetadata:
         )
 
     def get_video_file_path(self, ep_index: int, vid_key: str) -> Path:
-        row = self.episodes.slice(ep_index, 1).to_pylist()[0]
-        return Path(
-            self.video_path.format(
-                video_key=vid_key,
-                chunk_index=row[f"videos/{vid_key}/chunk_index"],
-                file_index=row[f"videos/{vid_key}/file_index"],
-            )
-        )
+        return Path(self.video_file(ep_index, vid_key))
+
+    def video_file(self, ep_index: int, vid_key: str) -> str:
+        """Episode `ep_index`'s video file for camera `vid_key`, relative to the root."""
+        chunk = self.episodes.column(f"videos/{vid_key}/chunk_index")[ep_index].as_py()
+        file = self.episodes.column(f"videos/{vid_key}/file_index")[ep_index].as_py()
+        return self.video_path.format(video_key=vid_key, chunk_index=chunk, file_index=file)
 
 
 def _names_and_ids(table: pa.Table, id_column: str) -> tuple[list[str], np.ndarray]:
@@ -143,14 +133,7 @@ def read_info(source: DatasetSource) -> dict:
         raise DatasetSourceError(f"dataset {source.repo_id!r}: {info_path} is not valid JSON ({e})") from e
     if not isinstance(info, dict):
         raise DatasetSourceError(f"dataset {source.repo_id!r}: {info_path} must hold a JSON object")
-    version = str(info.get("codebase_version", ""))
-    if not (version.startswith(SUPPORTED_CODEBASE_MAJOR) or version == V21):
-        raise DatasetSourceError(
-            f"dataset {source.repo_id!r}: codebase_version is {version or 'missing'!r} in {info_path}; "
-            "lerobot-multi reads LeRobot v3.0 and v2.1 datasets (convert older ones to v2.1 with "
-            "lerobot 0.3's `lerobot.datasets.v21.convert_dataset_v20_to_v21`, then read them in place or "
-            "convert to v3.0 with `convert_dataset_v21_to_v30`)"
-        )
+    format_of(str(info.get("codebase_version", "")), source.repo_id, info_path)
     for field in ("fps", "features", "total_episodes", "total_frames"):
         if field not in info:
             raise DatasetSourceError(f"dataset {source.repo_id!r}: field {field!r} missing from {info_path}")
@@ -177,7 +160,7 @@ def read_info(source: DatasetSource) -> dict:
         if not isinstance(shape, (list, tuple)) or not all(is_int(s) and s > 0 for s in shape):
             raise bad(f"features.{key}.shape", "a list of positive integers", shape)
         ft["shape"] = tuple(shape)  # as lerobot's load_info
-        if ft["dtype"] == LANGUAGE_DTYPE and not LEROBOT_06:
+        if ft["dtype"] == LANGUAGE_DTYPE and not LINE.language_columns:
             # 0.4.4 has neither the column type nor lerobot_collate_fn, which leaves these rows out
             raise DatasetSourceError(
                 f"dataset {source.repo_id!r}: feature {key!r} is a language column ({info_path}), "
@@ -199,41 +182,6 @@ def _is_depth(ft: dict) -> bool:
     return bool(info.get("is_depth_map") or info.get("video.is_depth_map") or video.get("video.is_depth_map"))
 
 
-def _episode_files(source: DatasetSource | SourceMetadata) -> list[Path]:
-    return sorted((source.root / "meta" / "episodes").glob("*/*.parquet"))
-
-
-def _read_episodes(source: DatasetSource, info: dict) -> pa.Table:
-    """meta/episodes without the `stats/*` columns (read only for episode selections), checked."""
-    files = _episode_files(source)
-    if not files:
-        raise IncompleteDatasetError(
-            f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/episodes/ holds no parquet file"
-        )
-    tables = []
-    for path in files:
-        try:
-            parquet = pq.ParquetFile(path)
-            names = [n for n in parquet.schema_arrow.names if not n.startswith("stats/")]
-            tables.append(parquet.read(columns=names))
-        except Exception as e:
-            raise DatasetSourceError(f"dataset {source.repo_id!r}: cannot read {path}: {e}") from e
-    table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
-    ids = table.column("episode_index").to_numpy()
-    total = int(info["total_episodes"])
-    if len(ids) < total:
-        raise IncompleteDatasetError(
-            f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/episodes holds {len(ids)} "
-            f"episodes but meta/info.json says total_episodes={total}"
-        )
-    if not np.array_equal(ids, np.arange(len(ids))):
-        raise DatasetSourceError(
-            f"dataset {source.repo_id!r}: meta/episodes must list episodes 0..{len(ids) - 1} in order "
-            f"(found {ids[:10].tolist()}...)"
-        )
-    return table
-
-
 def selected_episodes(source: DatasetSource, meta: SourceMetadata) -> np.ndarray:
     """The source episode ids a mixture uses from this dataset, in storage order."""
     return np.arange(meta.total_episodes) if source.episodes is None else np.asarray(source.episodes)
@@ -242,29 +190,17 @@ def selected_episodes(source: DatasetSource, meta: SourceMetadata) -> np.ndarray
 def _check_files(source: DatasetSource, meta: SourceMetadata) -> None:
     """The selected episodes' data and video files exist (lerobot would fetch missing ones from the hub).
     Their columns are checked against info.json when a frame store opens them."""
-    info, episodes = meta.info, meta.episodes
-    rows = selected_episodes(source, meta)
-    for rel in meta.data_files(rows):
-        if not (source.root / rel).is_file():
+    keys = meta.video_keys if meta.video_path else []
+    for rel, (ep, key) in meta.format.files_for(meta, selected_episodes(source, meta), keys).items():
+        if (source.root / rel).is_file():
+            continue
+        if key is None:
             raise IncompleteDatasetError(
                 f"dataset {source.repo_id!r}: {source.root} is incomplete: data file {rel} is missing"
             )
-    keys = [k for k, ft in info["features"].items() if ft["dtype"] == "video"]
-    if not keys or not info.get("video_path"):
-        return
-    for key in keys:
-        chunks = episodes.column(f"videos/{key}/chunk_index").to_numpy()[rows]
-        files = episodes.column(f"videos/{key}/file_index").to_numpy()[rows]
-        first = {}  # each file once (an episode per file is named in the message)
-        for ep, c, f in zip(rows.tolist(), chunks.tolist(), files.tolist()):
-            first.setdefault((c, f), ep)
-        for (c, f), ep in first.items():
-            rel = info["video_path"].format(video_key=key, chunk_index=c, file_index=f)
-            if not (source.root / rel).is_file():
-                raise IncompleteDatasetError(
-                    f"dataset {source.repo_id!r}: episode {ep}: video file {rel} for {key!r} is missing "
-                    f"under {source.root}"
-                )
+        raise IncompleteDatasetError(
+            f"dataset {source.repo_id!r}: episode {ep}: video file {rel} for {key!r} is missing under {source.root}"
+        )
 
 
 def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
@@ -288,23 +224,8 @@ def read_local_metadata(source: DatasetSource) -> SourceMetadata:
         )
     info = read_info(source)
     check_episode_selection(source, int(info["total_episodes"]))
-    if info["codebase_version"] == V21:
-        info, tasks, episodes, episode_stats = read_v21_parts(source, info)
-        meta = SourceMetadata(source, info, tasks, None, episodes, None, episode_stats)
-        _check_files(source, meta)
-        return meta
-    tasks_path = source.root / "meta" / "tasks.parquet"
-    if not tasks_path.is_file():
-        raise IncompleteDatasetError(
-            f"dataset {source.repo_id!r}: {source.root} is incomplete: meta/tasks.parquet is missing"
-        )
-    episodes = _read_episodes(source, info)
-    tasks = pq.ParquetFile(tasks_path).read()  # ~4x faster than read_table for one small file
-    subtasks_path = source.root / "meta" / "subtasks.parquet"
-    subtasks = pq.ParquetFile(subtasks_path).read() if subtasks_path.is_file() else None
-    stats_path = source.root / "meta" / "stats.json"
-    stats = compat.cast_stats_to_numpy(json.loads(stats_path.read_text())) if stats_path.is_file() else None
-    meta = SourceMetadata(source, info, tasks, subtasks, episodes, stats)
+    fmt = format_of(str(info["codebase_version"]), source.repo_id, source.root / "meta" / "info.json")
+    meta = SourceMetadata(source, fmt, fmt.read_parts(source, info))
     _check_files(source, meta)
     return meta
 
@@ -341,7 +262,7 @@ def download(source: DatasetSource) -> None:
         except compat.BackwardCompatibilityError:
             from huggingface_hub import snapshot_download
 
-            revision = source.revision or V21
+            revision = source.revision or V21_FORMAT.name
             snapshot_download(source.repo_id, repo_type="dataset", revision=revision, local_dir=source.root)
     except Exception as e:  # lerobot/huggingface_hub raise many types; name the dataset
         raise DatasetSourceError(

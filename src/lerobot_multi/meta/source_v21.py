@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -142,8 +141,3 @@ def read_v21_parts(source: DatasetSource, info: dict) -> tuple[dict, pa.Table, p
     info["data_path"] = _v30_template(info.get("data_path"))
     info["video_path"] = _v30_template(info.get("video_path"))
     return info, tasks, episodes, stats
-
-
-def metadata_files(root: Path) -> list[Path]:
-    """The files a v2.1 dataset's metadata is read from (the manifest fingerprints them)."""
-    return [root / "meta" / n for n in ("info.json", "episodes.jsonl", "tasks.jsonl", "episodes_stats.jsonl")]

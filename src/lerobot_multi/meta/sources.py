@@ -8,11 +8,12 @@ an error that names the dataset and the field for every bad input (`source_meta`
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from lerobot.utils.constants import HF_LEROBOT_HOME
@@ -41,7 +42,17 @@ EpisodesSpec = Sequence[int] | Mapping[str, Sequence[int] | None] | None
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """One dataset of the mixture: its id, folder and selected source episode ids (None = all)."""
+    """One dataset of the mixture and every fact about it that the user's options give, parsed once.
+
+    `make_sources` builds them from a `MixtureSpec`; every consumer reads a dataset's options here, not
+    from the spec's `{repo_id: x}` mappings. What the dataset's files say (format, fps, robot type,
+    features) is its `SourceMetadata` (source_meta.py).
+
+    Fields: position in the mixture (`dataset_index`), hub id, folder and whether the user named it,
+    revision, selected source episode ids (None = all), weight (its share before normalizing, None =
+    by frames or temperature), key renames {old: new}, delta-timestamp overrides {key: seconds} (None =
+    the policy's), and held-out episode ids named by `val_episodes` (None = by fraction/count or none).
+    """
 
     index: int
     repo_id: str
@@ -49,6 +60,27 @@ class DatasetSource:
     explicit_root: bool
     episodes: tuple[int, ...] | None = None
     revision: str | None = None
+    weight: float | None = None
+    renames: Mapping[str, str] = field(default_factory=dict)
+    delta_override: Mapping[str, tuple[float, ...]] | None = None
+    val_episodes: tuple[int, ...] | None = None
+
+
+def per_dataset(option: str, value: Mapping | None, repo_ids: Sequence[str]) -> dict[str, Any]:
+    """{repo_id: value} of a per-dataset mapping option; the one check that it names only datasets of
+    the mixture (every `{repo_id: x}` option goes through here)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise DatasetSourceError(
+            f"dataset.{option}: expected a mapping {{repo_id: value}}, got {type(value).__name__} {value!r}"
+        )
+    unknown = [k for k in value if k not in repo_ids]
+    if unknown:
+        raise DatasetSourceError(
+            f"dataset.{option} names {unknown} which are not in dataset.repo_id {list(repo_ids)}"
+        )
+    return dict(value)
 
 
 def validate_repo_id(repo_id: object, position: int) -> str:
@@ -109,67 +141,128 @@ def resolve_root(repo_id: str, root: RootSpec) -> tuple[Path, bool]:
 
 def normalize_episodes(repo_ids: Sequence[str], episodes: EpisodesSpec) -> dict[str, tuple[int, ...] | None]:
     """Per-repo episode selection; a plain list is allowed for a single dataset only."""
-    if episodes is None:
-        return dict.fromkeys(repo_ids)
-    if not isinstance(episodes, Mapping):
+    if episodes is not None and not isinstance(episodes, Mapping):
         if len(repo_ids) != 1:
             raise DatasetSourceError(
                 "dataset.episodes: a plain list of episode ids is ambiguous with several datasets; "
                 "use a mapping {repo_id: [ids] or null}"
             )
         episodes = {repo_ids[0]: episodes}
-    unknown = [k for k in episodes if k not in repo_ids]
-    if unknown:
+    given = per_dataset("episodes", episodes, repo_ids)
+    return {rid: episode_ids("episodes", rid, given.get(rid)) for rid in repo_ids}
+
+
+def episode_ids(option: str, repo_id: str, sel: object) -> tuple[int, ...] | None:
+    """A list of distinct episode ids (numpy ids are ids), in storage order; None stays None."""
+    if sel is None:
+        return None
+    if isinstance(sel, np.ndarray) and sel.ndim == 1 and sel.dtype.kind in "iu":
+        sel = sel.tolist()
+    elif not isinstance(sel, (str, bytes)) and hasattr(sel, "__iter__"):
+        sel = [e.item() if isinstance(e, np.integer) else e for e in sel]
+    if isinstance(sel, (str, bytes)) or not all(isinstance(e, int) and not isinstance(e, bool) for e in sel):
+        raise DatasetSourceError(f"dataset.{option}[{repo_id!r}]: expected a list of integers, got {sel!r}")
+    if len(set(sel)) != len(sel):
+        raise DatasetSourceError(f"dataset.{option}[{repo_id!r}]: episode ids repeat in {list(sel)}")
+    if not sel and option == "episodes":
         raise DatasetSourceError(
-            f"dataset.episodes names {unknown} which are not in dataset.repo_id {list(repo_ids)}"
+            f"dataset.episodes[{repo_id!r}]: empty selection; drop the dataset from repo_id instead"
         )
-    out: dict[str, tuple[int, ...] | None] = {}
-    for rid in repo_ids:
-        sel = episodes.get(rid)
-        if sel is None:
-            out[rid] = None
-            continue
-        if isinstance(sel, np.ndarray) and sel.ndim == 1 and sel.dtype.kind in "iu":
-            sel = sel.tolist()  # numpy ids are ids
-        elif not isinstance(sel, (str, bytes)) and hasattr(sel, "__iter__"):
-            sel = [e.item() if isinstance(e, np.integer) else e for e in sel]
-        if isinstance(sel, (str, bytes)) or not all(
-            isinstance(e, int) and not isinstance(e, bool) for e in sel
-        ):
-            raise DatasetSourceError(f"dataset.episodes[{rid!r}]: expected a list of integers, got {sel!r}")
-        if len(set(sel)) != len(sel):
-            raise DatasetSourceError(f"dataset.episodes[{rid!r}]: episode ids repeat in {list(sel)}")
-        if not sel:
+    return tuple(sorted(sel))  # on-disk order, so global numbering follows storage order
+
+
+def normalize_weights(
+    weights: Sequence[float] | Mapping[str, float] | None, repo_ids: Sequence[str]
+) -> dict[str, float] | None:
+    """User weights (a list aligned with repo_ids, or {repo_id: weight} naming every dataset)."""
+    if weights is None:
+        return None
+    if isinstance(weights, Mapping):
+        given = per_dataset("weights", weights, repo_ids)
+        missing = [r for r in repo_ids if r not in given]
+        if missing:
+            raise DatasetSourceError(f"dataset.weights has no weight for {missing}; give one per dataset")
+    else:
+        values = list(weights)
+        if len(values) != len(repo_ids):
             raise DatasetSourceError(
-                f"dataset.episodes[{rid!r}]: empty selection; drop the dataset from repo_id instead"
+                f"dataset.weights has {len(values)} entries for {len(repo_ids)} datasets {list(repo_ids)}"
             )
-        out[rid] = tuple(sorted(sel))  # on-disk order, so global numbering follows storage order
+        given = dict(zip(repo_ids, values))
+    out = {}
+    for rid in repo_ids:
+        w = given[rid].item() if isinstance(given[rid], np.generic) else given[rid]
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
+            raise DatasetSourceError(
+                f"dataset.weights[{rid!r}] = {w!r}: weights must be finite numbers > 0 "
+                "(drop a dataset from repo_id to leave it out)"
+            )
+        out[rid] = float(w)
     return out
 
 
-def make_sources(
-    repo_ids: str | Sequence[str],
-    root: RootSpec = None,
-    episodes: EpisodesSpec = None,
-    revision: str | None = None,
-) -> list[DatasetSource]:
-    """Validate the user's dataset arguments into one `DatasetSource` per dataset, in the given order.
+def renames_of(repo_id: str, value: object) -> dict[str, str]:
+    """One dataset's `rename_map` entry: {old key: new key}, strings (checked against its features
+    by `schema.apply_renames`)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise DatasetSourceError(
+            f"dataset.rename_map[{repo_id!r}]: expected {{old_key: new_key}}, got {value!r}"
+        )
+    return dict(value)
+
+
+def delta_override_of(repo_id: str, value: object) -> dict[str, tuple[float, ...]] | None:
+    """One dataset's `delta_timestamps` override: {key: [seconds]}."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(v, Sequence) and not isinstance(v, str) for v in value.values()
+    ):
+        raise DatasetSourceError(
+            f"dataset.delta_timestamps[{repo_id!r}]: expected {{key: [seconds]}}, got {value!r}"
+        )
+    return {str(k): tuple(float(t) for t in v) for k, v in value.items()}
+
+
+def make_sources(spec) -> list[DatasetSource]:
+    """Validate a `MixtureSpec`'s per-dataset options into one `DatasetSource` per dataset, in order.
 
     A single repo_id as a string takes `root` in lerobot's meaning: the dataset's own folder (as
     `LeRobotDataset(repo_id, root=...)`); with a list, `root` holds `<repo_id>/` folders.
     """
-    if isinstance(repo_ids, str) and isinstance(root, (str, Path)):
-        root = {repo_ids: root}
-    ids = normalize_repo_ids(repo_ids)
+    root = spec.root
+    if isinstance(spec.repo_ids, str) and isinstance(root, (str, Path)):
+        root = {spec.repo_ids: root}
+    ids = normalize_repo_ids(spec.repo_ids)
     if isinstance(root, Mapping):
-        unknown = [k for k in root if k not in ids]
-        if unknown:
-            raise DatasetSourceError(f"dataset.root names {unknown} which are not in dataset.repo_id {ids}")
-    selection = normalize_episodes(ids, episodes)
+        per_dataset("root", root, ids)
+    selection = normalize_episodes(ids, spec.episodes)
+    weights = normalize_weights(spec.weights, ids) or {}
+    renames = per_dataset("rename_map", spec.rename_map, ids)
+    deltas = per_dataset("delta_timestamps", spec.delta_overrides, ids)
+    held = per_dataset(
+        "val_episodes", spec.val_episodes if isinstance(spec.val_episodes, Mapping) else None, ids
+    )
     sources = []
     for i, rid in enumerate(ids):
         folder, explicit = resolve_root(rid, root)
-        sources.append(DatasetSource(i, rid, folder, explicit, selection[rid], revision))
+        source = DatasetSource(
+            index=i,
+            repo_id=rid,
+            root=folder,
+            explicit_root=explicit,
+            episodes=selection[rid],
+            revision=spec.revision,
+            weight=weights.get(rid),
+            renames=renames_of(rid, renames.get(rid)),
+            delta_override=delta_override_of(rid, deltas.get(rid)),
+            val_episodes=episode_ids("val_episodes", rid, held.get(rid)),
+        )
+        sources.append(source)
     return sources
 
 

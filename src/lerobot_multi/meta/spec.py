@@ -2,27 +2,36 @@
 
 The map-style mixture, the stream, `lerobot-multi-info`, the manifest and the held-out split all read
 a mixture from a `MixtureSpec`, built once from a `MultiDatasetConfig` (`from_config`) or from keyword
-arguments (`MixtureSpec(repo_ids=..., ...)`). Adding an option means one field here and one check in
-`validate`; `from_config` copies every field the config has, so no consumer lists options again.
+arguments (`MixtureSpec(repo_ids=..., ...)`; the mixtures' constructors take the same keywords). Adding
+an option means one field here and one check in `validate_options`; `from_config` copies every field
+the config has, so no consumer lists options again. The `{repo_id: x}` options become per-dataset
+facts on one `DatasetSource` each (`sources()`, parsed in sources.py); the options that make a
+checkpoint's mixture what it is (`identity_options`) go into its manifest.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from lerobot_multi.meta.mixing import STOP_STRATEGIES
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, EpisodesSpec, RootSpec, make_sources
 
 NORMALIZATION_MODES = ("global", "per_robot", "per_dataset")
 CONDITION_ON = ("none", "dataset", "task", "robot")
 READERS = ("fast", "lerobot")
-STOP_STRATEGIES = ("restart", "stop")
 # spec field -> `MultiDatasetConfig` field, where the names differ
-_CONFIG_NAMES = {"repo_ids": "repo_id", "delta_overrides": "delta_timestamps"}
+CONFIG_NAMES = {"repo_ids": "repo_id", "delta_overrides": "delta_timestamps"}
+# a field marked so is part of what a checkpoint was trained on: the manifest records it (manifest.py)
+IDENTITY = {"identity": True}
+
+
+def _identity(default: Any) -> Any:
+    return field(default=default, metadata=IDENTITY)
 
 
 @dataclass(frozen=True)
@@ -39,20 +48,22 @@ class MixtureSpec:
     revision: str | None = None
     # shares
     weights: Sequence[float] | Mapping[str, float] | None = None
-    temperature: float | None = None
-    epoch_size: int | None = None
+    temperature: float | None = _identity(None)
+    epoch_size: int | None = _identity(None)
     # time
-    mixed_fps: bool = False
+    mixed_fps: bool = _identity(False)
     # {repo_id: {key: seconds}} over the policy's delta timestamps (config: `dataset.delta_timestamps`)
     delta_overrides: Mapping[str, Mapping[str, Sequence[float]]] | None = None
     # schema
-    rename_map: Mapping[str, Mapping[str, str]] | None = None
-    pad_vectors: bool = False
-    fill_missing_cameras: bool = False
+    rename_map: Mapping[str, Mapping[str, str]] | None = _identity(None)
+    pad_vectors: bool = _identity(False)
+    fill_missing_cameras: bool = _identity(False)
     # normalization and conditioning
-    normalization_mode: str = "global"
-    condition_on: str = "none"
-    condition_feature: str | None = None
+    normalization_mode: str = _identity("global")
+    condition_on: str = _identity("none")
+    condition_feature: str | None = _identity(None)
+    # held-out episodes (lerobot-multi-train): a fraction, a count or {repo_id: [episode ids]}
+    val_episodes: float | int | Mapping[str, Sequence[int]] | None = None
     # reading
     reader: str = "fast"
     video_backend: str | None = None
@@ -63,14 +74,16 @@ class MixtureSpec:
     buffer_size: int = 1000
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "val_episodes", parse_val_episodes(self.val_episodes))
         validate_options(self)
+        self.sources()  # the per-dataset options name datasets of the mixture, with valid values
 
     @classmethod
     def from_config(cls, ds_cfg, **overrides: Any) -> MixtureSpec:
         """The spec of a `MultiDatasetConfig` (any dataset config: fields it lacks keep their default)."""
         values = {}
         for f in dataclasses.fields(cls):
-            name = _CONFIG_NAMES.get(f.name, f.name)
+            name = CONFIG_NAMES.get(f.name, f.name)
             if hasattr(ds_cfg, name):
                 values[f.name] = getattr(ds_cfg, name)
         return cls(**(values | overrides))
@@ -80,19 +93,34 @@ class MixtureSpec:
 
     def sources(self) -> list[DatasetSource]:
         """One validated `DatasetSource` per dataset, in the given order."""
-        return make_sources(self.repo_ids, self.root, self.episodes, self.revision)
+        return make_sources(self)
 
-    @property
-    def schema_options(self) -> dict[str, Any]:
-        """The options `MultiDatasetMetadata` takes."""
-        names = ("mixed_fps", "rename_map", "pad_vectors", "fill_missing_cameras")
-        names += ("normalization_mode", "condition_on", "condition_feature")
-        return {k: getattr(self, k) for k in names}
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """Every option a mixture's constructor takes beyond `repo_ids`."""
+        return [f.name for f in dataclasses.fields(cls) if f.name != "repo_ids"]
+
+    def identity_options(self) -> dict[str, Any]:
+        """The options that make a trained mixture what it is (recorded in `mixture.json`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("identity")}
 
     @property
     def mixing_requested(self) -> bool:
         """Shares or epoch length other than the plain concatenation's."""
         return any(v is not None for v in (self.weights, self.temperature, self.epoch_size))
+
+
+def make_spec(
+    repo_ids: str | Sequence[str], root: RootSpec, episodes: EpisodesSpec, options: Mapping
+) -> MixtureSpec:
+    """A mixture constructor's spec: its leading arguments and its `**options`, each a spec field."""
+    unknown = sorted(set(options) - set(MixtureSpec.option_names()))
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword arguments {unknown}: a mixture's options are MixtureSpec's fields "
+            f"({', '.join(MixtureSpec.option_names())})"
+        )
+    return MixtureSpec(repo_ids=repo_ids, root=root, episodes=episodes, **options)
 
 
 def group_of_datasets(
@@ -112,33 +140,29 @@ def _choice(name: str, value: str, allowed: Sequence[str]) -> None:
         raise DatasetSourceError(f"dataset.{name} = {value!r}: expected one of {', '.join(allowed)}")
 
 
-def validate_options(options: Any) -> None:
-    """Check the option values of a spec or a dataset config (attribute access), naming the field."""
-    _choice("normalization_mode", getattr(options, "normalization_mode", "global"), NORMALIZATION_MODES)
-    _choice("condition_on", getattr(options, "condition_on", "none"), CONDITION_ON)
-    _choice("reader", getattr(options, "reader", "fast"), READERS)
-    _choice("stop_strategy", getattr(options, "stop_strategy", "restart"), STOP_STRATEGIES)
-    repo_ids = getattr(options, "repo_ids", getattr(options, "repo_id", None))
-    if isinstance(repo_ids, str) and any(
-        getattr(options, k, None) is not None for k in ("weights", "temperature", "epoch_size")
-    ):
+def validate_options(spec: MixtureSpec) -> None:
+    """Check a spec's option values, naming the field (per-dataset options: `make_sources`)."""
+    _choice("normalization_mode", spec.normalization_mode, NORMALIZATION_MODES)
+    _choice("condition_on", spec.condition_on, CONDITION_ON)
+    _choice("reader", spec.reader, READERS)
+    _choice("stop_strategy", spec.stop_strategy, tuple(STOP_STRATEGIES))
+    if isinstance(spec.repo_ids, str) and spec.mixing_requested:
         raise DatasetSourceError(
             "dataset.weights/temperature/epoch_size need a list of datasets in dataset.repo_id"
         )
-    epoch_size = getattr(options, "epoch_size", None)
+    epoch_size = spec.epoch_size
     if epoch_size is not None and (isinstance(epoch_size, bool) or int(epoch_size) <= 0):
         raise DatasetSourceError(
             f"dataset.epoch_size = {epoch_size!r}: expected a positive number of samples"
         )
-    buffer_size = getattr(options, "buffer_size", 1000)
-    if int(buffer_size) < 1:
-        raise DatasetSourceError(f"dataset.buffer_size = {buffer_size!r}: expected at least 1")
+    if int(spec.buffer_size) < 1:
+        raise DatasetSourceError(f"dataset.buffer_size = {spec.buffer_size!r}: expected at least 1")
 
 
 def parse_val_episodes(value) -> float | int | dict[str, list[int]] | None:
     """`dataset.val_episodes`: a fraction in (0, 1), a count >= 1, or {repo_id: [episode ids]}."""
-    if value is None or isinstance(value, Mapping):
-        return None if value is None else {str(k): [int(e) for e in v] for k, v in value.items()}
+    if value is None or isinstance(value, Mapping):  # ids are checked per dataset (sources.py)
+        return None if value is None else {str(k): v for k, v in value.items()}
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise DatasetSourceError(
             f"dataset.val_episodes = {value!r}: expected a fraction (0.1), a count (2) or {{repo_id: [ids]}}"

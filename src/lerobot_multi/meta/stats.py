@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from lerobot_multi.compat import INTEGER_STATS_ARE_INTS
+from lerobot_multi.compat import LINE
 from lerobot_multi.meta.sources import DatasetSourceError
 
 Stats = dict[str, dict[str, np.ndarray]]
@@ -115,7 +115,7 @@ def as_lerobot_dtypes(stats: Stats, features: Mapping[str, dict]) -> Stats:
         if "count" in ft:
             ft["count"] = np.asarray(ft["count"]).astype(np.int64)
         integer = str(features.get(key, {}).get("dtype", "")).startswith(("int", "uint"))
-        if integer and INTEGER_STATS_ARE_INTS:
+        if integer and LINE.integer_stats_are_ints:
             for name in ("min", "max"):
                 if name in ft:
                     ft[name] = np.rint(np.asarray(ft[name])).astype(np.int64)
@@ -125,8 +125,8 @@ def as_lerobot_dtypes(stats: Stats, features: Mapping[str, dict]) -> Stats:
 def source_stats(meta, repo_id: str, episodes: Sequence[int] | None, keys: Iterable[str]) -> Stats:
     """One dataset's stats over its selected episodes (whole-dataset stats.json when all are used)."""
     keys = list(keys)
-    if episodes is None and getattr(meta, "is_v21", False):
-        episodes = range(meta.total_episodes)  # v2.1 keeps per-episode stats only (episodes_stats.jsonl)
+    if episodes is None and meta.format.episode_stats_only:
+        episodes = range(meta.total_episodes)  # e.g. v2.1: episodes_stats.jsonl, no usable stats.json
     if episodes is None:
         if meta.stats is None:
             raise DatasetSourceError(f"dataset {repo_id!r}: meta/stats.json is missing")

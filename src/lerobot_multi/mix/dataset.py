@@ -1,4 +1,4 @@
-"""MultiLeRobotDataset: several LeRobot v3.0 datasets read as one, without copying them.
+"""MultiLeRobotDataset: several LeRobot datasets (v3.0 and v2.1) read as one, without copying them.
 
 Metadata comes straight from each dataset's files (`source_meta`), merged with global episode, frame
 and task numbering (`metadata`). Samples come from one of two readers with the same output: "fast"
@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from lerobot_multi import compat
 from lerobot_multi.meta.metadata import MultiDatasetMetadata, open_mixture_metadata
+from lerobot_multi.meta.mixing import sampling_shares
 from lerobot_multi.meta.schema import resolve_windows
 from lerobot_multi.meta.sources import DatasetSource, EpisodesSpec, RootSpec
-from lerobot_multi.meta.spec import MixtureSpec
-from lerobot_multi.mix.sampling import mixture_shares, normalize_weights
+from lerobot_multi.meta.spec import MixtureSpec, make_spec
 from lerobot_multi.read.fast_reader import BatchAssembler
 from lerobot_multi.read.video import resolve_video_backend
 
@@ -43,25 +43,19 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         delta_timestamps: `{key: [seconds]}` applied to every dataset (see `set_delta_timestamps` for
             per-dataset overrides and `set_delta_indices` for offsets in frames).
         image_transforms: applied to each camera frame of the common camera keys.
-        mixed_fps: allow datasets of different frame rates (`meta.fps` is then the first dataset's).
-        rename_map: `{repo_id: {old_key: new_key}}`, applied before the common-feature filter.
-        pad_vectors: keep 1-D float features of different sizes, zero-padded to the largest, with a
-            `<key>_pad_mask` (True = padded dimension) in every sample.
-        fill_missing_cameras: keep cameras some datasets lack; theirs are zeros, `<key>_pad_mask` True.
-        normalization_mode: "global", "per_robot" or "per_dataset" (lerobot-multi-train normalizes by
-            it); here it only decides whether different robot types deserve a warning.
-        condition_on: "none", "dataset", "task" or "robot": a one-hot over those groups appended to
-            `condition_feature` (default observation.environment_state where every dataset has it,
-            else observation.state) in every sample (conditioning.py).
-        weights / temperature: each dataset's share of the samples drawn (`sampling_shares`), used by
-            `WeightedMixtureSampler`; by default shares are proportional to frames (concatenation).
-        reader: "fast" (default: columnar frame stores, batches assembled in numpy, batched video
-            decoding) or "lerobot" (each sample through lerobot's `LeRobotDataset`); same samples.
         max_workers: threads that open datasets (they overlap file and hub I/O); None: one per core.
-        open_processes: spawned processes that open datasets instead (they overlap the Python work
-            too, but cost ~4 s to start and lose to threads when metadata is read from files); None, 0
-            or 1: threads.
-            A script using them needs an `if __name__ == "__main__":` guard, as for DataLoader workers.
+        **options: any other `MixtureSpec` field (meta/spec.py, where each is defined and checked):
+            revision, video_backend, weights / temperature / epoch_size (each dataset's share of the
+            samples drawn, `sampling_shares`, used by `WeightedMixtureSampler`; by default shares are
+            proportional to frames), mixed_fps, delta_overrides, rename_map ({repo_id: {old: new}},
+            before the common-feature filter), pad_vectors (1-D float features zero-padded to the
+            largest, with a `<key>_pad_mask`), fill_missing_cameras (zeros and a `<key>_pad_mask`),
+            normalization_mode, condition_on / condition_feature (a one-hot over datasets, tasks or
+            robots appended to a vector feature), val_episodes, reader ("fast", default: columnar frame
+            stores and batched decoding; "lerobot": each sample through lerobot's `LeRobotDataset`;
+            same samples), open_processes (spawned processes open the datasets instead of threads:
+            they cost ~4 s to start; a script using them needs an `if __name__ == "__main__":` guard),
+            return_uint8 (uint8 video frames, as lerobot 0.6's training reads them).
 
     Samples carry lerobot's keys for the features common to all datasets, with `episode_index`,
     `index` and `task_index` global, the `task` string, and `dataset_index`.
@@ -75,42 +69,12 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         delta_timestamps: Mapping[str, Sequence[float]] | None = None,
         image_transforms: Callable | None = None,
         tolerance_s: float = 1e-4,
-        revision: str | None = None,
-        video_backend: str | None = None,
-        weights: Sequence[float] | Mapping[str, float] | None = None,
-        temperature: float | None = None,
-        mixed_fps: bool = False,
-        rename_map: Mapping[str, Mapping[str, str]] | None = None,
-        pad_vectors: bool = False,
-        fill_missing_cameras: bool = False,
+        *,
         max_workers: int | None = None,
-        open_processes: int | None = None,
-        reader: str = "fast",
-        normalization_mode: str = "global",
-        condition_on: str = "none",
-        condition_feature: str | None = None,
-        return_uint8: bool = False,
+        **options: Any,
     ):
         super().__init__()
-        spec = MixtureSpec(
-            repo_ids=repo_ids,
-            root=root,
-            episodes=episodes,
-            revision=revision,
-            weights=weights,
-            temperature=temperature,
-            mixed_fps=mixed_fps,
-            rename_map=rename_map,
-            pad_vectors=pad_vectors,
-            fill_missing_cameras=fill_missing_cameras,
-            normalization_mode=normalization_mode,
-            condition_on=condition_on,
-            condition_feature=condition_feature,
-            reader=reader,
-            video_backend=video_backend,
-            open_processes=open_processes,
-            return_uint8=return_uint8,
-        )
+        spec = make_spec(repo_ids, root, episodes, options)
         self._open(spec, delta_timestamps, image_transforms, tolerance_s, max_workers)
 
     @classmethod
@@ -137,10 +101,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         # finding out whether torchcodec loads maps its FFmpeg libraries (~30 MB): only with videos
         backend = spec.video_backend
         self.video_backend = resolve_video_backend(backend) if self.meta.video_keys else backend
-        frames = [self.meta.num_frames_of(i) for i in range(len(self.sources))]
-        self.sampling_shares = mixture_shares(
-            frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature
-        )
+        self.sampling_shares = sampling_shares(self.meta)
         if spec.reader == "lerobot":
             from lerobot_multi.read.lerobot_reader import LerobotReader
 

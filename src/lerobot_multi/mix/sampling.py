@@ -1,12 +1,9 @@
-"""Weighted sampling across datasets: the mixing arithmetic (pure functions) and a resumable sampler.
+"""WeightedMixtureSampler: a resumable torch `Sampler` that gives each dataset its share of every epoch.
 
-A dataset's weight is its share of the samples drawn (not a per-frame weight): with weights
-[0.5, 0.5] half of every epoch comes from each dataset whatever their sizes. Without weights,
-`temperature` τ gives shares ∝ frames**τ (τ=1: plain concatenation, τ=0: uniform over datasets).
-
-The sampler is deterministic from (seed, stream position) and keeps O(datasets + episodes) memory:
-frames inside a dataset are drawn through a keyed pseudo-random permutation (a Feistel network), so no
-per-frame list is ever built, and no 2**24-category limit applies.
+The arithmetic (shares, apportioning, the label draws and their seeds) is `meta/mixing.py`, shared with
+the stream. The sampler is deterministic from (seed, stream position) and keeps O(datasets + episodes)
+memory: frames inside a dataset are drawn through a keyed pseudo-random permutation (a Feistel
+network), so no per-frame list is ever built, and no 2**24-category limit applies.
 """
 
 from __future__ import annotations
@@ -17,68 +14,19 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from lerobot_multi.meta.mixing import LABEL_BLOCK, apportion, label_blocks, label_rng
 from lerobot_multi.meta.sources import DatasetSourceError
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+DRAWS = 2
+"""The label-draw scheme of the sampler's state: 2 is `mixing.label_rng`, shared with the stream;
+1 (states without "draws", written before 0.2) seeded labels by [seed, epoch], and such a state
+resumes with those draws (`legacy_label_rng`)."""
 
 
-def normalize_weights(
-    weights: Sequence[float] | Mapping[str, float] | None, repo_ids: Sequence[str]
-) -> np.ndarray | None:
-    """User weights (list aligned with repo_ids, or {repo_id: weight}) -> array; None stays None."""
-    if weights is None:
-        return None
-    if isinstance(weights, Mapping):
-        unknown = [k for k in weights if k not in repo_ids]
-        if unknown:
-            raise DatasetSourceError(
-                f"dataset.weights names {unknown} which are not in dataset.repo_id {list(repo_ids)}"
-            )
-        missing = [r for r in repo_ids if r not in weights]
-        if missing:
-            raise DatasetSourceError(f"dataset.weights has no weight for {missing}; give one per dataset")
-        values = [weights[r] for r in repo_ids]
-    else:
-        values = list(weights)
-        if len(values) != len(repo_ids):
-            raise DatasetSourceError(
-                f"dataset.weights has {len(values)} entries for {len(repo_ids)} datasets {list(repo_ids)}"
-            )
-    values = [w.item() if isinstance(w, np.generic) else w for w in values]  # numpy numbers are numbers
-    for rid, w in zip(repo_ids, values):
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0:
-            raise DatasetSourceError(
-                f"dataset.weights[{rid!r}] = {w!r}: weights must be finite numbers > 0 "
-                "(drop a dataset from repo_id to leave it out)"
-            )
-    return np.asarray(values, dtype=np.float64)
-
-
-def mixture_shares(
-    frames: Sequence[int], weights: np.ndarray | None = None, temperature: float | None = None
-) -> np.ndarray:
-    """Each dataset's share of the samples: explicit weights, else frames**temperature (default 1)."""
-    frames = np.asarray(frames, dtype=np.float64)
-    if weights is not None:
-        if temperature is not None:
-            raise DatasetSourceError("dataset.weights and dataset.temperature are exclusive; set one of them")
-        return weights / weights.sum()
-    tau = 1.0 if temperature is None else float(temperature)
-    if not math.isfinite(tau) or tau < 0:
-        raise DatasetSourceError(f"dataset.temperature = {temperature!r}: expected a finite number >= 0")
-    raw = np.power(frames, tau)
-    return raw / raw.sum()
-
-
-def apportion(total: int, shares: np.ndarray) -> np.ndarray:
-    """Split `total` slots by `shares` into integers summing to `total` (largest remainder)."""
-    exact = shares * total
-    counts = np.floor(exact).astype(np.int64)
-    rest = total - int(counts.sum())
-    if rest:
-        order = np.argsort(-(exact - counts), kind="stable")
-        counts[order[:rest]] += 1
-    return counts
+def legacy_label_rng(seed: int, epoch: int) -> np.random.Generator:
+    """The label generator of sampler states written before the shared seed scheme (draws 1)."""
+    return np.random.default_rng([int(seed), int(epoch)])
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -115,21 +63,6 @@ def _stream_key(seed: int, dataset: int, epoch_pass: int) -> int:
     return int(x[0])
 
 
-def label_blocks(
-    counts: np.ndarray, rng: np.random.Generator, block_size: int = 8192
-) -> Iterator[np.ndarray]:
-    """A uniformly random order of the multiset {label d, counts[d] times}, block by block.
-
-    Each block's counts are a multivariate hypergeometric draw from what remains, then shuffled, so
-    memory is O(datasets + block) however long the epoch.
-    """
-    remaining = np.asarray(counts, dtype=np.int64).copy()
-    while remaining.sum() > 0:
-        block = rng.multivariate_hypergeometric(remaining, min(block_size, int(remaining.sum())))
-        remaining -= block
-        yield rng.permutation(np.repeat(np.arange(len(block)), block))
-
-
 class WeightedMixtureSampler(torch.utils.data.Sampler[int]):
     """Draws global frame indices so each dataset gets its share of every epoch.
 
@@ -157,7 +90,7 @@ class WeightedMixtureSampler(torch.utils.data.Sampler[int]):
         drop_n_first_frames: int = 0,
         drop_n_last_frames: int = 0,
         infinite: bool = False,
-        block_size: int = 8192,
+        block_size: int = LABEL_BLOCK,
     ):
         starts = np.asarray(from_index, dtype=np.int64) + drop_n_first_frames
         usable = np.maximum(0, np.asarray(to_index, dtype=np.int64) - drop_n_last_frames - starts)
@@ -184,23 +117,36 @@ class WeightedMixtureSampler(torch.utils.data.Sampler[int]):
         self.infinite = infinite
         self.block_size = block_size
         self.position = 0  # samples of the stream already handed out
+        self.draws = DRAWS
 
     # --- resumption --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "epoch_size": self.epoch_size, "position": self.position}
+        return {
+            "seed": self.seed,
+            "epoch_size": self.epoch_size,
+            "position": self.position,
+            "draws": self.draws,
+        }
 
     def load_state_dict(self, state: Mapping) -> None:
+        """Continue a saved stream exactly, with the label draws it was written with."""
         if state["seed"] != self.seed or state["epoch_size"] != self.epoch_size:
             raise ValueError(
                 f"sampler state {dict(state)} is for another mixture (seed={self.seed}, epoch_size={self.epoch_size})"
             )
-        self.position = int(state["position"])
+        draws = int(state.get("draws", 1))
+        if draws not in (1, DRAWS):
+            raise ValueError(
+                f"sampler state {dict(state)}: unknown label draws {draws} (this version: 1, {DRAWS})"
+            )
+        self.position, self.draws = int(state["position"]), draws
 
     # --- the stream ---------------------------------------------------------------------------------
     def _epoch_blocks(self, epoch: int) -> Iterator[np.ndarray]:
         """Global frame indices of one epoch, block by block (deterministic from seed and epoch)."""
         drawn = self.counts * epoch  # per-dataset draws before this epoch
-        for labels in label_blocks(self.counts, np.random.default_rng([self.seed, epoch]), self.block_size):
+        rng = label_rng(self.seed, epoch) if self.draws == DRAWS else legacy_label_rng(self.seed, epoch)
+        for labels in label_blocks(self.counts, rng, self.block_size):
             yield self._frames(labels, drawn)
             drawn = drawn + np.bincount(labels, minlength=len(self.counts))
 

@@ -89,9 +89,9 @@ class BatchAssembler(SampleReader):
         return_uint8: bool = False,
     ):
         self.meta = meta
-        self.step = SchemaStep(meta, uint8=return_uint8)
+        self.step = SchemaStep(meta, return_uint8=return_uint8)
         self.image_transforms = image_transforms
-        self.videos = VideoFrames(video_backend, tolerance_s, uint8=return_uint8)
+        self.videos = VideoFrames(video_backend, tolerance_s, return_uint8=return_uint8)
         self.readers = [SourceReader(meta, i, self.videos) for i in range(len(meta.sources))]
         self.source_episodes = meta.source_episode_ids
         self.lengths = meta.episode_lengths

@@ -53,14 +53,14 @@ class LerobotReader(SampleReader):
         open_processes: int | None = None,
         return_uint8: bool = False,
     ):
-        old = [m.repo_id for m in meta.sub_metas if m.is_v21]
-        if old:
+        unread = {m.repo_id: m.format.name for m in meta.sub_metas if not m.format.lerobot_reads}
+        if unread:
             raise DatasetSourceError(
-                f"datasets {old} are LeRobot v2.1, which lerobot's LeRobotDataset does not read: use "
-                "reader='fast' (the default), which reads v2.1 in place"
+                f"datasets {list(unread)} are LeRobot {'/'.join(sorted(set(unread.values())))}, which lerobot's "
+                "LeRobotDataset does not read: use reader='fast' (the default), which reads them in place"
             )
         self.meta = meta
-        self.step = SchemaStep(meta, uint8=return_uint8)
+        self.step = SchemaStep(meta, return_uint8=return_uint8)
         opener = partial(
             open_lerobot_dataset,
             tolerance_s=tolerance_s,

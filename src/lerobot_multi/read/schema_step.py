@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lerobot_multi.compat import SUBTASK_STRINGS
+from lerobot_multi.compat import LINE
 from lerobot_multi.read.frame_store import sample_dtype
 from lerobot_multi.read.video import frame_dtype
 
@@ -38,12 +38,12 @@ class KeyPlan:
 class SchemaStep:
     """Batch columns of each dataset into the mixture's samples (`meta`: `MultiDatasetMetadata`).
 
-    `uint8`: video frames are raw uint8 (lerobot 0.6's `return_uint8`), and so are a missing camera's
+    `return_uint8`: video frames are raw uint8 (lerobot 0.6's `return_uint8`), and so are a missing camera's
     zeros. `image_transforms` runs per sample and camera, in lerobot's order.
     """
 
-    def __init__(self, meta, uint8: bool = False):
-        self.meta, self.uint8 = meta, uint8
+    def __init__(self, meta, return_uint8: bool = False):
+        self.meta, self.return_uint8 = meta, return_uint8
         self.image_transforms: Callable | None = None
         self.task_names = list(meta.tasks.index)
         self.subtask_names = None if meta.subtasks is None else list(meta.subtasks.index)
@@ -109,7 +109,7 @@ class SchemaStep:
     def put_missing(self, plan: KeyPlan, rows: np.ndarray, cols: dict, n: int) -> None:
         """Zeros for a camera dataset lacks, lerobot's (C, H, W) layout, every window step padding."""
         h, w, c = self.meta.features[plan.key]["shape"]
-        dtype = frame_dtype(self.uint8 and plan.key in self.meta.video_keys)
+        dtype = frame_dtype(self.return_uint8 and plan.key in self.meta.video_keys)
         steps = () if plan.deltas is None else (len(plan.deltas),)
         if steps:
             self.put_pad(plan, rows, np.ones((len(rows), *steps), dtype=bool), cols, n)
@@ -176,7 +176,7 @@ class SchemaStep:
                 tensor = torch.from_numpy(value) if isinstance(value, np.ndarray) else value
                 columns[key] = tensor.unbind(0)
         columns["task"] = [self.task_names[t] for t in np.asarray(cols["task_index"]).tolist()]
-        if self.subtask_names is not None and SUBTASK_STRINGS:  # as the installed lerobot does
+        if self.subtask_names is not None and LINE.subtask_strings:  # as the installed lerobot does
             columns["subtask"] = [self.subtask_names[t] for t in np.asarray(cols["subtask_index"]).tolist()]
         samples = [dict(zip(columns, values)) for values in zip(*columns.values())]
         if self.image_transforms is not None:  # per sample and camera, lerobot's order (same RNG draws)

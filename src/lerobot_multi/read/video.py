@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lerobot_multi.compat import LEROBOT_06
+from lerobot_multi.compat import LINE
 from lerobot_multi.meta.parallel import available_cores
 
 logger = logging.getLogger(__name__)
@@ -50,20 +50,20 @@ def resolve_video_backend(requested: str | None) -> str:
     return "pyav"
 
 
-def frame_dtype(uint8: bool) -> torch.dtype:
+def frame_dtype(return_uint8: bool) -> torch.dtype:
     """The dtype of decoded video frames (and of the zeros that stand in for a missing camera)."""
-    return torch.uint8 if uint8 else torch.float32
+    return torch.uint8 if return_uint8 else torch.float32
 
 
-def decode_with_lerobot(path, timestamps: list[float], tolerance_s: float, backend: str, uint8: bool):
+def decode_with_lerobot(path, timestamps: list[float], tolerance_s: float, backend: str, return_uint8: bool):
     """lerobot's `decode_video_frames`; uint8 frames where asked (0.6 returns them itself; 0.4.4's
     float frames are raw / 255, so x 255 rounds back to the raw values exactly)."""
     from lerobot.datasets.video_utils import decode_video_frames  # on use: lerobot.datasets is heavy
 
-    if uint8 and LEROBOT_06:
+    if return_uint8 and LINE.decoder_returns_uint8:
         return decode_video_frames(path, timestamps, tolerance_s, backend, return_uint8=True)
     frames = decode_video_frames(path, timestamps, tolerance_s, backend)
-    return frames.mul(255).round_().to(torch.uint8) if uint8 else frames
+    return frames.mul(255).round_().to(torch.uint8) if return_uint8 else frames
 
 
 class VideoDecodeError(ValueError):
@@ -74,9 +74,9 @@ class VideoFrames:
     """Frames at timestamps, decoded per file. Decoders are per process (a forked DataLoader worker
     starts its own: torchcodec decoders must not cross a fork) and at most `max_open` at once."""
 
-    def __init__(self, backend: str, tolerance_s: float, max_open: int = 64, uint8: bool = False):
+    def __init__(self, backend: str, tolerance_s: float, max_open: int = 64, return_uint8: bool = False):
         self.backend, self.tolerance_s, self.max_open = backend, tolerance_s, max_open
-        self.uint8 = uint8  # lerobot 0.6's `return_uint8`: raw frames, no float conversion
+        self.return_uint8 = return_uint8  # lerobot 0.6's `return_uint8`: raw frames, no float conversion
         self._decoders: OrderedDict[str, object] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
         self._pid = os.getpid()
@@ -126,11 +126,11 @@ class VideoFrames:
 
     def decode(self, path: Path, windows: Sequence[np.ndarray]) -> torch.Tensor:
         """Frames at each window's timestamps (seconds in the file), concatenated in window order:
-        (sum of window sizes, C, H, W) float32 in [0, 1], or uint8 with `uint8`."""
+        (sum of window sizes, C, H, W) float32 in [0, 1], or uint8 with `return_uint8`."""
         if self.backend != "torchcodec":
             return torch.cat(
                 [
-                    decode_with_lerobot(path, w.tolist(), self.tolerance_s, self.backend, self.uint8)
+                    decode_with_lerobot(path, w.tolist(), self.tolerance_s, self.backend, self.return_uint8)
                     for w in windows
                 ]
             )
@@ -159,7 +159,7 @@ class VideoFrames:
             if len(unique) == len(indices) and (np.diff(indices) > 0).all()
             else batch.data[inverse_t]
         )
-        if self.uint8:
+        if self.return_uint8:
             return frames
         # lerobot's `frames / 255.0`, bit for bit, without a second full-size temporary
         return frames.to(torch.float32).div_(255.0)

@@ -46,9 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg, as_json, plot = parse(argv)
     try:
         meta = open_config_metadata(cfg.dataset)
-        report = mixture_report(
-            meta, cfg.dataset.weights, cfg.dataset.temperature, cfg.dataset.normalization_mode
-        )
+        report = mixture_report(meta)
     except DatasetSourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

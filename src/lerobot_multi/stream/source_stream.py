@@ -56,7 +56,7 @@ class SourceStream(StreamingLeRobotDataset):
         video_backend: str,
         return_uint8: bool = False,
     ):
-        self.frames_uint8 = return_uint8
+        self.return_uint8 = return_uint8
         # local when the user named the folder or the data is there, else lerobot streams from the hub
         local = source.explicit_root or (source.root / "data").is_dir()
         super().__init__(
@@ -142,7 +142,7 @@ class SourceStream(StreamingLeRobotDataset):
             # is wrong once a dataset's videos span several files)
             ts = [float(self.from_ts[key][ep]) + float(r["timestamp"]) for r in window or [row]]
             path = f"{root}/{self.meta.get_video_file_path(ep, key)}"
-            frames = decode_with_lerobot(path, ts, self.tolerance_s, self.video_backend, self.frames_uint8)
+            frames = decode_with_lerobot(path, ts, self.tolerance_s, self.video_backend, self.return_uint8)
             item[key] = frames.squeeze(0)
         item["task"] = self.meta.tasks.iloc[int(row["task_index"])].name
         return item

@@ -1,12 +1,12 @@
 """StreamingMultiLeRobotDataset: several LeRobot v3.0 datasets streamed and interleaved as one.
 
-Each dataset is read by lerobot's `StreamingLeRobotDataset` (shard interleaving, shuffle buffer); the
-metadata is `open_metadata`'s, so `meta` (stats, global episode/task numbering, common features) and
+Each dataset's rows come from lerobot's streaming machinery (source_stream.py: shard interleaving,
+shuffle buffer); the metadata is `open_mixture_metadata`'s, as the map-style mixture's, so `meta` (stats, global episode/task numbering, common features) and
 the samples are those of the map-style `MultiLeRobotDataset`.
 
 The stream: epoch e is a sequence of `epoch_size` dataset labels (default: the selected frames) drawn
-block-wise from the counts `apportion(epoch_size, mixture_shares(frames, weights, temperature))` with a
-generator seeded by (seed, e); label j names the dataset whose stream gives sample j. A dataset's stream
+block-wise from the counts `apportion(epoch_size, sampling_shares(meta))` by `mixing.epoch_labels(counts,
+seed, e)` (the map-style sampler's draws); label j names the dataset whose stream gives sample j. A dataset's stream
 is pass after pass over its selected frames, each shuffled by lerobot's buffer seeded by (seed,
 dataset, pass). `stop_strategy` "restart" (default) starts a dataset's next pass when it runs out, so
 every epoch holds `epoch_size` samples in the exact shares, as the map-style `WeightedMixtureSampler`
@@ -35,23 +35,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from lerobot_multi.meta.metadata import open_mixture_metadata
+from lerobot_multi.meta.mixing import STOP_STRATEGIES, apportion, epoch_labels, sampling_shares, shuffle_rng
 from lerobot_multi.meta.parallel import parallel_map
 from lerobot_multi.meta.schema import resolve_windows
 from lerobot_multi.meta.sources import DatasetSourceError, EpisodesSpec, RootSpec
-from lerobot_multi.meta.spec import MixtureSpec
-from lerobot_multi.mix.sampling import apportion, label_blocks, mixture_shares, normalize_weights
+from lerobot_multi.meta.spec import MixtureSpec, make_spec
 from lerobot_multi.read.schema_step import SchemaStep, transforms_of_step
 from lerobot_multi.read.video import resolve_video_backend
 from lerobot_multi.stream.source_stream import SourceStream
 
 logger = logging.getLogger(__name__)
 
-_LABEL_BLOCK = 8192
 _STEP_BATCH = 32  # samples materialized before the schema step runs on them (once per dataset)
 _STATE = ("seed", "epoch_size", "stop_strategy", "epoch", "position", "samples_before")
 
@@ -63,15 +63,12 @@ def _from_meta(name: str) -> property:
 class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
     """Interleaved streams of several LeRobot datasets, with the map-style mixture's metadata.
 
-    Args (beyond `MultiLeRobotDataset`'s):
+    Args (beyond `MultiLeRobotDataset`'s, whose `**options` it takes: `MixtureSpec` fields, among them
+    buffer_size, lerobot's shuffle buffer per dataset, and stop_strategy, see the module docstring):
         seed: seeds the label sequence and every shuffle (deterministic from seed and epoch).
-        buffer_size: lerobot's shuffle buffer, per dataset.
-        stop_strategy: "restart" (default) or "stop", see the module docstring.
-        epoch_size: samples per epoch (default: selected frames).
         infinite: iterate epoch after epoch (training); else one epoch per `iter()`.
         batch_size: the DataLoader's batch size (keeps its in-order output equal to the sequence).
         rank, world_size: this process's share; None reads torch.distributed (1 process if unset).
-        schema_options: `open_metadata`'s rename_map, pad_vectors, fill_missing_cameras.
     """
 
     def __init__(
@@ -82,34 +79,16 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         delta_timestamps: Mapping[str, Sequence[float]] | None = None,
         image_transforms: Callable | None = None,
         tolerance_s: float = 1e-4,
-        revision: str | None = None,
-        weights: Sequence[float] | Mapping[str, float] | None = None,
-        temperature: float | None = None,
+        *,
         seed: int = 0,
-        buffer_size: int = 1000,
-        stop_strategy: str = "restart",
-        epoch_size: int | None = None,
         infinite: bool = False,
         batch_size: int = 1,
         rank: int | None = None,
         world_size: int | None = None,
-        video_backend: str | None = None,
-        **schema_options,
+        **options: Any,
     ):
         super().__init__()
-        spec = MixtureSpec(
-            repo_ids=repo_ids,
-            root=root,
-            episodes=episodes,
-            revision=revision,
-            weights=weights,
-            temperature=temperature,
-            epoch_size=epoch_size,
-            buffer_size=buffer_size,
-            stop_strategy=stop_strategy,
-            video_backend=video_backend,
-            **schema_options,
-        )
+        spec = make_spec(repo_ids, root, episodes, options)
         self._open(spec, delta_timestamps, image_transforms, tolerance_s)
         self.seed, self.infinite = int(seed), infinite
         self.batch_size, self.rank, self.world_size = max(1, int(batch_size)), rank, world_size
@@ -138,20 +117,20 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
     def _open(self, spec: MixtureSpec, delta_timestamps, image_transforms, tolerance_s: float) -> None:
         self.spec = spec
         self.meta = open_mixture_metadata(spec)
-        old = [m.repo_id for m in self.meta.sub_metas if m.is_v21]
-        if old:
+        unread = {m.repo_id: m.format.name for m in self.meta.sub_metas if not m.format.lerobot_streams}
+        if unread:
             raise DatasetSourceError(
-                f"datasets {old} are LeRobot v2.1: streaming reads through lerobot's StreamingLeRobotDataset, "
-                "which reads v3.0 only; use the map-style mixture (streaming: false), which reads v2.1 in place"
+                f"datasets {list(unread)} are LeRobot {'/'.join(sorted(set(unread.values())))}: streaming reads through "
+                "lerobot's StreamingLeRobotDataset, which does not read them; use the map-style mixture "
+                "(streaming: false), which reads them in place"
             )
-        self.step = SchemaStep(self.meta, uint8=spec.return_uint8)
-        self.frames = np.array([self.meta.num_frames_of(i) for i in range(len(self.repo_ids))])
-        self.sampling_shares = mixture_shares(
-            self.frames, normalize_weights(spec.weights, self.repo_ids), spec.temperature
-        )
+        self.step = SchemaStep(self.meta, return_uint8=spec.return_uint8)
+        self.frames = self.meta.frames_by_dataset
+        self.sampling_shares = sampling_shares(self.meta)
         self.epoch_size = int(spec.epoch_size if spec.epoch_size is not None else self.frames.sum())
         self.counts = apportion(self.epoch_size, self.sampling_shares)
         self.stop_strategy = spec.stop_strategy
+        self.stopping = STOP_STRATEGIES[spec.stop_strategy]
         self.tolerance_s, self.image_transforms = tolerance_s, image_transforms
         backend = resolve_video_backend(spec.video_backend)
         self._sources: list[SourceStream] = parallel_map(
@@ -190,33 +169,16 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         self.set_delta_timestamps(None, per_dataset if delta_indices else None)
 
     # --- the label sequence -------------------------------------------------------------------------
-    def _labels(self, epoch: int) -> Iterator[np.ndarray]:
-        return label_blocks(self.counts, np.random.default_rng([self.seed, 0, epoch]), _LABEL_BLOCK)
-
     def epoch_length(self, epoch: int) -> int:
         """Samples in epoch `epoch`: `epoch_size`, or with "stop" up to the first exhausted stream."""
-        if self.stop_strategy == "restart":
-            return self.epoch_size
-        seen, done = np.zeros(len(self.frames), dtype=np.int64), 0
-        for block in self._labels(epoch):
-            cuts = [
-                done + hits[self.frames[d] - seen[d]]
-                for d in range(len(self.frames))
-                if len(hits := np.flatnonzero(block == d)) > self.frames[d] - seen[d]
-            ]
-            if cuts:
-                return int(min(cuts))
-            seen += np.bincount(block, minlength=len(seen))
-            done += len(block)
-        return done
+        return self.stopping.epoch_length(self.counts, self.frames, self.seed, epoch)
 
     def _stream(self, d: int, epoch: int) -> Iterator[tuple[dict, dict]]:
         """Dataset d's lazy rows from where epoch `epoch` starts reading it, pass after pass."""
         src, n = self._sources[d], int(self.frames[d])
-        # "restart" carries each stream over epochs (each epoch takes counts[d]); "stop" restarts it
-        p, skip = (epoch, 0) if self.stop_strategy == "stop" else divmod(epoch * int(self.counts[d]), n)
+        p, skip = self.stopping.start(d, self.counts, self.frames, epoch)
         while True:
-            src.rng = np.random.default_rng([self.seed, 1, d, p])
+            src.rng = shuffle_rng(self.seed, d, p)
             got = 0
             for row in src:
                 got += 1
@@ -247,7 +209,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
             epoch, base, length = self.epoch, self.samples_before, self.epoch_length(self.epoch)
             streams = [self._stream(d, epoch) for d in range(len(self.frames))]
             j, pending = 0, []  # this process's next samples: (position, dataset, row, neighbours)
-            for block in self._labels(epoch):
+            for block in epoch_labels(self.counts, self.seed, epoch):
                 for d in block[: length - j].tolist():
                     row = next(streams[d])  # others' samples too: that is how the streams stay aligned
                     j += 1
@@ -286,7 +248,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
     def seek(self, samples: int) -> None:
         """Continue after `samples` samples of the whole stream (all ranks), e.g. step x batch x processes."""
         epoch, before = 0, 0
-        if self.stop_strategy == "restart":  # every epoch has epoch_size samples
+        if self.stopping.fixed_length:  # every epoch has epoch_size samples
             epoch, before = samples // self.epoch_size, samples // self.epoch_size * self.epoch_size
         while samples - before >= (length := self.epoch_length(epoch)):
             epoch, before = epoch + 1, before + length

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from lerobot_multi.meta.source_v21 import metadata_files
+from lerobot_multi.meta.formats import folder_format
 from lerobot_multi.meta.spec import group_of_datasets
 
 MANIFEST_FILE = "mixture.json"
@@ -37,11 +37,8 @@ OPTION_KEYS = (
 def fingerprint(root: Path) -> str:
     """sha256 over the bytes of a dataset's metadata files (not its data or videos)."""
     root = Path(root)
-    files = [root / "meta/info.json", root / "meta/stats.json", root / "meta/tasks.parquet"]
-    files += sorted((root / "meta/episodes").glob("*/*.parquet"))
-    files += metadata_files(root)[1:]  # v2.1's JSON lines (info.json is already in)
     digest = hashlib.sha256()
-    for path in files:
+    for path in folder_format(root).metadata_files(root):
         if path.is_file():
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lerobot_multi import compat
 from lerobot_multi.compat import load_training_step
 from lerobot_multi.meta.source_meta import load_all_metadata
 from lerobot_multi.meta.sources import DatasetSourceError
@@ -61,7 +62,7 @@ def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
 def _held_out(ds_cfg, seed: int, saved: dict | None) -> tuple[dict | None, dict | None]:
     """(selections, held-out episodes) from `dataset.val_episodes` or lerobot 0.6's `dataset.eval_split`
     (per task within each dataset); a resumed run keeps its checkpoint's split."""
-    eval_split = getattr(ds_cfg, "eval_split", 0.0) or 0.0
+    eval_split = compat.eval_split(ds_cfg)
     if eval_split and ds_cfg.val_episodes is not None:
         raise DatasetSourceError(
             "dataset.eval_split and dataset.val_episodes both hold out episodes; give one of them"
@@ -117,7 +118,7 @@ def open_training_mixture(run_cfg, make) -> tuple[object, RunState]:
     if state.held_out is not None and any(state.held_out.values()):
         factory = functools.cache(lambda: _validation_set(run_cfg, make, selections, state.held_out))
         held_frames = _held_out_frames(dataset, state.held_out)
-        if getattr(ds_cfg, "eval_split", 0.0):
+        if compat.eval_split(ds_cfg):
             state.eval_dataset = factory().all_held_out(state.held_out)
     state.watch = TrainingWatch(run_cfg, dataset, dataset.sampling_shares, step, factory, held_frames)
     return dataset, state

@@ -30,7 +30,7 @@ from lerobot.datasets.sampler import EpisodeAwareSampler
 from lerobot.scripts import lerobot_train
 from lerobot.utils.random_utils import load_rng_state
 
-from lerobot_multi.compat import LEROBOT_06
+from lerobot_multi import compat
 from lerobot_multi.deploy.condition_step import add_condition_step
 from lerobot_multi.deploy.normalize import (
     dataset_group_stats,
@@ -329,6 +329,10 @@ class Lerobot06Seam(TrainSeam):
         return self.lerobot("compute_sampler_state")(step, num_frames, batch_size, processes)
 
 
+SEAMS: dict[str, type[TrainSeam]] = {"0.4": Lerobot044Seam, "0.6": Lerobot06Seam}
+"""One seam per lerobot line (`compat.LINES`)."""
+
+
 def seam_class() -> type[TrainSeam]:
     """The seam for the installed lerobot line."""
-    return Lerobot06Seam if LEROBOT_06 else Lerobot044Seam
+    return SEAMS[compat.LINE.name]

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lerobot_multi import compat
 from lerobot_multi.train.validation import ValidationSet, append_metrics, read_metrics, summary_table
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,7 @@ class TrainingWatch:
         self._val_set_factory, self._val_set = val_set_factory, None
         self.held_out_frames = held_out_frames or {}
         # lerobot 0.6's held-out loss runs every eval_steps: the per-dataset losses come at the same steps
-        eval_steps = getattr(cfg, "eval_steps", 0) if getattr(cfg.dataset, "eval_split", 0.0) else 0
-        self.val_freq = getattr(cfg.dataset, "val_freq", None) or eval_steps or cfg.save_freq
+        self.val_freq = cfg.dataset.val_freq or compat.eval_steps(cfg) or cfg.save_freq
         self.output_dir = Path(cfg.output_dir)
 
     def on_batch(self, batch: dict) -> None:
