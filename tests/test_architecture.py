@@ -106,3 +106,48 @@ def test_a_spawned_worker_imports_no_lerobot_training_stack(data_root, tmp_path)
     assert next(iter(loader))["action"].shape[0] == 4
     reports = [json.loads((tmp_path / f"worker{i}.json").read_text()) for i in range(2)]
     assert reports == [[[], True], [[], True]]
+
+
+# where the lerobot line may be asked about (compat) or picked (the seam's table of lines)
+LINE_AWARE = {"compat", "train.seam"}
+# hasattr on names that are not lerobot fields: Python protocols and the OS
+PLAIN_HASATTR = {"__iter__", "sched_getaffinity"}
+
+
+def _line_probes(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            if names & {"LEROBOT_VERSION", "Version"}:
+                found.append(f"line {node.lineno}: compares lerobot versions")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) >= 2:
+            literal = isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+            if node.func.id == "getattr" and literal and len(node.args) == 3:
+                found.append(f"line {node.lineno}: getattr(..., {node.args[1].value!r}, default)")
+            if node.func.id == "hasattr" and literal and node.args[1].value not in PLAIN_HASATTR:
+                found.append(f"line {node.lineno}: hasattr(..., {node.args[1].value!r})")
+        if isinstance(node, ast.ImportFrom) and node.module in ("packaging.version", "importlib.metadata"):
+            found.append(f"line {node.lineno}: imports {node.module}")
+    return found
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_the_lerobot_line_is_data(name, path):
+    """Outside compat and the seam nothing compares lerobot versions or probes objects for fields that
+    one line has: they read `compat.LINE` (docs/lerobot-lines.md)."""
+    if name in LINE_AWARE:
+        return
+    assert _line_probes(ast.parse(path.read_text())) == [], f"{name}: ask compat.LINE instead"
+
+
+def test_functions_stay_short():
+    """No function or method over 60 lines (docstring included)."""
+    long = {}
+    for name, path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > 60:
+                    long[f"{name}.{node.name}"] = length
+    assert long == {}

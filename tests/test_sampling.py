@@ -59,7 +59,8 @@ def test_temperature_and_weights_arithmetic():
     sq = np.sqrt(frames)
     np.testing.assert_allclose(mixture_shares(frames, temperature=0.5), sq / sq.sum())
     np.testing.assert_allclose(
-        mixture_shares(frames, list(normalize_weights({"a": 1, "b": 1, "c": 2}, "abc").values())), [0.25, 0.25, 0.5]
+        mixture_shares(frames, list(normalize_weights({"a": 1, "b": 1, "c": 2}, "abc").values())),
+        [0.25, 0.25, 0.5],
     )
     assert apportion(10, np.array([1 / 3] * 3)).tolist() == [4, 3, 3]
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from lerobot_multi.demo.sim import IMAGE_KEY, MetaWorldSim, task_description
+from lerobot_multi.meta.metadata import MultiDatasetMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def observation_to_batch(frame: dict[str, np.ndarray], task_string: str) -> dict
 
 
 def _check_inputs(policy: Any, image_size: int | None) -> None:
-    features = getattr(policy.config, "input_features", None) or {}
+    features = policy.config.input_features or {}
     if IMAGE_KEY in features:
         if image_size is None:
             raise ValueError(f"policy expects {IMAGE_KEY}; pass the image_size it was trained with")
@@ -136,7 +137,8 @@ def build_untrained_policy(cfg: Any, ds_meta: Any) -> tuple[Any, Any, Any]:
 
     policy = make_policy(cfg, ds_meta=ds_meta)
     preprocessor, postprocessor = make_pre_post_processors(cfg, dataset_stats=ds_meta.stats)
-    if getattr(ds_meta, "conditioning", None) is not None:  # the one-hot, as lerobot-multi-train adds it
+    if isinstance(ds_meta, MultiDatasetMetadata) and ds_meta.conditioning is not None:
+        # the one-hot, as lerobot-multi-train adds it
         add_condition_step(preprocessor, ds_meta)
     return policy, preprocessor, postprocessor
 

@@ -145,8 +145,6 @@ def generate_task_dataset(
     NOISY_ATTEMPTS times. Raises RuntimeError if the expert still fails a placement (noise-free, it
     succeeds on all 50 of the tested tasks).
     """
-    # one function on purpose: the recording loop (placements, noisy attempts, retries, writer
-    # cleanup on failure) reads top to bottom; its pieces share the writer's state
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     root = Path(root)
@@ -158,7 +156,6 @@ def generate_task_dataset(
         task_name, repo_id, num_episodes, placements, image_size, fps,
         extra_frames_after_success, max_steps, seed, execution_noise,
     )  # fmt: skip
-    task = params["task"]
     start = time.perf_counter()
     with MetaWorldSim(task_name, image_size=image_size, seed=seed) as sim:
         if max_steps > sim.max_path_length:
@@ -174,30 +171,7 @@ def generate_task_dataset(
             use_videos=True,
             **video_codec_options(params["vcodec"] or "libsvtav1"),
         )
-        try:
-            for placement in params["placements"]:
-                frames = None
-                for attempt in range(NOISY_ATTEMPTS if execution_noise > 0 else 1):
-                    rng = np.random.default_rng([seed, placement, attempt])
-                    frames = record_expert_episode(
-                        sim, placement, max_steps, extra_frames_after_success, execution_noise, rng
-                    )
-                    if frames is not None:
-                        break
-                if frames is None:
-                    raise RuntimeError(
-                        f"expert failed {task_name} placement {placement} in {max_steps} steps"
-                    )
-                for frame in frames:
-                    dataset.add_frame({**frame, "task": task})
-                dataset.save_episode()
-                logger.debug("%s placement %d: %d frames", task_name, placement, len(frames))
-        except BaseException:
-            with contextlib.suppress(Exception):  # keep the original error, not a writer-close one
-                dataset.finalize()
-            shutil.rmtree(root, ignore_errors=True)  # never leave a half-written dataset behind
-            raise
-        dataset.finalize()
+        _record_all(sim, dataset, params, root)
     # Written last: its presence marks a complete dataset for ensure_dataset.
     tmp = root / f"{GENERATION_FILE}.tmp"
     tmp.write_text(json.dumps(params, indent=2))
@@ -207,6 +181,38 @@ def generate_task_dataset(
         root, num_episodes, dataset.meta.total_frames, time.perf_counter() - start,
     )  # fmt: skip
     return root
+
+
+def _record_all(sim: MetaWorldSim, dataset, params: dict, root: Path) -> None:
+    """Every placement's episode into the open writer, finalized; on any failure the half-written
+    dataset is removed (the original error is kept, not a writer-close one)."""
+    try:
+        for placement in params["placements"]:
+            frames = _record_placement(sim, params, placement)
+            for frame in frames:
+                dataset.add_frame({**frame, "task": params["task"]})
+            dataset.save_episode()
+            logger.debug("%s placement %d: %d frames", params["task_name"], placement, len(frames))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            dataset.finalize()
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    dataset.finalize()
+
+
+def _record_placement(sim: MetaWorldSim, params: dict, placement: int) -> list[dict]:
+    """One expert episode on `placement`; a noisy one that misses success is re-recorded with the next
+    draw of (seed, placement, attempt), up to NOISY_ATTEMPTS times."""
+    noise, max_steps = params["execution_noise"], params["max_steps"]
+    for attempt in range(NOISY_ATTEMPTS if noise > 0 else 1):
+        rng = np.random.default_rng([params["seed"], placement, attempt])
+        frames = record_expert_episode(
+            sim, placement, max_steps, params["extra_frames_after_success"], noise, rng
+        )
+        if frames is not None:
+            return frames
+    raise RuntimeError(f"expert failed {params['task_name']} placement {placement} in {max_steps} steps")
 
 
 def ensure_dataset(

@@ -180,6 +180,14 @@ def evaluate(run: Run, ckpt: Path, ctx: dict) -> dict[str, float]:
     }
 
 
+def _print_table(tasks: list[str], columns: dict[str, dict[str, float]]) -> None:
+    """Success rate per task (rows) and run (columns)."""
+    widths = [max(10, len(name)) for name in columns]
+    print(f"{'task':<18} " + " ".join(f"{name:>{w}}" for name, w in zip(columns, widths)))
+    for task in tasks:
+        print(f"{task:<18} " + " ".join(f"{col[task]:>{w}.0%}" for col, w in zip(columns.values(), widths)))
+
+
 def run_demo(
     workdir: Path,
     setting: str,
@@ -235,10 +243,7 @@ def run_demo(
         alone = {t: columns.pop(f"{t} alone")[t] for t in tasks}
         columns = {"dataset alone": alone, **columns}
     print(f"\n== success rate on {len(held_out)} held-out placements per task (max {s.max_steps} steps)")
-    widths = [max(10, len(name)) for name in columns]
-    print(f"{'task':<18} " + " ".join(f"{name:>{w}}" for name, w in zip(columns, widths)))
-    for task in tasks:
-        print(f"{task:<18} " + " ".join(f"{col[task]:>{w}.0%}" for col, w in zip(columns.values(), widths)))
+    _print_table(tasks, columns)
     minutes = ", ".join(f"{name} {sec / 60:.1f}" for name, sec in ctx["train_seconds"].items())
     print(f"\ntraining minutes: {minutes}; checkpoint: {ckpt}")
     return {"checkpoint": str(ckpt), "results": columns, "train_seconds": ctx["train_seconds"]}

@@ -20,18 +20,6 @@ from lerobot_multi.meta.formats import folder_format
 from lerobot_multi.meta.spec import group_of_datasets
 
 MANIFEST_FILE = "mixture.json"
-OPTION_KEYS = (
-    "mixed_fps",
-    "rename_map",
-    "pad_vectors",
-    "fill_missing_cameras",
-    "normalization_mode",
-    "condition_on",
-    "condition_feature",
-    "temperature",
-    "epoch_size",
-    "streaming",
-)
 
 
 def fingerprint(root: Path) -> str:
@@ -50,9 +38,6 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
     episodes and each dataset's fingerprint."""
     meta, spec, shares = dataset.meta, dataset.spec, dataset.sampling_shares
     groups = group_of_datasets(meta.repo_ids, [m.robot_type for m in meta.sub_metas], spec.normalization_mode)
-    weights = spec.weights
-    if isinstance(weights, Mapping):
-        weights = [weights.get(r) for r in meta.repo_ids]
     rows = []
     for i, (source, sub) in enumerate(zip(meta.sources, meta.sub_metas)):
         held = sorted((held_out or {}).get(source.repo_id, []))
@@ -64,7 +49,7 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
                 "root": str(source.root),
                 "episodes": sorted(set(selected) | set(held)),
                 "held_out": held,
-                "weight": None if weights is None else weights[i],
+                "weight": source.weight,
                 "share": float(shares[i]),
                 "frames": meta.num_frames_of(i),
                 "fps": sub.fps,
@@ -73,7 +58,7 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
                 "fingerprint": fingerprint(source.root),
             }
         )
-    options = {k: getattr(spec, k) for k in OPTION_KEYS if k != "streaming"}
+    options = spec.identity_options()
     options["streaming"] = isinstance(dataset, torch.utils.data.IterableDataset)
     cond = meta.conditioning
     if cond is not None:

@@ -41,13 +41,19 @@ def write_report(output_dir: str | Path, path: str | Path | None = None) -> Path
     import matplotlib.pyplot as plt
 
     output_dir = Path(output_dir)
-    records = read_metrics(output_dir)
-    names, drawn, target = _shares(output_dir)
     manifest_path = output_dir / "checkpoints" / "last" / "pretrained_model" / MANIFEST_FILE
-    manifest = read_manifest(manifest_path) if manifest_path.exists() else None
-
     fig, axes = plt.subplots(3, 1, figsize=(10, 12), gridspec_kw={"height_ratios": [3, 2, 1.4]})
-    ax = axes[0]
+    _draw_losses(axes[0], read_metrics(output_dir))
+    _draw_shares(axes[1], *_shares(output_dir))
+    _draw_mixture(axes[2], read_manifest(manifest_path) if manifest_path.exists() else None)
+    fig.tight_layout()
+    path = Path(path) if path is not None else output_dir / REPORT_FILE
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _draw_losses(ax, records: list[dict]) -> None:
     repo_ids = list(dict.fromkeys(r for rec in records for r in rec["loss"]))
     for repo_id in repo_ids:
         points = [(rec["step"], rec["loss"][repo_id]) for rec in records if repo_id in rec["loss"]]
@@ -59,7 +65,8 @@ def write_report(output_dir: str | Path, path: str | Path | None = None) -> Path
         ax.text(0.5, 0.5, "no validation (dataset.val_episodes not set)", ha="center", transform=ax.transAxes)
     ax.set(title="validation loss per dataset (held-out episodes)", xlabel="step", ylabel="loss")
 
-    ax = axes[1]
+
+def _draw_shares(ax, names: list[str], drawn: list[int], target: list[float]) -> None:
     total = max(sum(drawn), 1)
     x = range(len(names))
     ax.bar([i - 0.2 for i in x], [n / total for n in drawn], width=0.4, label=f"drawn ({total} samples)")
@@ -68,7 +75,8 @@ def write_report(output_dir: str | Path, path: str | Path | None = None) -> Path
     ax.set(title="samples drawn per dataset vs target share", ylabel="share")
     ax.legend(fontsize=8)
 
-    ax = axes[2]
+
+def _draw_mixture(ax, manifest: dict | None) -> None:
     ax.axis("off")
     if manifest is not None:
         columns = ["repo_id", "robot", "fps", "episodes", "held-out", "frames", "share", "group"]
@@ -91,8 +99,3 @@ def write_report(output_dir: str | Path, path: str | Path | None = None) -> Path
         table.scale(1, 1.6)
         table.auto_set_column_width(list(range(len(columns))))
     ax.set_title("mixture (checkpoints/last/pretrained_model/mixture.json)")
-    fig.tight_layout()
-    path = Path(path) if path is not None else output_dir / REPORT_FILE
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lerobot.policies.act.configuration_act import ACTConfig
 
 from lerobot_multi.compat import collate_for
 from lerobot_multi.meta.sources import DatasetSourceError
@@ -163,7 +164,7 @@ class ValidationSet:
         """The policy's loss per dataset (frame-weighted mean over its batches)."""
         was_training = policy.training
         policy.eval()
-        if getattr(policy.config, "use_vae", False) and hasattr(policy, "model"):
+        if isinstance(policy.config, ACTConfig) and policy.config.use_vae:
             # ACT computes its loss only through its VAE encoder (in eval mode lerobot's forward fails
             # on the missing latent stats): keep that branch, with dropout off and a seeded sample.
             policy.model.training = True

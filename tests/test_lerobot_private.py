@@ -1,0 +1,69 @@
+"""The private lerobot names lerobot-multi depends on: one test each, failing with a message that names
+the name when a lerobot release removes or stops using it (docs/lerobot-lines.md)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from conftest import SAME
+
+from lerobot_multi.compat import LINE
+
+
+def test_streaming_calls_make_backtrackable_dataset():
+    """stream/source_stream.py overrides `StreamingLeRobotDataset._make_backtrackable_dataset` (windows
+    sized to the requested offsets) and `make_frame`: lerobot's `__iter__` must still call both."""
+    from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
+
+    for name in ("_make_backtrackable_dataset", "make_frame"):
+        assert hasattr(StreamingLeRobotDataset, name), f"lerobot removed StreamingLeRobotDataset.{name}"
+    source = inspect.getsource(StreamingLeRobotDataset.__iter__)
+    assert "self._make_backtrackable_dataset(" in source, (
+        "StreamingLeRobotDataset.__iter__ no longer calls _make_backtrackable_dataset"
+    )
+    assert "self.make_frame(" in source, "StreamingLeRobotDataset.__iter__ no longer calls make_frame"
+
+
+@pytest.mark.skipif(LINE.name != "0.6", reason="0.4.4's stream ends a shard on StopIteration")
+def test_shard_exhausted_error_is_what_the_stream_catches():
+    """compat.ShardExhausted is lerobot 0.6's private `_ShardExhaustedError`, which our `make_frame`
+    raises at a shard's end because lerobot's `__iter__` catches exactly it."""
+    from lerobot.datasets import streaming_dataset
+
+    from lerobot_multi import compat
+
+    assert hasattr(streaming_dataset, "_ShardExhaustedError"), (
+        "lerobot removed lerobot.datasets.streaming_dataset._ShardExhaustedError"
+    )
+    assert compat.ShardExhausted is streaming_dataset._ShardExhaustedError
+    source = inspect.getsource(streaming_dataset.StreamingLeRobotDataset.__iter__)
+    assert "except _ShardExhaustedError" in source, (
+        "StreamingLeRobotDataset.__iter__ no longer catches _ShardExhaustedError"
+    )
+
+
+@pytest.mark.skipif(not LINE.dataset_reader, reason="a line without lerobot's DatasetReader")
+def test_dataset_reader_keeps_its_metadata_in_meta(data_root):
+    """compat.with_features gives lerobot 0.6's `DatasetReader` new metadata through its private
+    `_meta` (it reads video keys from there, not from the dataset)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from lerobot_multi import compat
+
+    ds = LeRobotDataset(SAME[0], root=data_root / SAME[0])
+    assert hasattr(ds.reader, "_meta"), "lerobot's DatasetReader no longer has _meta"
+    assert ds.reader._meta is ds.meta
+    features = {k: v for k, v in ds.meta.features.items() if k != "action"}
+    compat.with_features(ds, features)
+    assert ds.reader._meta is ds.meta and "action" not in ds.reader._meta.features
+
+
+def test_train_wraps_the_loop():
+    """train/training.py runs `lerobot_train.train.__wrapped__(cfg, accelerator=...)`: the loop under
+    lerobot's CLI parser decorator."""
+    from lerobot.scripts import lerobot_train
+
+    loop = getattr(lerobot_train.train, "__wrapped__", None)
+    assert loop is not None, "lerobot_train.train has no __wrapped__ (lerobot's parser decorator changed)"
+    assert list(inspect.signature(loop).parameters)[:2] == ["cfg", "accelerator"]
