@@ -19,6 +19,7 @@ from lerobot.processor.normalize_processor import NormalizerProcessorStep
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset, StreamingMultiLeRobotDataset
 from lerobot_multi.deploy.condition_step import condition_step
+from lerobot_multi.deploy.errors import DeployError
 from lerobot_multi.deploy.normalize import dataset_group_stats
 from lerobot_multi.inspect.info_table import format_report, mixture_report
 
@@ -150,7 +151,7 @@ def _error(step, task):
                 "complementary_data": {"task": task},
             }
         )
-    except DatasetSourceError as e:
+    except DeployError as e:
         return e
     raise AssertionError("no error")
 

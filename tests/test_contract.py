@@ -43,7 +43,10 @@ def test_contract_items(data_root):
         drop_n_last_frames=3,  # what diffusion asks for (ACT has no drop_n_last_frames in 0.4.4)
         shuffle=True,
     )
-    assert all(0 <= i < ds.num_frames for i in sampler)
+    drawn = list(sampler)
+    starts, ends = meta.episodes["dataset_from_index"], meta.episodes["dataset_to_index"]
+    # every frame once, except each episode's last 3 (global indices, over every dataset)
+    assert sorted(drawn) == [i for a, b in zip(starts, ends) for i in range(a, b - 3)]
 
     # 5. num_frames / num_episodes (logging, MetricsTracker)
     assert ds.num_frames == meta.total_frames and ds.num_episodes == meta.total_episodes

@@ -67,3 +67,20 @@ def test_train_wraps_the_loop():
     loop = getattr(lerobot_train.train, "__wrapped__", None)
     assert loop is not None, "lerobot_train.train has no __wrapped__ (lerobot's parser decorator changed)"
     assert list(inspect.signature(loop).parameters)[:2] == ["cfg", "accelerator"]
+
+
+def test_the_line_describes_the_installed_lerobot():
+    """compat.LINE's config facts hold for the installed lerobot: its TrainPipelineConfig has exactly
+    this line's own fields of those the lines differ in, and DatasetConfig has eval_split iff the line
+    says so."""
+    import dataclasses
+
+    from lerobot.configs.default import DatasetConfig
+    from lerobot.configs.train import TrainPipelineConfig
+
+    from lerobot_multi.compat import LINES
+
+    names = set(dir(TrainPipelineConfig)) | {f.name for f in dataclasses.fields(TrainPipelineConfig)}
+    differing = set().union(*(line.train_config_fields for line in LINES.values()))
+    assert differing & names == set(LINE.train_config_fields)
+    assert ("eval_split" in {f.name for f in dataclasses.fields(DatasetConfig)}) == LINE.eval_split

@@ -7,7 +7,8 @@ import torch
 from helpers import tiny_act
 from lerobot.policies.factory import make_pre_post_processors
 
-from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
+from lerobot_multi import MultiLeRobotDataset
+from lerobot_multi.deploy.errors import DeployError
 from lerobot_multi.deploy.normalize import dataset_group_stats, install_group_normalization
 
 ROBOTS = ["lab/arm_small", "lab/arm_big"]  # robot types arm_a and arm_b; actions around 0 and around 50
@@ -49,6 +50,6 @@ def test_per_dataset_groups_and_unknown_group(data_root):
     pre, post = make_pre_post_processors(cfg, dataset_stats=ds.meta.stats)
     install_group_normalization(pre, post, repo_groups, stats)
     with pytest.raises(
-        DatasetSourceError, match=r"normalization group None is unknown: name one of the groups"
+        DeployError, match=r"normalization group None is unknown: name one of the groups"
     ):
         post(torch.zeros(1, 6))

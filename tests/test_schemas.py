@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from helpers import run, train_cmd
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from safetensors import safe_open
 
 from lerobot_multi import DatasetSourceError, MultiLeRobotDataset
 
@@ -94,7 +97,13 @@ def test_six_and_fourteen_dof_train_together(data_root, tmp_path):
         "--dataset.pad_vectors=true",
     ]
     run(train_cmd(*args, "--steps=2", "--num_workers=0", f"--output_dir={out}"), cwd=tmp_path)
-    assert (out / "checkpoints/last/pretrained_model/model.safetensors").exists()
+    ckpt = out / "checkpoints/last/pretrained_model"
+    config = json.loads((ckpt / "config.json").read_text())
+    assert config["input_features"]["observation.state"]["shape"] == [14]
+    assert config["output_features"]["action"]["shape"] == [14]
+    stats = next(ckpt.glob("policy_preprocessor_step_*.safetensors"))
+    with safe_open(str(stats), "pt") as f:  # the normalizer's stats span the padded width
+        assert f.get_tensor("action.mean").shape == (14,)
 
 
 def test_fill_missing_cameras(data_root):

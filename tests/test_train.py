@@ -113,7 +113,13 @@ def test_single_string_repo_id_is_plain_lerobot(data_root, tmp_path):
     )
     log = proc.stdout + proc.stderr
     assert "Multiple datasets" not in log and "dataset.num_episodes=2" in log
-    assert (out / "checkpoints/last/pretrained_model/model.safetensors").exists()
+    ckpt = out / "checkpoints/last/pretrained_model"
+    # lerobot's own run: a string repo_id saved as such, no mixture manifest, lerobot's normalizer
+    assert json.loads((ckpt / "train_config.json").read_text())["dataset"]["repo_id"] == "lab/sess_c"
+    assert not (ckpt / "mixture.json").exists()
+    steps = json.loads((ckpt / "policy_preprocessor.json").read_text())["steps"]
+    assert "normalizer_processor" in [step.get("registry_name") for step in steps]
+    assert not any("lerobot_multi" in json.dumps(step) for step in steps)
 
 
 def test_two_process_accelerate_run(data_root, tmp_path):
@@ -133,7 +139,11 @@ def test_two_process_accelerate_run(data_root, tmp_path):
     log = run(cmd, cwd=tmp_path, timeout=3600)
     text = log.stdout + log.stderr
     assert "Effective batch size: 4 x 2 = 8" in text
-    assert (out / "checkpoints/last/pretrained_model/model.safetensors").exists()
+    manifest = json.loads((out / "checkpoints/last/pretrained_model/mixture.json").read_text())
+    rows = {d["repo_id"]: d for d in manifest["datasets"]}
+    assert list(rows) == ["lab/sess_a", "lab/sess_c"]
+    assert all(len(d["held_out"]) == 1 for d in rows.values())  # val_episodes=1 in each dataset
+    assert {d["normalization_group"] for d in rows.values()} == {"lab/sess_a", "lab/sess_c"}
     records = (out / "val_metrics.jsonl").read_text().splitlines()  # once, not once per rank
     assert len(records) == 1 and json.loads(records[0])["step"] == 2
     shares = [json.loads(line) for line in (out / "mixture_shares.jsonl").read_text().splitlines()]

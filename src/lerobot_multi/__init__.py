@@ -25,6 +25,8 @@ if multiprocessing.current_process().name == "MainProcess":
 # not the config's (lerobot's every policy and env) or the stream's
 _LAZY = {
     **_STEPS,
+    "DeployError": "lerobot_multi.deploy.errors",
+    "MixtureSpec": "lerobot_multi.meta.spec",
     "MultiDatasetConfig": "lerobot_multi.config",
     "MultiTrainPipelineConfig": "lerobot_multi.config",
     "make_dataset": "lerobot_multi.factory",
@@ -37,8 +39,10 @@ _LAZY = {
 __all__ = [
     "ConditionProcessorStep",
     "DatasetSourceError",
+    "DeployError",
     "GroupNormalizerProcessorStep",
     "GroupUnnormalizerProcessorStep",
+    "MixtureSpec",
     "MultiDatasetConfig",
     "MultiDatasetMetadata",
     "MultiLeRobotDataset",

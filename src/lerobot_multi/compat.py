@@ -61,7 +61,7 @@ LINES = {
         language_columns=False,
         eval_split=False,
         dataset_reader=False,
-        train_config_fields=frozenset(),
+        train_config_fields=frozenset({"use_rabc", "rabc_progress_path"}),
         hub_cache="folder",
     ),
     "0.6": LerobotLine(
@@ -73,9 +73,7 @@ LINES = {
         language_columns=True,
         eval_split=True,
         dataset_reader=True,
-        train_config_fields=frozenset(
-            {"use_rabc", "rabc_progress_path", "sample_weighting", "trainable_config"}
-        ),
+        train_config_fields=frozenset({"sample_weighting", "trainable_config", "eval_steps"}),
         hub_cache="snapshot",
     ),
 }

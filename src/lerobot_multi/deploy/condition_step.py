@@ -19,7 +19,7 @@ import torch
 from lerobot.processor.pipeline import ProcessorStep, ProcessorStepRegistry
 
 from lerobot_multi.compat import TransitionKey
-from lerobot_multi.meta.sources import DatasetSourceError
+from lerobot_multi.deploy.errors import DeployError
 
 
 @dataclass
@@ -37,7 +37,7 @@ class ConditionProcessorStep(ProcessorStep):
         resolved = self.aliases.get(name, name)
         if resolved in self.groups:
             return self.groups.index(resolved)
-        raise DatasetSourceError(
+        raise DeployError(
             f"conditioning group {name!r} is unknown (condition_on={self.mode}): name one of the groups "
             f"{self.groups}"
             + (f" or {sorted(self.aliases)}" if self.aliases else "")
@@ -59,7 +59,7 @@ class ConditionProcessorStep(ProcessorStep):
         if width == full:  # a training batch: the dataset appended it
             return transition
         if width > self.base_width:
-            raise DatasetSourceError(
+            raise DeployError(
                 f"observation {self.key!r} has {width} dimensions: expected {self.base_width} (or {full} "
                 "with the conditioning one-hot)"
             )

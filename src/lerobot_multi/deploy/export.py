@@ -24,8 +24,8 @@ from lerobot.processor.converters import (
 from lerobot.utils.constants import POLICY_POSTPROCESSOR_DEFAULT_NAME, POLICY_PREPROCESSOR_DEFAULT_NAME
 
 from lerobot_multi.deploy.condition_step import ConditionProcessorStep
+from lerobot_multi.deploy.errors import DeployError
 from lerobot_multi.deploy.normalize import GroupNormalization
-from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def pretrained_dir(checkpoint: str | Path) -> Path:
             candidate / f"{POLICY_PREPROCESSOR_DEFAULT_NAME}.json"
         ).is_file():
             return candidate
-    raise DatasetSourceError(
+    raise DeployError(
         f"checkpoint {str(path)!r}: no config.json with {POLICY_PREPROCESSOR_DEFAULT_NAME}.json in it or in "
         "its pretrained_model/ (give a checkpoint folder such as outputs/train/x/checkpoints/last)"
     )
@@ -74,14 +74,14 @@ def export_group(
     """
     src, out = pretrained_dir(checkpoint), Path(output)
     if out.exists() and any(out.iterdir()):
-        raise DatasetSourceError(f"--output {str(out)!r} exists and is not empty; name a new folder")
+        raise DeployError(f"--output {str(out)!r} exists and is not empty; name a new folder")
     pre, post = _load(src)
     replaced, conditioned = 0, False
     for pipeline in (pre, post):
         for i, step in enumerate(pipeline.steps):
             if isinstance(step, GroupNormalization):
                 if group is None:
-                    raise DatasetSourceError(
+                    raise DeployError(
                         f"checkpoint {str(src)!r} normalizes per group {step.groups}: name one with --group"
                     )
                 pipeline.steps[i] = step.step_for(group)
@@ -91,7 +91,7 @@ def export_group(
                 step.select_group(name)  # an unknown group is an error listing the known ones
                 conditioned = True
     if not replaced and not conditioned:
-        raise DatasetSourceError(
+        raise DeployError(
             f"checkpoint {str(src)!r} holds no lerobot-multi normalization groups (normalization_mode "
             "'global') and no conditioning: stock lerobot loads it as it is"
         )

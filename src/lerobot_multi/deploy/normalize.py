@@ -34,7 +34,7 @@ from lerobot.processor.normalize_processor import NormalizerProcessorStep, Unnor
 from lerobot.processor.pipeline import ProcessorStep, ProcessorStepRegistry
 
 from lerobot_multi.compat import TransitionKey
-from lerobot_multi.meta.sources import DatasetSourceError
+from lerobot_multi.deploy.errors import DeployError
 from lerobot_multi.meta.spec import group_of_datasets
 from lerobot_multi.meta.stats import Stats, aggregate
 
@@ -100,7 +100,7 @@ class GroupNormalization(ProcessorStep):
             return name
         if name in self.repo_groups:
             return self.repo_groups[name]
-        raise DatasetSourceError(
+        raise DeployError(
             f"normalization group {name!r} is unknown: name one of the groups {self.groups} or a repo_id of "
             f"{list(self.repo_groups)} with overrides {{{type(self).__name__!r}: {{'group': ...}}}}, or "
             "write a plain lerobot checkpoint for one group with `lerobot-multi-export CHECKPOINT --group "

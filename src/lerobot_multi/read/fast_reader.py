@@ -26,7 +26,7 @@ from lerobot_multi.read.schema_step import SchemaStep
 from lerobot_multi.read.video import VideoFrames
 
 
-class SourceReader:
+class SourceFrames:
     """Dataset `i`'s frames: its lazily opened `FrameStore`, and its videos' files and start times."""
 
     def __init__(self, meta, i: int, videos: VideoFrames):
@@ -92,7 +92,7 @@ class BatchAssembler(SampleReader):
         self.step = SchemaStep(meta, return_uint8=return_uint8)
         self.image_transforms = image_transforms
         self.videos = VideoFrames(video_backend, tolerance_s, return_uint8=return_uint8)
-        self.readers = [SourceReader(meta, i, self.videos) for i in range(len(meta.sources))]
+        self.frames = [SourceFrames(meta, i, self.videos) for i in range(len(meta.sources))]
         self.source_episodes = meta.source_episode_ids
         self.lengths = meta.episode_lengths
 
@@ -133,8 +133,8 @@ class BatchAssembler(SampleReader):
         return self.step.finish(cols, d)
 
     def _read(self, i, rows, pos, start, end, episodes, cols, n, videos: list) -> None:
-        reader, step = self.readers[i], self.step
-        arrays = reader.arrays()
+        src, step = self.frames[i], self.step
+        arrays = src.arrays()
         for plan in step.plans[i]:
             if plan.source is None:
                 step.put_missing(plan, rows, cols, n)
@@ -147,11 +147,11 @@ class BatchAssembler(SampleReader):
             if plan.kind == "data":
                 step.put(i, plan, rows, arrays[plan.source][q], cols, n, positions=q)
             elif plan.kind == "image":
-                step.put(i, plan, rows, reader.store.image(plan.source, q), cols, n)
+                step.put(i, plan, rows, src.store.image(plan.source, q), cols, n)
             else:
                 ts = arrays["timestamp"][q if q.ndim == 2 else q[:, None]]
                 source_episodes = self.source_episodes[episodes]
-                for path, local, windows in reader.video_requests(plan.source, source_episodes, ts):
+                for path, local, windows in src.video_requests(plan.source, source_episodes, ts):
                     videos.append((i, plan, rows[local], source_episodes[local], path, windows))
         step.put_masks(i, rows, cols, n)
 

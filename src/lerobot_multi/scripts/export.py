@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from lerobot_multi.deploy.errors import DeployError
 from lerobot_multi.deploy.export import export_group
 from lerobot_multi.meta.sources import DatasetSourceError
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         out = export_group(args.checkpoint, args.group, args.output, args.condition)
-    except DatasetSourceError as e:
+    except (DatasetSourceError, DeployError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"lerobot checkpoint for group {args.group or args.condition!r} written to {out}")
