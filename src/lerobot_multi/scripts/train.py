@@ -1,7 +1,9 @@
-"""lerobot-multi-train: lerobot 0.4.4's own `lerobot-train`, with a dataset list allowed.
+"""lerobot-multi-train: the installed lerobot's own `lerobot-train` (0.4.4 or 0.6), with a dataset
+list allowed.
 
 We parse `MultiTrainPipelineConfig` (the same flags; `repo_id` may be a list) and run lerobot's own
-training loop through the seam in `lerobot_multi.train.training`.
+training loop (`lerobot_multi.train.training.train`) through the seam of the installed lerobot line
+(`lerobot_multi.train.seam`).
 """
 
 # No `from __future__ import annotations`: lerobot's parser reads the real annotation of `_cli`.

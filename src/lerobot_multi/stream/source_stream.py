@@ -1,8 +1,9 @@
-"""One dataset's stream: lerobot 0.4.4's StreamingLeRobotDataset with the fixes a mixture needs.
+"""One dataset's stream: the installed lerobot's StreamingLeRobotDataset with the fixes a mixture needs.
 
 It keeps lerobot's metadata and parquet loading, shard interleaving, shuffle and look-back/look-ahead
-buffers, and replaces `make_frame` / `_make_backtrackable_dataset` (see docs/streaming.md for what
-lerobot 0.4.4 gets wrong: unapplied episode selection, video timestamps, window clamping, ...).
+buffers, and replaces `make_frame` / `_make_backtrackable_dataset` (private: tests/test_lerobot_private.py
+checks lerobot still calls it), see docs/streaming.md for what lerobot's own stream gets wrong for a
+mixture: unapplied episode selection, video timestamps, window clamping, ...
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class SourceStream(StreamingLeRobotDataset):
             revision=source.revision,
             buffer_size=buffer_size,
         )
-        # lerobot 0.4.4 stores `episodes` but never filters by it: rows are filtered in `_rows`
+        # lerobot's stream stores `episodes` but does not filter rows by it: `_rows` does
         self.selected = None if source.episodes is None else np.asarray(source.episodes)
         episodes = self.meta.episodes
         self.lengths = np.asarray(episodes["length"], dtype=np.int64)
