@@ -2,6 +2,7 @@
 
     python benchmarks/bench_index.py [--counts 10 100 1000] [--items 1024] [--rounds 31] [--camera]
     python benchmarks/bench_index.py --open-only [--counts 100 1000]
+    python benchmarks/bench_index.py --previous /path/to/old/src   # + the previous version, same run
 
 For N small datasets (lerobot's writer, state/action, 2 episodes each; `--camera` adds a video), reads
 the same random global indices through (a) lerobot's LeRobotDataset per repo directly (index
@@ -15,18 +16,20 @@ than lerobot's own reader), (c) lerobot 0.4.4's legacy MultiLeRobotDataset, two 
 
 Each round runs every variant once in shuffled order; the ratios are per round, reported as the median
 (and quartiles) over rounds. Also the time to open each: ours with its defaults (threads),
-and lerobot's legacy class.
+and lerobot's legacy class. `--previous SRC` measures the same in a child process with a previous
+version's src/ and prints its multi/direct ratios and ours over them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from functools import partial
 
 import numpy as np
-from common import paired_ratios, small_datasets
+from common import paired_ratios, previous_version, small_datasets
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from torch.utils.data import default_collate
 
@@ -62,7 +65,7 @@ def fmt(r: tuple[float, float, float]) -> str:
     return f"{r[0]:.3f} ({r[1]:.3f}-{r[2]:.3f})"
 
 
-def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
+def measure(count: int, items: int, rounds: int, camera: str | None) -> tuple[dict, dict, dict]:
     root, repo_ids = small_datasets(count, camera=camera)
     LeRobotDataset(repo_ids[0], root=root / repo_ids[0], video_backend="pyav")  # one-time imports/caches
     t = time.perf_counter()
@@ -103,9 +106,25 @@ def measure(count: int, items: int, rounds: int, camera: str | None) -> str:
         rounds=rounds,
     )
     return (
-        f"{count:>8} {open_multi:>8.2f} {open_legacy:>9.2f} {direct_us:>9.1f} "
-        f"{fmt(batch['direct again']):>22} {fmt(batch['multi']):>22} {batch['legacy'][0]:>12.3f} {fmt(item['multi']):>22} {item['legacy'][0]:>11.3f}"
+        {"count": count, "open": open_multi, "open_legacy": open_legacy, "direct_us": direct_us},
+        batch,
+        item,
     )
+
+
+def row(values: dict, batch: dict, item: dict, previous: dict | None) -> str:
+    line = (
+        f"{values['count']:>8} {values['open']:>8.2f} {values['open_legacy']:>9.2f} {values['direct_us']:>9.1f} "
+        f"{fmt(batch['direct again']):>22} {fmt(batch['multi']):>22} {batch['legacy'][0]:>12.3f} "
+        f"{fmt(item['multi']):>22} {item['legacy'][0]:>11.3f}"
+    )
+    if previous is not None:  # the previous version's multi/direct, and ours over it
+        prev_batch, prev_item = previous["batch"], previous["item"]
+        line += (
+            f" {prev_batch:>10.3f} {batch['multi'][0] / prev_batch:>10.2f}"
+            f" {prev_item:>10.3f} {item['multi'][0] / prev_item:>10.2f}"
+        )
+    return line
 
 
 def measure_opening(count: int) -> str:
@@ -137,20 +156,37 @@ def main() -> None:
     parser.add_argument(
         "--open-only", action="store_true", help="time opening only: legacy, serial, 8 threads, 2 processes"
     )
+    parser.add_argument(
+        "--previous", metavar="SRC", help="a previous version's src/: measured in the same run"
+    )
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # a child run's output
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    cam = "observation.images.top" if args.camera else None
+    if args.json:
+        out = {}
+        for count in args.counts:
+            _, batch, item = measure(count, args.items, args.rounds, cam)
+            out[str(count)] = {"batch": batch["multi"][0], "item": item["multi"][0]}
+        print(json.dumps(out))
+        return
     if args.open_only:
         print(f"{'datasets':>8} {'legacy s':>10} {'serial s':>10} {'8 threads':>10} {'2 procs':>10}")
         for count in args.counts:
             print(measure_opening(count), flush=True)
         return
-    print(
+    header = (
         f"{'datasets':>8} {'open s':>8} {'legacy s':>9} {'direct us':>9} "
         f"{'batch direct/direct':>22} {'batch multi/direct':>22} {'legacy/direct':>12} {'item multi/direct':>22} {'legacy/direct':>11}"
     )
+    previous = {}
+    if args.previous:
+        header += f" {'prev batch':>10} {'batch/prev':>10} {'prev item':>10} {'item/prev':>10}"
+        argv = ["--counts", *map(str, args.counts), f"--items={args.items}", f"--rounds={args.rounds}"]
+        previous = previous_version(args.previous, __file__, argv + (["--camera"] if args.camera else []))
+    print(header)
     for count in args.counts:
-        cam = "observation.images.top" if args.camera else None
-        print(measure(count, args.items, args.rounds, cam), flush=True)
+        print(row(*measure(count, args.items, args.rounds, cam), previous.get(str(count))), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -76,3 +78,15 @@ def paired_ratios(
         for name in fns:
             ratios[name].append(seconds[name] / seconds[baseline])
     return {k: tuple(float(x) for x in np.percentile(v, [50, 25, 75])) for k, v in ratios.items()}
+
+
+def previous_version(src: str, script: str, argv: list[str]) -> dict:
+    """`script argv --json` run by a previous version (its `src/` first on PYTHONPATH) in a child process
+    of this run: the JSON object of its last output line."""
+    env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+    proc = subprocess.run(
+        [sys.executable, script, *argv, "--json"], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"the previous version ({src}) failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
