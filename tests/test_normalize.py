@@ -49,7 +49,5 @@ def test_per_dataset_groups_and_unknown_group(data_root):
     make_policy(cfg, ds_meta=ds.meta)
     pre, post = make_pre_post_processors(cfg, dataset_stats=ds.meta.stats)
     install_group_normalization(pre, post, repo_groups, stats)
-    with pytest.raises(
-        DeployError, match=r"normalization group None is unknown: name one of the groups"
-    ):
+    with pytest.raises(DeployError, match=r"normalization group None is unknown: name one of the groups"):
         post(torch.zeros(1, 6))
