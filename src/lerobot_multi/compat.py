@@ -49,6 +49,8 @@ class LerobotLine:
     hub_cache: str
     """Where a hub dataset lives without a root: "folder" (`HF_LEROBOT_HOME/<repo_id>`, 0.4.4) or
     "snapshot" (huggingface_hub's cache under `HF_LEROBOT_HOME/hub`, 0.6)."""
+    info_dataclass: bool
+    """`meta.info` is a `DatasetInfo` dataclass (0.6); a dict on 0.4.4."""
 
 
 LINES = {
@@ -63,6 +65,7 @@ LINES = {
         dataset_reader=False,
         train_config_fields=frozenset({"use_rabc", "rabc_progress_path"}),
         hub_cache="folder",
+        info_dataclass=False,
     ),
     "0.6": LerobotLine(
         name="0.6",
@@ -75,6 +78,7 @@ LINES = {
         dataset_reader=True,
         train_config_fields=frozenset({"sample_weighting", "trainable_config", "eval_steps"}),
         hub_cache="snapshot",
+        info_dataclass=True,
     ),
 }
 
@@ -102,6 +106,7 @@ _MOVED_06 = {
     "hf_transform_to_torch": ("lerobot.datasets.io_utils", "hf_transform_to_torch"),
     "LegacyMultiLeRobotDataset": ("lerobot.datasets.multi_dataset", "MultiLeRobotDataset"),
     "Backtrackable": ("lerobot.datasets.streaming_dataset", "Backtrackable"),
+    "DatasetInfo": ("lerobot.datasets.utils", "DatasetInfo"),
     # private in lerobot, but it is what 0.6's stream catches to end a shard: ours must raise it
     "ShardExhausted": ("lerobot.datasets.streaming_dataset", "_ShardExhaustedError"),
     "BackwardCompatibilityError": ("lerobot.datasets.utils", "BackwardCompatibilityError"),
@@ -149,6 +154,8 @@ __all__ = [
     "LEROBOT_VERSION",
     "LerobotLine",
     "collate_for",
+    "dataset_info",
+    "default_tools",
     "eval_split",
     "eval_steps",
     "lerobot_dataset_options",
@@ -230,6 +237,26 @@ def lerobot_dataset_options(return_uint8: bool) -> dict:
             f"return_uint8 for reader='lerobot' needs lerobot's 0.6 line (lerobot {LEROBOT_VERSION} has no such option)"
         )
     return {}
+
+
+def dataset_info(info: dict):
+    """`meta.info` as the installed lerobot gives it: 0.6's `DatasetInfo` (its known fields; the
+    features dict is shared, not copied), 0.4.4's dict."""
+    if not LINE.info_dataclass:
+        return info
+    info_class = __getattr__("DatasetInfo")
+    known = {f.name for f in dataclasses.fields(info_class)}
+    return info_class(**{k: v for k, v in info.items() if k in known})
+
+
+def default_tools() -> list[dict]:
+    """lerobot 0.6's default tool schemas (a dataset that declares none); none on a line without
+    language columns."""
+    if not LINE.language_columns:
+        return []
+    from lerobot.datasets.language import DEFAULT_TOOLS
+
+    return [dict(t) for t in DEFAULT_TOOLS]
 
 
 def collate_for(meta):

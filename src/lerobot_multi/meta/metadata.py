@@ -8,6 +8,7 @@ exercise each item. Memory is O(datasets + episodes): nothing here is per frame.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from lerobot_multi.compat import LANGUAGE_DTYPE
+from lerobot_multi.compat import LANGUAGE_DTYPE, dataset_info, default_tools
 from lerobot_multi.meta.conditioning import Conditioning, build_conditioning, grow_feature, grow_stats
 from lerobot_multi.meta.episodes_table import build_episodes_table
 from lerobot_multi.meta.indexing import cumulative_offsets
@@ -29,7 +30,7 @@ from lerobot_multi.meta.schema import (
     check_robot_types,
     reconcile_features,
 )
-from lerobot_multi.meta.source_meta import SourceMetadata, load_all_metadata
+from lerobot_multi.meta.source_meta import SourceMetadata, open_sources
 from lerobot_multi.meta.sources import DatasetSource
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.meta.stats import (
@@ -111,16 +112,7 @@ class MultiDatasetMetadata:
         self._build_tasks(metas)
         self._build_episodes(tables)
 
-        self.info = copy.deepcopy(metas[0].info)
-        self.info.update(
-            features=self.schema.features,
-            fps=fps,
-            robot_type=robot_type,
-            total_episodes=int(self.episode_offsets[-1]),
-            total_frames=int(self.frame_offsets[-1]),
-            total_tasks=len(self.tasks),
-            splits={"train": f"0:{int(self.episode_offsets[-1])}"},
-        )
+        self._info = self._merged_info(metas, fps, robot_type)
         own_stats = [self._own_stats(i) for i in range(len(self.sources))]
         plain_keys = [k for k in self.schema.features if k not in self.schema.padded]
         self.stats: Stats = aggregate(own_stats, keys=plain_keys)
@@ -142,11 +134,31 @@ class MultiDatasetMetadata:
         )
         if self.conditioning is not None:
             self._grow_for_conditioning(self.conditioning)
+        self.info = dataset_info(self._info)  # as the installed lerobot gives it (0.6: a DatasetInfo)
+
+    def _merged_info(self, metas: Sequence[SourceMetadata], fps, robot_type) -> dict:
+        """info.json of the mixture: the first dataset's, with the mixture's features, counts, fps and
+        robot type, and the largest file sizes (a limit every dataset's files keep)."""
+        info = copy.deepcopy(metas[0].info)
+        info.update(
+            features=self.schema.features,
+            fps=fps,
+            robot_type=robot_type,
+            total_episodes=int(self.episode_offsets[-1]),
+            total_frames=int(self.frame_offsets[-1]),
+            total_tasks=len(self.tasks),
+            splits={"train": f"0:{int(self.episode_offsets[-1])}"},
+        )
+        for name in ("data_files_size_in_mb", "video_files_size_in_mb"):
+            sizes = [m.info[name] for m in metas if m.info.get(name) is not None]
+            if sizes:
+                info[name] = max(sizes)
+        return info
 
     def _grow_for_conditioning(self, cond: Conditioning) -> None:
         """The condition feature, its global and per-dataset stats, with the one-hot dimensions (the
         mixture's exact values in every dataset's stats: a group's own would be constant)."""
-        self.info["features"] = {
+        self._info["features"] = {
             k: grow_feature(ft, cond) if k == cond.key else ft for k, ft in self.schema.features.items()
         }
         cond_stats = cond.stats()
@@ -274,15 +286,15 @@ class MultiDatasetMetadata:
 
     @property
     def fps(self) -> int:
-        return self.info["fps"]
+        return self._info["fps"]
 
     @property
     def robot_type(self) -> str | None:
-        return self.info["robot_type"]
+        return self._info["robot_type"]
 
     @property
     def features(self) -> dict[str, dict]:
-        return self.info["features"]
+        return self._info["features"]
 
     @property
     def disabled_features(self) -> set[str]:
@@ -312,6 +324,19 @@ class MultiDatasetMetadata:
         return any(ft["dtype"] == LANGUAGE_DTYPE for ft in self.features.values())
 
     @property
+    def tools(self) -> list[dict]:
+        """lerobot 0.6's tool schemas for chat templates over language columns: every dataset's
+        (info.json `tools`, else lerobot's default), each distinct schema once, in dataset order."""
+        seen: dict[str, dict] = {}
+        for m in self.sub_metas:
+            for tool in m.info.get("tools") or default_tools():
+                seen.setdefault(json.dumps(tool, sort_keys=True), dict(tool))
+        return list(seen.values())
+
+    data_files_size_in_mb = property(lambda self: self._info.get("data_files_size_in_mb"))
+    video_files_size_in_mb = property(lambda self: self._info.get("video_files_size_in_mb"))
+
+    @property
     def names(self) -> dict:
         return {k: ft["names"] for k, ft in self.features.items()}
 
@@ -321,15 +346,15 @@ class MultiDatasetMetadata:
 
     @property
     def total_episodes(self) -> int:
-        return self.info["total_episodes"]
+        return self._info["total_episodes"]
 
     @property
     def total_frames(self) -> int:
-        return self.info["total_frames"]
+        return self._info["total_frames"]
 
     @property
     def total_tasks(self) -> int:
-        return self.info["total_tasks"]
+        return self._info["total_tasks"]
 
     def get_task_index(self, task: str) -> int | None:
         return int(self.tasks.loc[task, "task_index"]) if task in self.tasks.index else None
@@ -343,6 +368,5 @@ class MultiDatasetMetadata:
 
 def open_mixture_metadata(spec: MixtureSpec, max_workers: int | None = None) -> MultiDatasetMetadata:
     """The merged metadata of `spec`, read from each dataset's metadata files (no frame data)."""
-    sources = spec.sources()
-    metas = load_all_metadata(sources, max_workers, spec.open_processes)
+    sources, metas = open_sources(spec.sources(), max_workers, spec.open_processes)
     return MultiDatasetMetadata(sources, metas, spec)

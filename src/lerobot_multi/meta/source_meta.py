@@ -9,6 +9,7 @@ complete on disk is downloaded first, by lerobot, then read the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -268,6 +269,35 @@ def download(source: DatasetSource) -> None:
         raise DatasetSourceError(
             f"dataset {source.repo_id!r}: cannot download into {source.root}: {e}"
         ) from e
+
+
+def apply_episode_filter(source: DatasetSource, meta: SourceMetadata) -> DatasetSource:
+    """The source with its `episode_filter` resolved into `episodes`, as lerobot 0.6's
+    `meta.filter_episodes(predicate, candidates=episodes)`: the episodes (among those selected) whose
+    row of meta/episodes, without stats, satisfies the predicate."""
+    predicate = source.episode_filter
+    if predicate is None:
+        return source
+    candidates = None if source.episodes is None else set(source.episodes)
+    chosen = tuple(
+        int(row["episode_index"])
+        for row in meta.episodes.to_pylist()
+        if (candidates is None or row["episode_index"] in candidates) and predicate(row)
+    )
+    if not chosen:
+        among = "" if candidates is None else f" among dataset.episodes {sorted(candidates)}"
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: dataset.episode_filter did not match any episode{among}"
+        )
+    return dataclasses.replace(source, episodes=chosen, episode_filter=None)
+
+
+def open_sources(
+    sources: Sequence[DatasetSource], max_workers: int | None = None, open_processes: int | None = None
+) -> tuple[list[DatasetSource], list[SourceMetadata]]:
+    """Every dataset's metadata, and its source with the episode filter resolved (in this process)."""
+    metas = load_all_metadata(sources, max_workers, open_processes)
+    return [apply_episode_filter(s, m) for s, m in zip(sources, metas)], metas
 
 
 def load_all_metadata(

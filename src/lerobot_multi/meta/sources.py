@@ -64,6 +64,15 @@ class DatasetSource:
     renames: Mapping[str, str] = field(default_factory=dict)
     delta_override: Mapping[str, tuple[float, ...]] | None = None
     val_episodes: tuple[int, ...] | None = None
+    # lerobot 0.6's predicate over episode rows, until `source_meta.apply_episode_filter` resolves it
+    # into `episodes` (in the main process: a predicate need not pickle, so pickling drops it)
+    episode_filter: Callable[[dict], bool] | None = field(default=None, compare=False)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "episode_filter": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
 
 
 def per_dataset(option: str, value: Mapping | None, repo_ids: Sequence[str]) -> dict[str, Any]:
@@ -228,6 +237,22 @@ def delta_override_of(repo_id: str, value: object) -> dict[str, tuple[float, ...
     return {str(k): tuple(float(t) for t in v) for k, v in value.items()}
 
 
+def episode_filters(value: object, repo_ids: Sequence[str]) -> dict[str, Callable[[dict], bool]]:
+    """`episode_filter`: one predicate for every dataset, or {repo_id: predicate}."""
+    if value is None:
+        return {}
+    given = dict.fromkeys(repo_ids, value) if callable(value) else {"?": value}
+    if isinstance(value, Mapping):
+        given = per_dataset("episode_filter", value, repo_ids)
+    bad = [rid for rid, f in given.items() if not callable(f)]
+    if bad:
+        raise DatasetSourceError(
+            f"dataset.episode_filter = {value!r}: expected a callable (a predicate over an episode's row) "
+            "or {repo_id: callable}"
+        )
+    return given
+
+
 def make_sources(spec) -> list[DatasetSource]:
     """Validate a `MixtureSpec`'s per-dataset options into one `DatasetSource` per dataset, in order.
 
@@ -247,6 +272,7 @@ def make_sources(spec) -> list[DatasetSource]:
     held = per_dataset(
         "val_episodes", spec.val_episodes if isinstance(spec.val_episodes, Mapping) else None, ids
     )
+    filters = episode_filters(spec.episode_filter, ids)
     sources = []
     for i, rid in enumerate(ids):
         folder, explicit = resolve_root(rid, root)
@@ -261,6 +287,7 @@ def make_sources(spec) -> list[DatasetSource]:
             renames=renames_of(rid, renames.get(rid)),
             delta_override=delta_override_of(rid, deltas.get(rid)),
             val_episodes=episode_ids("val_episodes", rid, held.get(rid)),
+            episode_filter=filters.get(rid),
         )
         sources.append(source)
     return sources

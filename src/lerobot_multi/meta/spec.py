@@ -12,7 +12,7 @@ checkpoint's mixture what it is (`identity_options`) go into its manifest.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,11 @@ class MixtureSpec:
     condition_feature: str | None = _identity(None)
     # held-out episodes (lerobot-multi-train): a fraction, a count or {repo_id: [episode ids]}
     val_episodes: float | int | Mapping[str, Sequence[int]] | None = None
+    # lerobot 0.6's predicate over an episode's row (meta/episodes without stats), for every dataset or
+    # {repo_id: predicate}, intersected with `episodes`; Python only (a config cannot hold a callable)
+    episode_filter: Callable[[dict], bool] | Mapping[str, Callable[[dict], bool]] | None = field(
+        default=None, compare=False
+    )
     # reading
     reader: str = "fast"
     video_backend: str | None = None
@@ -72,6 +77,13 @@ class MixtureSpec:
     # streaming
     stop_strategy: str = "restart"
     buffer_size: int = 1000
+
+    def __getstate__(self) -> dict:
+        # a predicate need not pickle; the sources it selected carry its result
+        return {**self.__dict__, "episode_filter": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "val_episodes", parse_val_episodes(self.val_episodes))

@@ -135,6 +135,16 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     def clear_image_transforms(self) -> None:
         self.image_transforms = None
 
+    def select_columns(self, column_names: str | list[str]):
+        """lerobot 0.6's `select_columns`: those columns of `hf_dataset` (an HF `datasets.Dataset`)."""
+        return self.hf_dataset.select_columns(column_names)
+
+    @property
+    def depth_output_unit(self) -> str:
+        """lerobot 0.6's unit of depth maps and their stats ("mm", its default). A mixture reads no
+        depth feature (README "Semantics and limits"), so nothing is in this unit yet."""
+        return "mm"
+
     def get_raw_item(self, idx: int) -> dict:
         """lerobot 0.6's raw row: the non-visual columns of frame `idx`, no windows, no transforms."""
         return self.hf_dataset[idx]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lerobot_multi import compat
 from lerobot_multi.compat import load_training_step
-from lerobot_multi.meta.source_meta import load_all_metadata
+from lerobot_multi.meta.source_meta import open_sources
 from lerobot_multi.meta.sources import DatasetSourceError
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.train.manifest import MANIFEST_FILE, build_manifest, compare, read_manifest
@@ -50,8 +50,7 @@ def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
     meta/episodes alone, no merged metadata (stats aggregation would be done again by the training
     dataset)."""
     spec = MixtureSpec.from_config(ds_cfg)
-    sources = spec.sources()
-    metas = load_all_metadata(sources, open_processes=spec.open_processes)
+    sources, metas = open_sources(spec.sources(), open_processes=spec.open_processes)
     selections, tasks = {}, {}
     for s, m in zip(sources, metas):
         selections[s.repo_id] = list(s.episodes) if s.episodes is not None else list(range(m.total_episodes))
