@@ -30,11 +30,14 @@ def build_dataset(
     action_key: str = "action",
     subtasks: Sequence[str] | None = None,
     task_of: Callable[[int, int], str] | None = None,
+    depth: tuple[str, str, str] | None = None,
 ) -> Path:
     """Episode i has lengths[i] frames and task tasks[i % len(tasks)]; values depend on seed/offset.
 
     `subtasks`: frames carry `subtask_index` (frame t of episode i: subtask (i + t // 3) % n) and
     meta/subtasks.parquet names them, as lerobot's annotation tools write them.
+    `depth` = (key, "video" | "image", "mm" | "m"): a 1-channel depth camera (lerobot 0.6), uint16
+    millimetres or float32 metres recorded, a ramp that grows with (episode, frame).
     """
     features: dict[str, dict] = {
         state_key: {
@@ -56,6 +59,13 @@ def build_dataset(
         }
     for key, dim in (extra or {}).items():
         features[key] = {"dtype": "float32", "shape": (dim,), "names": None}
+    if depth is not None:
+        features[depth[0]] = {
+            "dtype": depth[1],
+            "shape": (image_size // 2, image_size // 2, 1),
+            "names": ["height", "width", "channels"],
+            "info": {"is_depth_map": True},
+        }
     if subtasks:
         features["subtask_index"] = {"dtype": "int64", "shape": (1,), "names": None}
     ds = LeRobotDataset.create(
@@ -64,7 +74,7 @@ def build_dataset(
         root=root,
         robot_type=robot_type,
         features=features,
-        use_videos=camera_dtype == "video",
+        use_videos=camera_dtype == "video" or (depth is not None and depth[1] == "video"),
         image_writer_threads=0,
     )
     rng = np.random.default_rng(seed)
@@ -81,6 +91,8 @@ def build_dataset(
                 frame[camera] = np.full((image_size, image_size, 3), level, dtype=np.uint8)
             for key, dim in (extra or {}).items():
                 frame[key] = rng.normal(size=dim).astype(np.float32)
+            if depth is not None:
+                frame[depth[0]] = _depth_map(image_size // 2, ep * 100 + t * 20 + seed * 7, depth[2])
             if subtasks:
                 frame["subtask_index"] = np.array([(ep + t // 3) % len(subtasks)], dtype=np.int64)
             ds.add_frame(frame)
@@ -90,3 +102,9 @@ def build_dataset(
         table = pd.DataFrame({"subtask_index": np.arange(len(subtasks))}, index=list(subtasks))
         table.to_parquet(Path(root) / "meta" / "subtasks.parquet")
     return root
+
+
+def _depth_map(size: int, shift: int, unit: str) -> np.ndarray:
+    """A smooth depth ramp (cheap to encode) from 300 mm, in uint16 millimetres or float32 metres."""
+    ramp = np.linspace(300.0, 4000.0, size * size, dtype=np.float32).reshape(size, size, 1) + shift
+    return ramp.astype(np.uint16) if unit == "mm" else (ramp / 1000.0).astype(np.float32)

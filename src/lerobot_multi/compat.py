@@ -51,6 +51,9 @@ class LerobotLine:
     "snapshot" (huggingface_hub's cache under `HF_LEROBOT_HOME/hub`, 0.6)."""
     info_dataclass: bool
     """`meta.info` is a `DatasetInfo` dataclass (0.6); a dict on 0.4.4."""
+    depth_maps: bool
+    """Depth cameras (features marked `is_depth_map`): dequantized video or raw images, returned in
+    `depth_output_unit` (0.6); 0.4.4 has none."""
 
 
 LINES = {
@@ -66,6 +69,7 @@ LINES = {
         train_config_fields=frozenset({"use_rabc", "rabc_progress_path"}),
         hub_cache="folder",
         info_dataclass=False,
+        depth_maps=False,
     ),
     "0.6": LerobotLine(
         name="0.6",
@@ -79,6 +83,7 @@ LINES = {
         train_config_fields=frozenset({"sample_weighting", "trainable_config", "eval_steps"}),
         hub_cache="snapshot",
         info_dataclass=True,
+        depth_maps=True,
     ),
 }
 
@@ -107,6 +112,8 @@ _MOVED_06 = {
     "LegacyMultiLeRobotDataset": ("lerobot.datasets.multi_dataset", "MultiLeRobotDataset"),
     "Backtrackable": ("lerobot.datasets.streaming_dataset", "Backtrackable"),
     "DatasetInfo": ("lerobot.datasets.utils", "DatasetInfo"),
+    "DepthEncoderConfig": ("lerobot.configs.video", "DepthEncoderConfig"),
+    "dequantize_depth": ("lerobot.datasets.depth_utils", "dequantize_depth"),
     # private in lerobot, but it is what 0.6's stream catches to end a shard: ours must raise it
     "ShardExhausted": ("lerobot.datasets.streaming_dataset", "_ShardExhaustedError"),
     "BackwardCompatibilityError": ("lerobot.datasets.utils", "BackwardCompatibilityError"),
@@ -228,10 +235,10 @@ def with_features(dataset, features: dict) -> None:
     dataset.meta = meta
 
 
-def lerobot_dataset_options(return_uint8: bool) -> dict:
+def lerobot_dataset_options(return_uint8: bool, depth_output_unit: str = "mm") -> dict:
     """`LeRobotDataset` keyword arguments that exist only on one line."""
     if LINE.training_frames_uint8:
-        return {"return_uint8": return_uint8}
+        return {"return_uint8": return_uint8, "depth_output_unit": depth_output_unit}
     if return_uint8:
         raise ValueError(
             f"return_uint8 for reader='lerobot' needs lerobot's 0.6 line (lerobot {LEROBOT_VERSION} has no such option)"

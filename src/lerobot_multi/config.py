@@ -81,6 +81,9 @@ class MultiDatasetConfig(DatasetConfig):
     val_batches: int = 4
     # Resume from a checkpoint trained on a different mixture (mixture.json differs): restart the sampler.
     allow_mixture_change: bool = False
+    # lerobot 0.6's unit of depth maps and their stats ("mm" or "m"; declared here for the 0.4.4 line too,
+    # whose DatasetConfig lacks it and which reads no depth)
+    depth_output_unit: str = "mm"
 
     def __post_init__(self) -> None:
         self.repo_id = _parse_listish(self.repo_id, "repo_id")

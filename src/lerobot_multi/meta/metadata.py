@@ -28,6 +28,7 @@ from lerobot_multi.meta.schema import (
     apply_renames,
     check_fps,
     check_robot_types,
+    is_depth,
     reconcile_features,
 )
 from lerobot_multi.meta.source_meta import SourceMetadata, open_sources
@@ -38,6 +39,7 @@ from lerobot_multi.meta.stats import (
     aggregate,
     aggregate_by_dimension,
     as_lerobot_dtypes,
+    depth_stats_in_unit,
     pad_feature_stats,
     source_stats,
 )
@@ -172,6 +174,7 @@ class MultiDatasetMetadata:
         original = {new: old for old, new in renames.items()}
         keys = [original.get(k, k) for k in self.schema.features if original.get(k, k) in meta.features]
         stats = source_stats(meta, source.repo_id, source.episodes, keys)
+        stats = depth_stats_in_unit(stats, meta.features, self.spec.depth_output_unit, source.repo_id)
         return {renames.get(k, k): v for k, v in stats.items()}
 
     def source_key(self, dataset_index: int, key: str) -> str:
@@ -314,8 +317,9 @@ class MultiDatasetMetadata:
 
     @property
     def depth_keys(self) -> list[str]:
-        """lerobot 0.6's depth cameras: none, since a mixture refuses depth features (source_meta)."""
-        return []
+        """lerobot 0.6's depth cameras: the mixture's cameras marked as depth maps (a shared key is a
+        depth map in every dataset that has it, `schema.reconcile_features`)."""
+        return [k for k, ft in self.features.items() if is_depth(ft)]
 
     @property
     def has_language_columns(self) -> bool:

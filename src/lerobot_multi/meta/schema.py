@@ -70,9 +70,22 @@ def apply_renames(
     return out
 
 
+def is_depth(ft: dict) -> bool:
+    """lerobot 0.6's depth-map marker on a feature (`info.is_depth_map`, or the legacy video keys)."""
+    info, video = ft.get("info") or {}, ft.get("video_info") or {}
+    return bool(info.get("is_depth_map") or info.get("video.is_depth_map") or video.get("video.is_depth_map"))
+
+
+def depth_unit(ft: dict) -> str | None:
+    """The unit a depth feature was recorded in (`info.depth_unit`: "m" or "mm"), if recorded."""
+    return (ft.get("info") or {}).get("depth_unit")
+
+
 def _same_kind(a: dict, b: dict) -> bool:
     if a["dtype"] in CAMERA_DTYPES and b["dtype"] in CAMERA_DTYPES:
-        return True  # a camera stored as video in one dataset and images in another decodes the same
+        # a camera stored as video in one dataset and images in another decodes the same; a depth map
+        # and a colour camera do not
+        return is_depth(a) == is_depth(b)
     return a["dtype"] == b["dtype"]
 
 
@@ -81,6 +94,10 @@ def _paddable(specs: Sequence[dict]) -> bool:
         all(s["dtype"] in ("float32", "float64") and len(s["shape"]) == 1 for s in specs)
         and len({s["dtype"] for s in specs}) == 1
     )
+
+
+def _kind(ft: dict) -> str:
+    return f"{ft['dtype']} (depth map)" if is_depth(ft) else ft["dtype"]
 
 
 def reconcile_features(
@@ -118,8 +135,8 @@ def reconcile_features(
         for rid, spec in specs[1:]:
             if not _same_kind(ref, spec) or tuple(ref["shape"]) != tuple(spec["shape"]):
                 conflicts.append(
-                    f"{key!r}: {ref_rid} has dtype={ref['dtype']} shape={tuple(ref['shape'])}, "
-                    f"{rid} has dtype={spec['dtype']} shape={tuple(spec['shape'])}"
+                    f"{key!r}: {ref_rid} has dtype={_kind(ref)} shape={tuple(ref['shape'])}, "
+                    f"{rid} has dtype={_kind(spec)} shape={tuple(spec['shape'])}"
                 )
         merged[key] = dict(ref)
         if len(specs) < len(repo_ids):

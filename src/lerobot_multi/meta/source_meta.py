@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from lerobot_multi import compat
 from lerobot_multi.compat import LANGUAGE_DTYPE, LEROBOT_VERSION, LINE
 from lerobot_multi.meta.formats import V21_FORMAT, DatasetFormat, MetadataParts, episode_files, format_of
+from lerobot_multi.meta.schema import is_depth
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError, map_sources
 
 logger = logging.getLogger(__name__)
@@ -167,20 +168,12 @@ def read_info(source: DatasetSource) -> dict:
                 f"dataset {source.repo_id!r}: feature {key!r} is a language column ({info_path}), "
                 f"which lerobot {LEROBOT_VERSION} does not read: language columns need lerobot 0.6"
             )
-        if _is_depth(ft):
-            # lerobot 0.6 dequantizes depth maps to a unit (depth_output_unit); a mixture would decode
-            # them as RGB frames, so it refuses them rather than give wrong values
+        if is_depth(ft) and not LINE.depth_maps:
             raise DatasetSourceError(
-                f"dataset {source.repo_id!r}: feature {key!r} is a depth map ({info_path}); lerobot-multi "
-                'does not read depth features yet (README "Semantics and limits")'
+                f"dataset {source.repo_id!r}: feature {key!r} is a depth map ({info_path}), which lerobot "
+                f"{LEROBOT_VERSION} does not read: depth cameras need lerobot 0.6"
             )
     return info
-
-
-def _is_depth(ft: dict) -> bool:
-    """lerobot 0.6's depth-map marker on a feature (`info.is_depth_map`, or the legacy video key)."""
-    info, video = ft.get("info") or {}, ft.get("video_info") or {}
-    return bool(info.get("is_depth_map") or info.get("video.is_depth_map") or video.get("video.is_depth_map"))
 
 
 def selected_episodes(source: DatasetSource, meta: SourceMetadata) -> np.ndarray:

@@ -24,6 +24,7 @@ from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, Episod
 NORMALIZATION_MODES = ("global", "per_robot", "per_dataset")
 CONDITION_ON = ("none", "dataset", "task", "robot")
 READERS = ("fast", "lerobot")
+DEPTH_UNITS = ("mm", "m")
 # spec field -> `MultiDatasetConfig` field, where the names differ
 CONFIG_NAMES = {"repo_ids": "repo_id", "delta_overrides": "delta_timestamps"}
 # a field marked so is part of what a checkpoint was trained on: the manifest records it (manifest.py)
@@ -74,6 +75,8 @@ class MixtureSpec:
     video_backend: str | None = None
     open_processes: int | None = None
     return_uint8: bool = False
+    # lerobot 0.6's unit of depth maps and their stats: "mm" (its default) or "m"
+    depth_output_unit: str = "mm"
     # streaming
     stop_strategy: str = "restart"
     buffer_size: int = 1000
@@ -158,6 +161,7 @@ def validate_options(spec: MixtureSpec) -> None:
     _choice("condition_on", spec.condition_on, CONDITION_ON)
     _choice("reader", spec.reader, READERS)
     _choice("stop_strategy", spec.stop_strategy, tuple(STOP_STRATEGIES))
+    _choice("depth_output_unit", spec.depth_output_unit, DEPTH_UNITS)
     if isinstance(spec.repo_ids, str) and spec.mixing_requested:
         raise DatasetSourceError(
             "dataset.weights/temperature/epoch_size need a list of datasets in dataset.repo_id"

@@ -10,6 +10,7 @@ approximation whose error is bounded by the gap between neighbouring knots.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -17,8 +18,10 @@ import numpy as np
 import pyarrow as pa
 
 from lerobot_multi.compat import LINE
+from lerobot_multi.meta.schema import depth_unit, is_depth
 from lerobot_multi.meta.sources import DatasetSourceError
 
+logger = logging.getLogger(__name__)
 Stats = dict[str, dict[str, np.ndarray]]
 _QUANTILE_KEY = re.compile(r"^q(\d+)$")
 
@@ -171,4 +174,30 @@ def aggregate_by_dimension(
         columns.append(aggregate(having)["x"])
     out = {k: np.concatenate([c[k] for c in columns]) for k in columns[0] if k != "count"}
     out["count"] = np.asarray([sum(int(np.asarray(st["count"]).reshape(-1)[0]) for st, _ in per_source)])
+    return out
+
+
+MM_PER_METRE = 1000.0
+
+
+def depth_stats_in_unit(stats: Stats, features: Mapping[str, dict], output_unit: str, repo_id: str) -> Stats:
+    """lerobot 0.6's `rescale_depth_stats` for one dataset: each depth feature's stats from the unit it
+    was recorded in (`info.depth_unit`) to `output_unit`, every stat but `count` scaled; a depth feature
+    without a recorded unit stays as it is, with lerobot's warning."""
+    out = dict(stats)
+    for key, ft in features.items():
+        if not is_depth(ft) or key not in stats:
+            continue
+        stored = depth_unit(ft)
+        if stored is None:
+            logger.warning(
+                "Dataset %r: depth feature %r has no recorded 'depth_unit'; its maps and stats are used as "
+                "they are, with no conversion to %r",
+                repo_id,
+                key,
+                output_unit,
+            )
+        elif stored != output_unit:
+            factor = MM_PER_METRE if stored == "m" else 1.0 / MM_PER_METRE
+            out[key] = {s: v if s == "count" else np.asarray(v) * factor for s, v in stats[key].items()}
     return out

@@ -141,9 +141,8 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
 
     @property
     def depth_output_unit(self) -> str:
-        """lerobot 0.6's unit of depth maps and their stats ("mm", its default). A mixture reads no
-        depth feature (README "Semantics and limits"), so nothing is in this unit yet."""
-        return "mm"
+        """lerobot 0.6's unit of depth maps and their stats: "mm" (default) or "m" (`spec`)."""
+        return self.spec.depth_output_unit
 
     def get_raw_item(self, idx: int) -> dict:
         """lerobot 0.6's raw row: the non-visual columns of frame `idx`, no windows, no transforms."""

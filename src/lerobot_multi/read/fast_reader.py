@@ -20,6 +20,7 @@ import torch
 from lerobot_multi.meta.indexing import locate_frames
 from lerobot_multi.meta.source_meta import selected_episodes
 from lerobot_multi.meta.sources import DatasetSourceError
+from lerobot_multi.read.depth import depth_cameras
 from lerobot_multi.read.frame_store import FrameStore
 from lerobot_multi.read.reader import SampleReader
 from lerobot_multi.read.schema_step import SchemaStep
@@ -48,6 +49,7 @@ class SourceFrames:
             file_of=sub.get_data_file_path,
         )
         self.videos = videos
+        self.depth = depth_cameras(sub.features, meta.spec.depth_output_unit)
         self._from_ts: dict[str, np.ndarray] = {}
         self._paths: dict[tuple[str, int], Path] = {}
 
@@ -147,7 +149,9 @@ class BatchAssembler(SampleReader):
             if plan.kind == "data":
                 step.put(i, plan, rows, arrays[plan.source][q], cols, n, positions=q)
             elif plan.kind == "image":
-                step.put(i, plan, rows, src.store.image(plan.source, q), cols, n)
+                images = src.store.image(plan.source, q)
+                depth = src.depth.get(plan.source)
+                step.put(i, plan, rows, images if depth is None else depth.convert(images), cols, n)
             else:
                 ts = arrays["timestamp"][q if q.ndim == 2 else q[:, None]]
                 source_episodes = self.source_episodes[episodes]
@@ -156,7 +160,9 @@ class BatchAssembler(SampleReader):
         step.put_masks(i, rows, cols, n)
 
     def _decode(self, videos: list[tuple], cols: dict, n: int) -> None:
-        results = self.videos.decode_many([(path, windows) for *_, path, windows in videos])
+        results = self.videos.decode_many(
+            [(path, windows, self.frames[i].depth.get(plan.source)) for i, plan, *_, path, windows in videos]
+        )
         for (i, plan, rows, episodes, path, windows), frames in zip(videos, results):
             if isinstance(frames, Exception):
                 raise DatasetSourceError(

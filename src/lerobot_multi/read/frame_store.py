@@ -111,10 +111,18 @@ def check_episode_column(repo_id: str, column: np.ndarray, episodes: np.ndarray,
         )
 
 
+# PIL modes of 16-bit depth images: lerobot 0.6 reads them as float32 in their own units
+UINT16_PIL_MODES = {"I;16", "I;16B", "I;16L"}
+
+
 def decode_image(cell: dict) -> torch.Tensor:
-    """An encoded image cell -> (C, H, W) float32 in [0, 1], as lerobot's `hf_transform_to_torch`."""
+    """An encoded image cell -> (C, H, W) float32, as lerobot's `hf_transform_to_torch`: colour in
+    [0, 1], a 16-bit depth map (1, H, W) in its recorded units (`ToTensor` would overflow it)."""
     image, to_tensor = _image_codec()
-    return to_tensor(image.decode_example(cell))
+    decoded = image.decode_example(cell)
+    if decoded.mode in UINT16_PIL_MODES:
+        return torch.from_numpy(np.array(decoded, dtype=np.float32))[None, ...]
+    return to_tensor(decoded)
 
 
 @functools.cache

@@ -23,7 +23,11 @@ from lerobot_multi.read.schema_step import SchemaStep
 
 
 def open_lerobot_dataset(
-    source: DatasetSource, tolerance_s: float, video_backend: str, return_uint8: bool = False
+    source: DatasetSource,
+    tolerance_s: float,
+    video_backend: str,
+    return_uint8: bool = False,
+    depth_output_unit: str = "mm",
 ) -> LeRobotDataset:
     """One dataset opened by lerobot (module-level: it may run in a spawned process). Its metadata was
     read and checked first (`source_meta`), so a named folder is complete and lerobot downloads nothing."""
@@ -35,7 +39,7 @@ def open_lerobot_dataset(
             tolerance_s=tolerance_s,
             revision=source.revision,
             video_backend=video_backend,
-            **lerobot_dataset_options(return_uint8),
+            **lerobot_dataset_options(return_uint8, depth_output_unit),
         )
     except Exception as e:  # lerobot raises many types; re-raise with the dataset's name
         raise DatasetSourceError(f"dataset {source.repo_id!r} ({source.root}): cannot open data: {e}") from e
@@ -66,6 +70,7 @@ class LerobotReader(SampleReader):
             tolerance_s=tolerance_s,
             video_backend=video_backend,
             return_uint8=return_uint8,
+            depth_output_unit=meta.spec.depth_output_unit,
         )
         self._datasets: list[LeRobotDataset] = map_sources(opener, meta.sources, max_workers, open_processes)
         for i, ds in enumerate(self._datasets):

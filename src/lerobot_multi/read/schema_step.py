@@ -45,6 +45,7 @@ class SchemaStep:
     def __init__(self, meta, return_uint8: bool = False):
         self.meta, self.return_uint8 = meta, return_uint8
         self.image_transforms: Callable | None = None
+        self.depth_keys = set(meta.depth_keys)
         self.task_names = list(meta.tasks.index)
         self.subtask_names = None if meta.subtasks is None else list(meta.subtasks.index)
         self._index_base: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(meta.sources)
@@ -109,7 +110,8 @@ class SchemaStep:
     def put_missing(self, plan: KeyPlan, rows: np.ndarray, cols: dict, n: int) -> None:
         """Zeros for a camera dataset lacks, lerobot's (C, H, W) layout, every window step padding."""
         h, w, c = self.meta.features[plan.key]["shape"]
-        dtype = frame_dtype(self.return_uint8 and plan.key in self.meta.video_keys)
+        uint8 = self.return_uint8 and plan.key in self.meta.video_keys and plan.key not in self.depth_keys
+        dtype = frame_dtype(uint8)
         steps = () if plan.deltas is None else (len(plan.deltas),)
         if steps:
             self.put_pad(plan, rows, np.ones((len(rows), *steps), dtype=bool), cols, n)
@@ -180,7 +182,7 @@ class SchemaStep:
             columns["subtask"] = [self.subtask_names[t] for t in np.asarray(cols["subtask_index"]).tolist()]
         samples = [dict(zip(columns, values)) for values in zip(*columns.values())]
         if self.image_transforms is not None:  # per sample and camera, lerobot's order (same RNG draws)
-            cameras = self.meta.camera_keys
+            cameras = [k for k in self.meta.camera_keys if k not in self.depth_keys]  # as lerobot
             for sample in samples:
                 for cam in cameras:
                     sample[cam] = self.image_transforms(sample[cam])

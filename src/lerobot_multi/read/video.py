@@ -124,9 +124,12 @@ class VideoFrames:
             self._decoders.move_to_end(path)
         return decoder
 
-    def decode(self, path: Path, windows: Sequence[np.ndarray]) -> torch.Tensor:
+    def decode(self, path: Path, windows: Sequence[np.ndarray], depth=None) -> torch.Tensor:
         """Frames at each window's timestamps (seconds in the file), concatenated in window order:
-        (sum of window sizes, C, H, W) float32 in [0, 1], or uint8 with `return_uint8`."""
+        (sum of window sizes, C, H, W) float32 in [0, 1], or uint8 with `return_uint8`; a depth video's
+        (`depth`: its `read.depth.DepthCamera`) dequantized to its output unit."""
+        if depth is not None:  # lerobot decodes depth with pyav, whatever the backend
+            return torch.cat([depth.decode(path, w.tolist(), self.tolerance_s) for w in windows])
         if self.backend != "torchcodec":
             return torch.cat(
                 [

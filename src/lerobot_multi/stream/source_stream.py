@@ -14,19 +14,19 @@ import datasets
 import numpy as np
 import torch
 from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
-from torchvision import transforms
 
 from lerobot_multi.compat import LANGUAGE_DTYPE, Backtrackable, ShardExhausted
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError
+from lerobot_multi.read.depth import depth_cameras
+from lerobot_multi.read.frame_store import decode_image
 from lerobot_multi.read.video import decode_with_lerobot
 
 _ROW_BATCH = 256  # rows converted from Arrow at once: per-row conversion would dominate reading
-_TO_TENSOR = transforms.ToTensor()  # lerobot's hf_transform_to_torch for PIL images
 
 
 def _image(value: dict) -> torch.Tensor:
-    """An undecoded image cell -> (C, H, W) float in [0, 1], as LeRobotDataset returns it."""
-    return _TO_TENSOR(datasets.Image().decode_example(value))
+    """An undecoded image cell, as LeRobotDataset returns it (`frame_store.decode_image`)."""
+    return decode_image(value)
 
 
 def _python(value):
@@ -56,6 +56,7 @@ class SourceStream(StreamingLeRobotDataset):
         buffer_size: int,
         video_backend: str,
         return_uint8: bool = False,
+        depth_output_unit: str = "mm",
     ):
         self.return_uint8 = return_uint8
         # local when the user named the folder or the data is there, else lerobot streams from the hub
@@ -67,6 +68,7 @@ class SourceStream(StreamingLeRobotDataset):
             revision=source.revision,
             buffer_size=buffer_size,
         )
+        self.depth = depth_cameras(self.meta.features, depth_output_unit)
         # lerobot's stream stores `episodes` but does not filter rows by it: `_rows` does
         self.selected = None if source.episodes is None else np.asarray(source.episodes)
         episodes = self.meta.episodes
@@ -134,16 +136,23 @@ class SourceStream(StreamingLeRobotDataset):
         root = self.root if self.streaming_from_local else self.meta.url_root
         for key in self.cameras:
             window = windows.get(key)
+            depth = self.depth.get(key)
             if key in self.images:  # stacked when windowed, as LeRobotDataset returns them
                 item[key] = (
                     _image(row[key]) if window is None else torch.stack([_image(r[key]) for r in window])
                 )
+                item[key] = item[key] if depth is None else depth.convert(item[key])
                 continue
             # from_timestamp + timestamp, as LeRobotDataset (lerobot's stream uses index / fps, which
             # is wrong once a dataset's videos span several files)
             ts = [float(self.from_ts[key][ep]) + float(r["timestamp"]) for r in window or [row]]
             path = f"{root}/{self.meta.get_video_file_path(ep, key)}"
-            frames = decode_with_lerobot(path, ts, self.tolerance_s, self.video_backend, self.return_uint8)
+            if depth is not None:
+                frames = depth.decode(path, ts, self.tolerance_s)
+            else:
+                frames = decode_with_lerobot(
+                    path, ts, self.tolerance_s, self.video_backend, self.return_uint8
+                )
             item[key] = frames.squeeze(0)
         item["task"] = self.meta.tasks.iloc[int(row["task_index"])].name
         return item

@@ -134,7 +134,9 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         self.tolerance_s, self.image_transforms = tolerance_s, image_transforms
         backend = resolve_video_backend(spec.video_backend)
         self._sources: list[SourceStream] = parallel_map(
-            lambda s: SourceStream(s, tolerance_s, spec.buffer_size, backend, spec.return_uint8),
+            lambda s: SourceStream(
+                s, tolerance_s, spec.buffer_size, backend, spec.return_uint8, spec.depth_output_unit
+            ),
             self.meta.sources,
         )
         for i, src in enumerate(self._sources):
@@ -264,4 +266,5 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
     features = _from_meta("features")
     camera_keys = _from_meta("camera_keys")
     stats = _from_meta("stats")
+    depth_output_unit = property(lambda self: self.spec.depth_output_unit, doc="lerobot 0.6's depth unit")
     episodes = property(lambda self: None, doc="lerobot-style: None (`meta.episodes` holds the selection)")
