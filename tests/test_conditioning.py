@@ -37,7 +37,7 @@ def test_one_hot_values_shapes_and_exact_stats(data_root, mode):
     groups = {"dataset": SAME, "task": list(ds.meta.tasks.index), "robot": ["so100"]}[mode]
     assert cond.groups == groups and cond.key == "observation.state"  # no environment_state here
     ft = ds.features["observation.state"]
-    assert ft["shape"] == [6 + len(groups)] and ft["names"][6:] == [f"cond.{g}" for g in groups]
+    assert ft["shape"] == (6 + len(groups),) and ft["names"][6:] == [f"cond.{g}" for g in groups]
     values = appended(ds, "observation.state")
     hot = values[:, 6:].astype(np.float64)
     assert set(np.unique(hot)) <= {0.0, 1.0} and (hot.sum(1) == 1).all()
@@ -86,7 +86,7 @@ def test_every_normalization_mode_is_finite_with_one_group(data_root):
 def test_environment_state_by_default_and_per_robot_groups(data_root):
     ds = MultiLeRobotDataset(ROBOTS, root=data_root, condition_on="dataset", normalization_mode="per_robot")
     cond = ds.meta.conditioning
-    assert cond.key == "observation.environment_state" and ds.features[cond.key]["shape"] == [5]
+    assert cond.key == "observation.environment_state" and ds.features[cond.key]["shape"] == (5,)
     # per-robot stats keep the mixture's values for the one-hot: within arm_a it is constant
     _, stats = dataset_group_stats(ds, "per_robot")
     for group in stats.values():
@@ -101,7 +101,7 @@ def test_padding_renames_and_streaming(data_root):
     padded = MultiLeRobotDataset(
         ["lab/sess_a", "lab/wide"], root=data_root, pad_vectors=True, condition_on="dataset"
     )
-    assert padded.features["observation.state"]["shape"] == [16]
+    assert padded.features["observation.state"]["shape"] == (16,)
     item = padded[len(padded) - 1]  # lab/wide: 14 real dims, no padding, one-hot for dataset 1
     assert item["observation.state"][14:].tolist() == [0.0, 1.0]
     first = padded[0]

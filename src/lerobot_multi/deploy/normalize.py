@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
 from lerobot.processor.converters import batch_to_transition
@@ -41,12 +42,22 @@ from lerobot_multi.meta.stats import Stats, aggregate
 DATASET_INDEX = "dataset_index"
 
 
-def group_stats(repo_groups: Mapping[str, str], per_dataset_stats: Sequence[Stats]) -> dict[str, Stats]:
-    """Aggregate each group's datasets' stats (same rules as the global stats)."""
+def group_stats(
+    repo_groups: Mapping[str, str], per_dataset_stats: Sequence[Stats], mixture: Stats | None = None
+) -> dict[str, Stats]:
+    """Aggregate each group's datasets' stats (same rules as the global stats). With the `mixture`'s
+    stats, every group has every key they have: a key some of a group's datasets lack (a filled camera)
+    from those that have it, one none of them has from the mixture's."""
     out: dict[str, list[Stats]] = {}
     for stats, group in zip(per_dataset_stats, repo_groups.values()):
         out.setdefault(group, []).append(stats)
-    return {g: aggregate(s) for g, s in out.items()}
+    if mixture is None:
+        return {g: aggregate(s) for g, s in out.items()}
+    merged = {g: aggregate(s, keys=[k for k in mixture if any(k in st for st in s)]) for g, s in out.items()}
+    for stats in merged.values():
+        for key in mixture:
+            stats.setdefault(key, {name: np.array(value, copy=True) for name, value in mixture[key].items()})
+    return merged
 
 
 def _features_from_config(features: Mapping[str, Any]) -> dict[str, PolicyFeature]:
@@ -237,7 +248,7 @@ def dataset_group_stats(
     """({repo_id: group}, {group: stats}) of a MultiLeRobotDataset under `mode`."""
     meta = dataset.meta
     repo_groups = group_of_datasets(meta.repo_ids, [m.robot_type for m in meta.sub_metas], mode)
-    stats = group_stats(repo_groups, meta.per_dataset_stats)
+    stats = group_stats(repo_groups, meta.per_dataset_stats, meta.stats)
     cond = meta.conditioning
     if cond is not None:  # the one-hot's stats are the mixture's in every group (conditioning.py)
         for group in stats.values():

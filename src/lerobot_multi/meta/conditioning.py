@@ -140,7 +140,7 @@ def build_conditioning(meta, mode: str, key: str | None) -> Conditioning | None:
 def grow_feature(ft: dict, cond: Conditioning) -> dict:
     """The feature spec with the one-hot dimensions (shape and names)."""
     out = dict(ft)
-    out["shape"] = [cond.base_width + len(cond.groups)]
+    out["shape"] = (cond.base_width + len(cond.groups),)  # a tuple, as lerobot's load_info gives shapes
     names = ft.get("names")
     if isinstance(names, dict) and len(names) == 1:
         ((axis, values),) = names.items()

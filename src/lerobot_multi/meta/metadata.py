@@ -115,6 +115,7 @@ class MultiDatasetMetadata:
         self._build_episodes(tables)
 
         self._info = self._merged_info(metas, fps, robot_type)
+        self._info_view = None
         own_stats = [self._own_stats(i) for i in range(len(self.sources))]
         plain_keys = [k for k in self.schema.features if k not in self.schema.padded]
         self.stats: Stats = aggregate(own_stats, keys=plain_keys)
@@ -136,7 +137,17 @@ class MultiDatasetMetadata:
         )
         if self.conditioning is not None:
             self._grow_for_conditioning(self.conditioning)
-        self.info = dataset_info(self._info)  # as the installed lerobot gives it (0.6: a DatasetInfo)
+
+    @property
+    def info(self):
+        """info.json of the mixture as the installed lerobot gives it (0.6: a `DatasetInfo`, built on
+        first access; a spawned DataLoader worker never needs it, nor lerobot's dataset package)."""
+        if self._info_view is None:
+            self._info_view = dataset_info(self._info)
+        return self._info_view
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_info_view": None}
 
     def _merged_info(self, metas: Sequence[SourceMetadata], fps, robot_type) -> dict:
         """info.json of the mixture: the first dataset's, with the mixture's features, counts, fps and
@@ -171,18 +182,19 @@ class MultiDatasetMetadata:
     def _own_stats(self, i: int) -> Stats:
         """Dataset i's stats over its selected episodes, under the mixture's (renamed) keys."""
         source, meta, renames = self.sources[i], self.sub_metas[i], self.rename_map[self.repo_ids[i]]
-        original = {new: old for old, new in renames.items()}
-        keys = [original.get(k, k) for k in self.schema.features if original.get(k, k) in meta.features]
+        keys = [k for k in (self.source_key(i, key) for key in self.schema.features) if k in meta.features]
         stats = source_stats(meta, source.repo_id, source.episodes, keys)
         stats = depth_stats_in_unit(stats, meta.features, self.spec.depth_output_unit, source.repo_id)
         return {renames.get(k, k): v for k, v in stats.items()}
 
-    def source_key(self, dataset_index: int, key: str) -> str:
-        """A mixture key's name inside dataset `dataset_index` (undoing its rename)."""
-        for old, new in self.rename_map[self.repo_ids[dataset_index]].items():
+    def source_key(self, dataset_index: int, key: str) -> str | None:
+        """A mixture key's name inside dataset `dataset_index` (undoing its rename); None when the
+        dataset's own key of that name was renamed to another (it then lacks this mixture key)."""
+        renames = self.rename_map[self.repo_ids[dataset_index]]
+        for old, new in renames.items():
             if new == key:
                 return old
-        return key
+        return None if key in renames else key
 
     def _build_tasks(self, metas: Sequence[SourceMetadata]) -> None:
         self.tasks, self.task_maps = _merge_names([(m.task_names, m.task_ids) for m in metas], "task_index")
