@@ -83,30 +83,26 @@ def _depth(features: dict) -> str:
     return r"feature 'observation.images.top' is a depth map .*depth cameras need lerobot 0.6"
 
 
-DEPTH_ON_044 = pytest.param(
-    _depth,
-    id="depth",
-    marks=pytest.mark.skipif(
-        LINE.depth_maps, reason="lerobot 0.4.4 line only: 0.6 reads them (test_depth.py)"
-    ),
-)
-
-
 def _language(features: dict) -> str:
     features["language_persistent"] = {"dtype": "language", "shape": [1], "names": None}
     return r"feature 'language_persistent' is a language column .*language columns need lerobot 0.6"
 
 
-LANGUAGE_ON_044 = pytest.param(
-    _language,
-    id="language",
-    marks=pytest.mark.skipif(
-        LINE.language_columns, reason="lerobot 0.4.4 line only: 0.6 reads them (test_language.py)"
-    ),
+def on_044_only(mark, read_by_06: bool, where: str):
+    return pytest.param(
+        mark,
+        id=mark.__name__.strip("_"),
+        marks=pytest.mark.skipif(read_by_06, reason=f"lerobot 0.4.4 line only: 0.6 reads them ({where})"),
+    )
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        on_044_only(_depth, LINE.depth_maps, "test_depth.py"),
+        on_044_only(_language, LINE.language_columns, "test_language.py"),
+    ],
 )
-
-
-@pytest.mark.parametrize("mark", [DEPTH_ON_044, LANGUAGE_ON_044])
 def test_features_a_mixture_does_not_read_are_refused(copy_of, mark):
     """lerobot 0.4.4 has neither depth maps nor language columns: a clear error naming the line, not a
     silent wrong value or drop."""
