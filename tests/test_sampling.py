@@ -181,3 +181,37 @@ def test_real_mixture_shares(data_root):
     assert int(ds[int(idx[0])]["dataset_index"]) == frame_dataset(ds.meta, int(idx[0]))[0]
     default = MultiLeRobotDataset(SAME, root=data_root)
     np.testing.assert_allclose(default.sampling_shares, np.array([29, 24, 19]) / 72)
+
+
+def test_a_state_saved_before_the_shared_draws_resumes_with_its_draws():
+    """A sampler state without "draws" (written before the sampler took the stream's seed scheme)
+    continues exactly the stream it was written with: labels seeded by [seed, epoch]."""
+    from lerobot_multi.meta.mixing import label_blocks
+    from lerobot_multi.mix.sampling import legacy_label_rng
+
+    shares = np.array([0.5, 0.3, 0.2])
+    old = WeightedMixtureSampler(*bounds(SIZES), shares=shares, epoch_size=500, seed=7)
+    assert old.state_dict()["draws"] == 2
+    old.load_state_dict({"seed": 7, "epoch_size": 500, "position": 123})
+    assert old.draws == 1
+    resumed = [i for i, _ in zip(old, range(200))]
+    # the same stream from its start, with the old label generator
+    replay = WeightedMixtureSampler(*bounds(SIZES), shares=shares, epoch_size=500, seed=7)
+    replay.draws = 1
+    full = [i for i, _ in zip(replay, range(323))]
+    assert resumed == full[123:]
+    # the label sequences, pinned to their seeds: [seed, epoch] before, [seed, 0, epoch] now (the stream's)
+    offsets = np.cumsum([0] + [sum(x) for x in SIZES])
+
+    def labels(indices):
+        return (np.searchsorted(offsets, indices, side="right") - 1).tolist()
+
+    def drawn(rng):
+        return np.concatenate(list(label_blocks(replay.counts, rng)))[:323].tolist()
+
+    assert legacy_label_rng(7, 0).random() == np.random.default_rng([7, 0]).random()
+    assert labels(full) == drawn(np.random.default_rng([7, 0]))
+    fresh = WeightedMixtureSampler(*bounds(SIZES), shares=shares, epoch_size=500, seed=7)
+    assert labels([i for i, _ in zip(fresh, range(323))]) == drawn(np.random.default_rng([7, 0, 0]))
+    with pytest.raises(ValueError, match="unknown label draws 9"):
+        fresh.load_state_dict({"seed": 7, "epoch_size": 500, "position": 0, "draws": 9})

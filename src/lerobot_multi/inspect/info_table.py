@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from lerobot_multi.meta.metadata import MultiDatasetMetadata, open_mixture_metadata
 from lerobot_multi.meta.mixing import sampling_shares
 from lerobot_multi.meta.sources import EpisodesSpec, RootSpec
-from lerobot_multi.meta.spec import MixtureSpec, group_of_datasets, make_spec
+from lerobot_multi.meta.spec import MixtureSpec, make_spec
 
 
 def open_metadata(
@@ -60,9 +60,7 @@ def mixture_report(meta: MultiDatasetMetadata) -> dict:
         "disabled_features": meta.schema.disabled_by_dataset,
         "normalization": {
             "mode": spec.normalization_mode,
-            "groups": group_of_datasets(
-                meta.repo_ids, [m.robot_type for m in meta.sub_metas], spec.normalization_mode
-            ),
+            "groups": {s.repo_id: s.normalization_group for s in meta.sources},
         },
         "conditioning": _conditioning(meta),
         "renames": {rid: r for rid, r in meta.rename_map.items() if r},

@@ -384,5 +384,5 @@ class MultiDatasetMetadata:
 
 def open_mixture_metadata(spec: MixtureSpec, max_workers: int | None = None) -> MultiDatasetMetadata:
     """The merged metadata of `spec`, read from each dataset's metadata files (no frame data)."""
-    sources, metas = open_sources(spec.sources(), max_workers, spec.open_processes)
+    sources, metas = open_sources(spec, max_workers)
     return MultiDatasetMetadata(sources, metas, spec)

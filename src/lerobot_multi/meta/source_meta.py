@@ -25,6 +25,7 @@ from lerobot_multi.compat import LANGUAGE_DTYPE, LEROBOT_VERSION, LINE
 from lerobot_multi.meta.formats import V21_FORMAT, DatasetFormat, MetadataParts, episode_files, format_of
 from lerobot_multi.meta.schema import is_depth
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError, map_sources
+from lerobot_multi.meta.spec import group_of_datasets
 
 logger = logging.getLogger(__name__)
 DEFAULT_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
@@ -285,12 +286,21 @@ def apply_episode_filter(source: DatasetSource, meta: SourceMetadata) -> Dataset
     return dataclasses.replace(source, episodes=chosen, episode_filter=None)
 
 
-def open_sources(
-    sources: Sequence[DatasetSource], max_workers: int | None = None, open_processes: int | None = None
-) -> tuple[list[DatasetSource], list[SourceMetadata]]:
-    """Every dataset's metadata, and its source with the episode filter resolved (in this process)."""
-    metas = load_all_metadata(sources, max_workers, open_processes)
-    return [apply_episode_filter(s, m) for s, m in zip(sources, metas)], metas
+def open_sources(spec, max_workers: int | None = None) -> tuple[list[DatasetSource], list[SourceMetadata]]:
+    """Every dataset of a `MixtureSpec`: its metadata, and its source completed with what the files
+    say (episode filter resolved in this process, format, normalization group)."""
+    sources = spec.sources()
+    metas = load_all_metadata(sources, max_workers, spec.open_processes)
+    groups = group_of_datasets(
+        [s.repo_id for s in sources], [m.robot_type for m in metas], spec.normalization_mode
+    )
+    resolved = [
+        dataclasses.replace(
+            apply_episode_filter(s, m), format=m.format, normalization_group=groups[s.repo_id]
+        )
+        for s, m in zip(sources, metas)
+    ]
+    return resolved, metas
 
 
 def load_all_metadata(

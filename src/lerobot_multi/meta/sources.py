@@ -51,7 +51,9 @@ class DatasetSource:
     Fields: position in the mixture (`dataset_index`), hub id, folder and whether the user named it,
     revision, selected source episode ids (None = all), weight (its share before normalizing, None =
     by frames or temperature), key renames {old: new}, delta-timestamp overrides {key: seconds} (None =
-    the policy's), and held-out episode ids named by `val_episodes` (None = by fraction/count or none).
+    the policy's), held-out episode ids named by `val_episodes` (None = by fraction/count or none),
+    the episode filter until it is resolved into `episodes`, and, once its files are read, its format
+    and normalization group.
     """
 
     index: int
@@ -67,6 +69,10 @@ class DatasetSource:
     # lerobot 0.6's predicate over episode rows, until `source_meta.apply_episode_filter` resolves it
     # into `episodes` (in the main process: a predicate need not pickle, so pickling drops it)
     episode_filter: Callable[[dict], bool] | None = field(default=None, compare=False)
+    # facts of its files, set once they are read (`source_meta.open_sources`): its format (a
+    # `formats.DatasetFormat`) and its normalization group under the spec's normalization_mode
+    format: Any = None
+    normalization_group: str | None = None
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "episode_filter": None}

@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 
 from lerobot_multi.meta.formats import folder_format
-from lerobot_multi.meta.spec import group_of_datasets
 
 MANIFEST_FILE = "mixture.json"
 
@@ -37,7 +36,6 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
     """The manifest of a training mixture (`MultiLeRobotDataset` or stream): its spec, shares, held-out
     episodes and each dataset's fingerprint."""
     meta, spec, shares = dataset.meta, dataset.spec, dataset.sampling_shares
-    groups = group_of_datasets(meta.repo_ids, [m.robot_type for m in meta.sub_metas], spec.normalization_mode)
     rows = []
     for i, (source, sub) in enumerate(zip(meta.sources, meta.sub_metas)):
         held = sorted((held_out or {}).get(source.repo_id, []))
@@ -54,7 +52,7 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
                 "frames": meta.num_frames_of(i),
                 "fps": sub.fps,
                 "robot_type": sub.robot_type,
-                "normalization_group": groups[source.repo_id],
+                "normalization_group": source.normalization_group,
                 "fingerprint": fingerprint(source.root),
             }
         )
