@@ -247,16 +247,14 @@ def episode_filters(value: object, repo_ids: Sequence[str]) -> dict[str, Callabl
     """`episode_filter`: one predicate for every dataset, or {repo_id: predicate}."""
     if value is None:
         return {}
-    given = dict.fromkeys(repo_ids, value) if callable(value) else {"?": value}
-    if isinstance(value, Mapping):
-        given = per_dataset("episode_filter", value, repo_ids)
-    bad = [rid for rid, f in given.items() if not callable(f)]
-    if bad:
+    if callable(value):
+        return dict.fromkeys(repo_ids, value)
+    if not isinstance(value, Mapping) or not all(callable(f) for f in value.values()):
         raise DatasetSourceError(
             f"dataset.episode_filter = {value!r}: expected a callable (a predicate over an episode's row) "
             "or {repo_id: callable}"
         )
-    return given
+    return per_dataset("episode_filter", value, repo_ids)
 
 
 def make_sources(spec) -> list[DatasetSource]:
