@@ -52,3 +52,18 @@ def test_tools_of_a_mixture_are_each_schema_once(data_root):
     ds = MultiLeRobotDataset(SAME, root=data_root)
     theirs = LeRobotDataset("lab/sess_a", root=data_root / "lab/sess_a")
     assert ds.meta.tools == theirs.meta.tools  # none declared: lerobot's default, once
+
+
+def test_reader_answers_lerobots_reader_names(data_root):
+    """lerobot 0.6's `DatasetReader` names on `dataset.reader`: counts, `get_item`, and the files the
+    mixture reads (each dataset's, absolute)."""
+    ds = MultiLeRobotDataset(SAME, root=data_root, episodes={"lab/sess_b": [1, 3]})
+    reader = ds.reader
+    assert (reader.num_frames, reader.num_episodes) == (ds.num_frames, ds.num_episodes)
+    item = reader.get_item(5)
+    assert int(item["index"]) == 5 and set(item) == set(ds[5])
+    paths = reader.get_episodes_file_paths()
+    assert len(paths) == len(set(paths)) and all(p.startswith(str(data_root)) for p in paths)
+    for rid in SAME:
+        assert any(f"{rid}/data/" in p for p in paths) and any(f"{rid}/videos/" in p for p in paths)
+    assert all((data_root / p).is_file() for p in paths)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from lerobot_multi.meta.source_meta import selected_episodes
 from lerobot_multi.read.schema_step import SchemaStep, transforms_of_step
 
 
@@ -29,6 +30,34 @@ class SampleReader:
         """The samples of global frame `indices` (`int_scalars`: scalar fields may be Python ints, which
         `default_collate` batches as it batches 0-d tensors)."""
         raise NotImplementedError
+
+    # --- lerobot 0.6's `DatasetReader` names, for code that reads `dataset.reader` -----------------
+    @property
+    def num_frames(self) -> int:
+        """Frames of the selected episodes (the mixture's)."""
+        return self.step.meta.total_frames
+
+    @property
+    def num_episodes(self) -> int:
+        """Selected episodes (the mixture's)."""
+        return self.step.meta.total_episodes
+
+    def get_item(self, idx: int) -> dict:
+        """Frame `idx` of the mixture (its global index), as `dataset[idx]`."""
+        return self.read([int(idx)])[0]
+
+    def get_episodes_file_paths(self) -> list[str]:
+        """The data and video files the mixture reads (selected episodes, kept cameras), each once;
+        absolute, since each dataset's files are in its own folder."""
+        meta, paths = self.step.meta, []
+        for i, (source, sub) in enumerate(zip(meta.sources, meta.sub_metas)):
+            kept = {meta.source_key(i, k) for k in meta.video_keys}
+            keys = [k for k in sub.video_keys if k in kept] if sub.video_path else []
+            paths += [
+                str(source.root / rel)
+                for rel in sub.format.files_for(sub, selected_episodes(source, sub), keys)
+            ]
+        return paths
 
     @property
     def datasets(self):
