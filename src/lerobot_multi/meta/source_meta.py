@@ -88,9 +88,7 @@ class SourceMetadata:
 
     def data_files(self, episodes: np.ndarray) -> list[str]:
         """The data files (relative to root) holding `episodes`, each once, in storage order."""
-        chunks, files = self.column("data/chunk_index")[episodes], self.column("data/file_index")[episodes]
-        pairs = dict.fromkeys(zip(chunks.tolist(), files.tolist()))
-        return [self.data_path.format(chunk_index=c, file_index=f) for c, f in pairs]
+        return list(self.format.files_for(self, np.asarray(episodes), []))
 
     def episode_stats(self) -> pa.Table:
         """meta/episodes' per-episode `stats/<key>/<stat>` columns (row = episode id), read on demand:

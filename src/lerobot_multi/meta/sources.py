@@ -90,7 +90,8 @@ def per_dataset(option: str, value: Mapping | None, repo_ids: Sequence[str]) -> 
         raise DatasetSourceError(
             f"dataset.{option}: expected a mapping {{repo_id: value}}, got {type(value).__name__} {value!r}"
         )
-    unknown = [k for k in value if k not in repo_ids]
+    known = set(repo_ids)
+    unknown = [k for k in value if k not in known]
     if unknown:
         raise DatasetSourceError(
             f"dataset.{option} names {unknown} which are not in dataset.repo_id {list(repo_ids)}"

@@ -10,6 +10,7 @@ recorded in millimetres and in metres mix. lerobot's image transforms do not tou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -32,7 +33,7 @@ class DepthCamera:
         from lerobot.datasets.video_utils import decode_video_frames  # on use: lerobot.datasets is heavy
 
         frames = decode_video_frames(path, timestamps, tolerance_s, "pyav", is_depth=True)
-        cfg = compat.DepthEncoderConfig.from_video_info(self.info)
+        cfg = self.encoder
         return compat.dequantize_depth(
             frames,
             depth_min=cfg.depth_min,
@@ -41,6 +42,11 @@ class DepthCamera:
             use_log=cfg.use_log,
             output_unit=self.output_unit,
         )
+
+    @cached_property
+    def encoder(self):
+        """The quantization the video was recorded with (lerobot's `DepthEncoderConfig`), read once."""
+        return compat.DepthEncoderConfig.from_video_info(self.info)
 
     def convert(self, maps: torch.Tensor) -> torch.Tensor:
         """Raw maps of a depth image feature, from the recorded unit to the output unit."""

@@ -45,17 +45,20 @@ def _saved_manifest(cfg) -> dict | None:
     return read_manifest(path)
 
 
-def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
-    """Each dataset's selected episodes and every episode's first task: its info.json and
-    meta/episodes alone, no merged metadata (stats aggregation would be done again by the training
-    dataset)."""
+def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]], float | int | dict]:
+    """Each dataset's selected episodes, every episode's first task, and `val_episodes` (a fraction, a
+    count, or the held-out ids each source names): its info.json and meta/episodes alone, no merged
+    metadata (stats aggregation would be done again by the training dataset)."""
     spec = MixtureSpec.from_config(ds_cfg)
     sources, metas = open_sources(spec)
     selections, tasks = {}, {}
     for s, m in zip(sources, metas):
         selections[s.repo_id] = list(s.episodes) if s.episodes is not None else list(range(m.total_episodes))
         tasks[s.repo_id] = [t[0] if len(t) else "" for t in m.episodes.column("tasks").to_pylist()]
-    return selections, tasks
+    val = spec.val_episodes
+    if isinstance(val, dict):
+        val = {s.repo_id: list(s.val_episodes) for s in sources if s.val_episodes is not None}
+    return selections, tasks, val
 
 
 def _held_out(ds_cfg, seed: int, saved: dict | None) -> tuple[dict | None, dict | None]:
@@ -68,13 +71,13 @@ def _held_out(ds_cfg, seed: int, saved: dict | None) -> tuple[dict | None, dict 
         )
     if ds_cfg.val_episodes is None and not eval_split:
         return None, None
-    selections, tasks = _selections(ds_cfg)
+    selections, tasks, val_episodes = _selections(ds_cfg)
     keep = {d["repo_id"]: d["held_out"] for d in saved["datasets"]} if saved else None
     if eval_split:
         held = split_by_task(selections, tasks, eval_split)
         held.update({r: sorted(v) for r, v in (keep or {}).items() if r in held})
     else:
-        held = split_episodes(selections, ds_cfg.val_episodes, seed, keep)
+        held = split_episodes(selections, val_episodes, seed, keep)
     return selections, held
 
 
