@@ -98,3 +98,56 @@ def recording_rows(rr, path) -> dict[str, list[dict]]:
         rows = batch.select(keep).to_pylist()
         out.setdefault(chunk.entity_path, []).extend(rows)
     return {e: sorted(rows, key=lambda r: r["frame_index"]) for e, rows in sorted(out.items())}
+
+
+def _tool_calls(ds, out):
+    """Each of lerobot's dataset_tools editing functions on the installed line, with arguments that
+    reach its file work; (name, call) for those the line has."""
+    import lerobot.datasets.dataset_tools as tools
+
+    extra = (np.zeros(len(ds), dtype=np.float32), {"dtype": "float32", "shape": (1,), "names": None})
+    calls = {
+        "delete_episodes": lambda: tools.delete_episodes(ds, [0], output_dir=out / "d", repo_id="x/d"),
+        "split_dataset": lambda: tools.split_dataset(ds, {"a": [0, 1], "b": [2]}, output_dir=out / "s"),
+        "merge_datasets": lambda: tools.merge_datasets([ds, ds], "x/m", output_dir=out / "m"),
+        "modify_features": lambda: tools.modify_features(
+            ds, remove_features="observation.state", output_dir=out / "mf", repo_id="x/mf"
+        ),
+        "add_features": lambda: tools.add_features(
+            ds, {"extra": extra}, output_dir=out / "af", repo_id="x/af"
+        ),
+        "remove_feature": lambda: tools.remove_feature(
+            ds, "observation.state", output_dir=out / "rf", repo_id="x/rf"
+        ),
+        "modify_tasks": lambda: tools.modify_tasks(ds, new_task="new"),
+        "recompute_stats": lambda: tools.recompute_stats(ds),
+        "reencode_dataset": lambda: tools.reencode_dataset(ds, rgb_encoder=_other_encoder()),
+    }
+    return [(name, call) for name, call in calls.items() if hasattr(tools, name)]
+
+
+def _other_encoder():
+    from lerobot.configs.video import RGBEncoderConfig
+
+    return RGBEncoderConfig(crf=RGBEncoderConfig().crf + 1)
+
+
+def test_dataset_tools_refuse_a_mixture_and_write_nothing_into_its_folders(data_root, tmp_path):
+    from conftest import tree_hash
+
+    from lerobot_multi.meta.sources import MixtureHasNoFolderError
+
+    before = tree_hash(data_root)
+    ds = MultiLeRobotDataset(SAME[:2], root=data_root, episodes={"lab/sess_a": [0, 1]})
+    calls = _tool_calls(ds, tmp_path)
+    assert len(calls) >= 7  # 0.4.4 has seven of these, 0.6.1 nine
+    for name, call in calls:
+        with pytest.raises(
+            MixtureHasNoFolderError, match=r"lab/sess_a\+lab/sess_b: a mixture of several folders has no root"
+        ) as info:
+            call()
+        assert "sources[i].root" in str(info.value) and isinstance(info.value, AttributeError), name
+    assert not hasattr(ds, "root") and not hasattr(ds.meta, "root")
+    assert tree_hash(data_root) == before
+    one = MultiLeRobotDataset(["lab/sess_a"], root=data_root, episodes=[1])
+    assert one.root == one.meta.root == data_root / "lab/sess_a"  # one folder: lerobot's meaning

@@ -26,6 +26,7 @@ if multiprocessing.current_process().name == "MainProcess":
 _LAZY = {
     **_STEPS,
     "DeployError": "lerobot_multi.deploy.errors",
+    "MixtureHasNoFolderError": "lerobot_multi.meta.sources",
     "MixtureSpec": "lerobot_multi.meta.spec",
     "MultiDatasetConfig": "lerobot_multi.config",
     "MultiTrainPipelineConfig": "lerobot_multi.config",
@@ -42,6 +43,7 @@ __all__ = [
     "DeployError",
     "GroupNormalizerProcessorStep",
     "GroupUnnormalizerProcessorStep",
+    "MixtureHasNoFolderError",
     "MixtureSpec",
     "MultiDatasetConfig",
     "MultiDatasetMetadata",

@@ -97,6 +97,9 @@ def line_for(installed: Version) -> LerobotLine:
 
 LINE = line_for(LEROBOT_VERSION)
 """The installed lerobot's line."""
+CODEBASE_VERSION = "v3.0"
+"""The dataset format both lines write and read by default (lerobot's `CODEBASE_VERSION`): the hub
+revision rule picks tags against it (tests/test_lerobot_private.py checks it)."""
 LANGUAGE_DTYPE = "language"
 """0.6's language columns (`language_persistent`, `language_events`): per frame, a list of message
 rows, passed through by `LeRobotDataset` and left out of the batch by `lerobot_collate_fn`."""
@@ -155,6 +158,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "CODEBASE_VERSION",
     "LANGUAGE_DTYPE",
     "LINE",
     "LINES",

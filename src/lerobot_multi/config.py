@@ -44,6 +44,8 @@ class MultiDatasetConfig(DatasetConfig):
     repo_id: str | list[str]
     root: str | dict[str, str] | None = None
     episodes: list[int] | dict[str, list[int] | None] | None = None
+    # a branch, tag or commit SHA for every dataset, or {repo_id: revision} (README "Hub datasets")
+    revision: str | dict[str, str] | None = None
     # Mixing (docs/mixing.md): each dataset's share of the samples drawn, as a list aligned with
     # repo_id or {repo_id: weight}; or temperature τ (shares ∝ frames**τ); samples per epoch.
     weights: list[float] | dict[str, float] | None = None
@@ -89,6 +91,7 @@ class MultiDatasetConfig(DatasetConfig):
         self.repo_id = _parse_listish(self.repo_id, "repo_id")
         self.episodes = _parse_listish(self.episodes, "episodes")
         self.root = _parse_listish(self.root, "root")
+        self.revision = _parse_listish(self.revision, "revision")
         self.weights = _parse_listish(self.weights, "weights")
         self.delta_timestamps = _parse_listish(self.delta_timestamps, "delta_timestamps")
         self.rename_map = _parse_listish(self.rename_map, "rename_map")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,8 +30,8 @@ from lerobot_multi.meta.schema import (
     is_depth,
     reconcile_features,
 )
-from lerobot_multi.meta.source_meta import SourceMetadata, open_sources
-from lerobot_multi.meta.sources import DatasetSource
+from lerobot_multi.meta.source_meta import SourceMetadata, fetch_read_files, open_sources
+from lerobot_multi.meta.sources import DatasetSource, MixtureHasNoFolderError
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.meta.stats import (
     Stats,
@@ -196,6 +195,12 @@ class MultiDatasetMetadata:
                 return old
         return None if key in renames else key
 
+    def kept_cameras(self, dataset_index: int) -> list[str]:
+        """Dataset `dataset_index`'s own video keys that the mixture reads (renames undone)."""
+        own = self.sub_metas[dataset_index].video_keys
+        keys = (self.source_key(dataset_index, k) for k in self.schema.features)
+        return [k for k in keys if k in own]
+
     def _build_tasks(self, metas: Sequence[SourceMetadata]) -> None:
         self.tasks, self.task_maps = _merge_names([(m.task_names, m.task_ids) for m in metas], "task_index")
         if "subtask_index" in self.schema.features:  # then every dataset has its subtasks.parquet
@@ -258,9 +263,13 @@ class MultiDatasetMetadata:
 
     @property
     def root(self) -> Path:
-        """The folder holding every dataset's folder (their common parent). The file-path helpers
-        return absolute paths, so `root / meta.get_data_file_path(ep)` is the right file."""
-        return Path(os.path.commonpath([str(s.root) for s in self.sources]))
+        """The datasets' folder when they all read one folder (one dataset, or one split by episodes),
+        as lerobot's; otherwise `MixtureHasNoFolderError`, since lerobot code that reads `root` (its
+        dataset_tools) would write into one dataset's folder. `sources[i].root` is each dataset's."""
+        roots = list(dict.fromkeys(s.root for s in self.sources))
+        if len(roots) > 1:
+            raise MixtureHasNoFolderError(self.repo_id, roots)
+        return roots[0]
 
     def _same(self, name: str) -> object:
         """A per-dataset value that a mixture has only when every dataset agrees on it."""
@@ -382,7 +391,17 @@ class MultiDatasetMetadata:
         )
 
 
-def open_mixture_metadata(spec: MixtureSpec, max_workers: int | None = None) -> MultiDatasetMetadata:
-    """The merged metadata of `spec`, read from each dataset's metadata files (no frame data)."""
+def open_mixture_metadata(
+    spec: MixtureSpec, max_workers: int | None = None, fetch: bool = True
+) -> MultiDatasetMetadata:
+    """The merged metadata of `spec`, read from each dataset's metadata files. `fetch`: then fetch
+    what the mixture reads of its hub datasets (selected episodes' data, and the videos of the cameras
+    it keeps, every camera for reader="lerobot", which opens them all); the stream reads them remotely."""
     sources, metas = open_sources(spec, max_workers)
-    return MultiDatasetMetadata(sources, metas, spec)
+    meta = MultiDatasetMetadata(sources, metas, spec)
+    if fetch:
+        cameras = [
+            m.video_keys if spec.reader == "lerobot" else meta.kept_cameras(i) for i, m in enumerate(metas)
+        ]
+        fetch_read_files(meta.sources, meta.sub_metas, cameras)
+    return meta

@@ -20,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lerobot_multi import compat
 from lerobot_multi.compat import LANGUAGE_DTYPE, LEROBOT_VERSION, LINE
-from lerobot_multi.meta.formats import V21_FORMAT, DatasetFormat, MetadataParts, episode_files, format_of
+from lerobot_multi.meta import hub
+from lerobot_multi.meta.formats import DatasetFormat, MetadataParts, episode_files, format_of
 from lerobot_multi.meta.schema import is_depth
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError, map_sources
 from lerobot_multi.meta.spec import group_of_datasets
@@ -39,6 +39,7 @@ class SourceMetadata:
 
     def __init__(self, source: DatasetSource, fmt: DatasetFormat, parts: MetadataParts):
         self.repo_id, self.root, self.revision = source.repo_id, source.root, source.revision
+        self.commit: str | None = source.commit  # the hub commit read (hub.py), None for a named folder
         self.format = fmt
         self.info, self.episodes, self.stats = parts.info, parts.episodes, parts.stats
         self._episode_stats = parts.episode_stats  # v2.1: from episodes_stats.jsonl; v3.0: read on demand
@@ -180,10 +181,13 @@ def selected_episodes(source: DatasetSource, meta: SourceMetadata) -> np.ndarray
     return np.arange(meta.total_episodes) if source.episodes is None else np.asarray(source.episodes)
 
 
-def _check_files(source: DatasetSource, meta: SourceMetadata) -> None:
-    """The selected episodes' data and video files exist (lerobot would fetch missing ones from the hub).
-    Their columns are checked against info.json when a frame store opens them."""
-    keys = meta.video_keys if meta.video_path else []
+def check_files_present(
+    source: DatasetSource, meta: SourceMetadata, cameras: Sequence[str] | None = None
+) -> None:
+    """The selected episodes' data files and the videos of `cameras` (None: every camera) exist
+    (lerobot would fetch missing ones from the hub). Their columns are checked against info.json when a
+    frame store opens them."""
+    keys = (meta.video_keys if cameras is None else list(cameras)) if meta.video_path else []
     for rel, (ep, key) in meta.format.files_for(meta, selected_episodes(source, meta), keys).items():
         if (source.root / rel).is_file():
             continue
@@ -207,8 +211,9 @@ def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
         )
 
 
-def read_local_metadata(source: DatasetSource) -> SourceMetadata:
-    """Read and check a dataset folder that is on disk; an incomplete one is an error naming the piece."""
+def read_local_metadata(source: DatasetSource, check_files: bool = True) -> SourceMetadata:
+    """Read and check a dataset folder that is on disk; an incomplete one is an error naming the piece.
+    `check_files=False`: the metadata only (a hub dataset's data and videos are fetched later)."""
     if not source.root.is_dir():
         raise IncompleteDatasetError(f"dataset {source.repo_id!r}: root folder {source.root} does not exist")
     if not (source.root / "meta" / "info.json").is_file():
@@ -219,48 +224,52 @@ def read_local_metadata(source: DatasetSource) -> SourceMetadata:
     check_episode_selection(source, int(info["total_episodes"]))
     fmt = format_of(str(info["codebase_version"]), source.repo_id, source.root / "meta" / "info.json")
     meta = SourceMetadata(source, fmt, fmt.read_parts(source, info))
-    _check_files(source, meta)
+    if check_files:
+        check_files_present(source, meta)
     return meta
 
 
 def load_source_metadata(source: DatasetSource) -> SourceMetadata:
     """One dataset's metadata from its files (module-level: it may run in a spawned process).
 
-    A dataset without a named folder that is not complete on disk is downloaded first, through lerobot
-    (`LeRobotDataset` fetches metadata, data and videos from the hub), then read the same way.
+    A named folder is read in place. Without one, a complete folder at `HF_LEROBOT_HOME/<repo_id>` is
+    read in place as lerobot reads it (a local recording; on 0.4.4 also lerobot's download folder);
+    otherwise the dataset comes from the hub at one commit, its metadata fetched into lerobot's cache
+    now, its data and videos once the mixture knows what it reads (`fetch_read_files`).
     """
-    try:
+    if source.explicit_root:
         return read_local_metadata(source)
-    except IncompleteDatasetError:
-        if source.explicit_root:
-            raise
-        logger.info("dataset %r is not complete under %s: downloading it", source.repo_id, source.root)
-    download(source)
-    return read_local_metadata(source)
-
-
-def download(source: DatasetSource) -> None:
-    """Fetch a hub dataset into its cache folder with lerobot's own downloader; a v2.1 dataset, which
-    lerobot refuses, with huggingface_hub's snapshot of its v2.1 revision (read in place after)."""
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-
-    try:
+    if hub.is_local_folder(source.root):
         try:
-            LeRobotDataset(
-                source.repo_id,
-                root=source.root,
-                episodes=list(source.episodes) if source.episodes is not None else None,
-                revision=source.revision,
-            )
-        except compat.BackwardCompatibilityError:
-            from huggingface_hub import snapshot_download
+            meta = read_local_metadata(source)
+        except IncompleteDatasetError:
+            logger.info("dataset %r is not complete under %s: fetching it", source.repo_id, source.root)
+        else:
+            meta.commit = hub.cached_commit(source.repo_id, source.revision)
+            return meta
+    commit = hub.commit_of(source.repo_id, source.revision)
+    folder = hub.fetch_metadata(source.repo_id, commit)
+    meta = read_local_metadata(dataclasses.replace(source, root=folder, commit=commit), check_files=False)
+    return meta
 
-            revision = source.revision or V21_FORMAT.name
-            snapshot_download(source.repo_id, repo_type="dataset", revision=revision, local_dir=source.root)
-    except Exception as e:  # lerobot/huggingface_hub raise many types; name the dataset
-        raise DatasetSourceError(
-            f"dataset {source.repo_id!r}: cannot download into {source.root}: {e}"
-        ) from e
+
+def fetch_read_files(
+    sources: Sequence[DatasetSource], metas: Sequence[SourceMetadata], cameras: Sequence[Sequence[str]]
+) -> None:
+    """Fetch what the mixture reads of each hub dataset, all datasets at once: the data files of its
+    selected episodes and the videos of `cameras[i]` (its own key names); then check they are there."""
+    wanted = []
+    for source, meta, keys in zip(sources, metas, cameras):
+        if source.commit is None or source.explicit_root:
+            continue
+        videos = list(keys) if meta.video_path else []
+        files = meta.format.files_for(meta, selected_episodes(source, meta), videos)
+        wanted += [(source.repo_id, source.commit, rel) for rel in files]
+    if wanted:
+        hub.fetch_files(wanted, progress=True)
+    for source, meta, keys in zip(sources, metas, cameras):
+        if source.commit is not None and not source.explicit_root:
+            check_files_present(source, meta, keys)
 
 
 def apply_episode_filter(source: DatasetSource, meta: SourceMetadata) -> DatasetSource:
@@ -294,7 +303,11 @@ def open_sources(spec, max_workers: int | None = None) -> tuple[list[DatasetSour
     )
     resolved = [
         dataclasses.replace(
-            apply_episode_filter(s, m), format=m.format, normalization_group=groups[s.repo_id]
+            apply_episode_filter(s, m),
+            root=m.root,
+            commit=m.commit,
+            format=m.format,
+            normalization_group=groups[s.repo_id],
         )
         for s, m in zip(sources, metas)
     ]

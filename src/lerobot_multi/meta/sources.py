@@ -36,6 +36,23 @@ class IncompleteDatasetError(DatasetSourceError):
     hub; for a folder the user named it is an error, otherwise the dataset is downloaded first."""
 
 
+class MixtureHasNoFolderError(AttributeError):
+    """`root` of a mixture whose datasets are in several folders: it has none of its own. lerobot's dataset_tools
+    (delete_episodes, split_dataset, recompute_stats, ...) read `dataset.root` to rewrite one
+    dataset's files; on a mixture they stop here instead of writing into a folder the user named."""
+
+    def __init__(self, mixture: str, roots: Sequence[Path]):
+        listing = ", ".join(str(r) for r in roots[:3]) + (", ..." if len(roots) > 3 else "")
+        super().__init__(
+            f"{mixture}: a mixture of several folders has no root folder (its datasets are in {listing}; "
+            "read sources[i].root). lerobot's dataset_tools (delete_episodes, split_dataset, "
+            "merge_datasets, modify_features, add_features, remove_feature, modify_tasks, "
+            "recompute_stats, convert_image_to_video_dataset, reencode_dataset) rewrite one dataset's "
+            "files and are not supported on a mixture: call them on "
+            "LeRobotDataset(sources[i].repo_id, root=sources[i].root)"
+        )
+
+
 RootSpec = str | Path | Mapping[str, str | Path] | None
 EpisodesSpec = Sequence[int] | Mapping[str, Sequence[int] | None] | None
 
@@ -62,6 +79,8 @@ class DatasetSource:
     explicit_root: bool
     episodes: tuple[int, ...] | None = None
     revision: str | None = None
+    # the hub commit its files are read at (meta/hub.py), set when they are read; None for a named folder
+    commit: str | None = None
     weight: float | None = None
     renames: Mapping[str, str] = field(default_factory=dict)
     delta_override: Mapping[str, tuple[float, ...]] | None = None
@@ -272,6 +291,7 @@ def make_sources(spec) -> list[DatasetSource]:
         per_dataset("root", root, ids)
     selection = normalize_episodes(ids, spec.episodes)
     weights = normalize_weights(spec.weights, ids) or {}
+    revisions = revisions_of(spec.revision, ids)
     renames = per_dataset("rename_map", spec.rename_map, ids)
     deltas = per_dataset("delta_timestamps", spec.delta_overrides, ids)
     held = per_dataset(
@@ -287,7 +307,7 @@ def make_sources(spec) -> list[DatasetSource]:
             root=folder,
             explicit_root=explicit,
             episodes=selection[rid],
-            revision=spec.revision,
+            revision=revisions[rid],
             weight=weights.get(rid),
             renames=renames_of(rid, renames.get(rid)),
             delta_override=delta_override_of(rid, deltas.get(rid)),
@@ -296,6 +316,21 @@ def make_sources(spec) -> list[DatasetSource]:
         )
         sources.append(source)
     return sources
+
+
+def revisions_of(revision: str | Mapping[str, str] | None, repo_ids: Sequence[str]) -> dict[str, str | None]:
+    """Each dataset's revision: one for all, or `{repo_id: revision}` (the others: lerobot's default)."""
+    given = per_dataset("revision", revision, repo_ids) if isinstance(revision, Mapping) else None
+    if given is None and revision is not None and not isinstance(revision, str):
+        raise DatasetSourceError(
+            f"dataset.revision: expected a branch, tag or commit, or {{repo_id: revision}}, got {revision!r}"
+        )
+    for rid, value in (given or {}).items():
+        if not isinstance(value, str) or not value:
+            raise DatasetSourceError(
+                f"dataset.revision[{rid!r}]: expected a branch, tag or commit, got {value!r}"
+            )
+    return {rid: (given.get(rid) if given is not None else revision) for rid in repo_ids}
 
 
 def map_sources(

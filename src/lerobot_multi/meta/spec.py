@@ -46,7 +46,8 @@ class MixtureSpec:
     repo_ids: str | Sequence[str]
     root: RootSpec = None
     episodes: EpisodesSpec = None
-    revision: str | None = None
+    # one revision for every dataset, or {repo_id: revision} (a branch, tag or commit SHA: meta/hub.py)
+    revision: str | Mapping[str, str] | None = None
     # shares
     weights: Sequence[float] | Mapping[str, float] | None = None
     temperature: float | None = _identity(None)

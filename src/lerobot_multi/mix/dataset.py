@@ -208,7 +208,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
 
     @property
     def root(self):
-        """The common parent of the datasets' folders (`meta.root`); `sources[i].root` is each one's."""
+        """`meta.root`: the one folder all datasets read, else `MixtureHasNoFolderError`."""
         return self.meta.root
 
     @property

@@ -116,7 +116,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
 
     def _open(self, spec: MixtureSpec, delta_timestamps, image_transforms, tolerance_s: float) -> None:
         self.spec = spec
-        self.meta = open_mixture_metadata(spec)
+        self.meta = open_mixture_metadata(spec, fetch=False)  # data and videos are read remotely
         unread = {m.repo_id: m.format.name for m in self.meta.sub_metas if not m.format.lerobot_streams}
         if unread:
             raise DatasetSourceError(

@@ -1,6 +1,7 @@
 """The mixture manifest (`mixture.json` in each checkpoint) and the resume check against it.
 
-A manifest says what a checkpoint was trained on: each dataset's repo_id, revision, root, selected and
+A manifest says what a checkpoint was trained on: each dataset's repo_id, revision, the hub commit
+read (None for a named folder), root, selected and
 held-out episodes, weight and share, frames, fps, robot type and normalization group, the mixture's
 options, and a fingerprint of each dataset's metadata files (a hash of the bytes of info.json,
 meta/episodes, tasks and stats: it changes when a dataset is re-recorded or edited, and costs no data
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 from lerobot_multi.meta.formats import folder_format
+from lerobot_multi.meta.sources import revisions_of
 
 MANIFEST_FILE = "mixture.json"
 
@@ -44,6 +46,7 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
             {
                 "repo_id": source.repo_id,
                 "revision": source.revision,
+                "commit": source.commit,
                 "root": str(source.root),
                 "episodes": sorted(set(selected) | set(held)),
                 "held_out": held,
@@ -62,6 +65,22 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
     if cond is not None:
         options["condition_groups"] = list(cond.groups)
     return {"datasets": rows, "options": options}
+
+
+def pinned_revisions(given, saved: dict, repo_ids: list[str]) -> str | dict[str, str] | None:
+    """`dataset.revision` for resuming a run saved in `saved`: each dataset whose revision is unchanged
+    reads the commit the checkpoint recorded (the hub's tag may have moved since)."""
+    commits = {d["repo_id"]: d for d in saved["datasets"] if d.get("commit")}
+    now = revisions_of(given, repo_ids)
+    pinned = {
+        rid: commits[rid]["commit"]
+        if rid in commits and commits[rid].get("revision") == now[rid]
+        else now[rid]
+        for rid in repo_ids
+    }
+    if pinned == now:
+        return given
+    return {rid: rev for rid, rev in pinned.items() if rev is not None}
 
 
 def write_manifest(directory: Path, manifest: dict) -> Path:
@@ -83,10 +102,12 @@ def compare(saved: dict, current: dict) -> list[str]:
     diff += [f"dataset added: {r}" for r in new if r not in old]
     for repo_id in [r for r in new if r in old]:
         a, b = old[repo_id], new[repo_id]
+        # the commit says what was read; the revision as given only where no commit was recorded
+        read_at = "commit" if a.get("commit") and b.get("commit") else "revision"
         for key, label in (
             ("episodes", "episodes"),
             ("weight", "weight"),
-            ("revision", "revision"),
+            (read_at, read_at),
             ("fingerprint", "metadata files (info.json, meta/episodes, tasks, stats) changed"),
         ):
             if a.get(key) != b.get(key):
@@ -112,13 +133,13 @@ def format_manifest(manifest: dict) -> str:
     width = max([len("repo_id"), *(len(r["repo_id"]) for r in rows)])
     lines = [
         f"{'repo_id':<{width}} {'robot':<12} {'fps':>4} {'episodes':>8} {'held-out':>8} {'frames':>8} "
-        f"{'share':>7} {'group':<12} fingerprint"
+        f"{'share':>7} {'group':<12} {'commit':<12} fingerprint"
     ]
     for r in rows:
         lines.append(
             f"{r['repo_id']:<{width}} {str(r['robot_type']):<12} {r['fps']:>4} {len(r['episodes']):>8} "
             f"{len(r['held_out']):>8} {r['frames']:>8} {r['share']:>7.1%} {str(r['normalization_group']):<12} "
-            f"{r['fingerprint'][:12]}"
+            f"{(r.get('commit') or '-')[:12]:<12} {r['fingerprint'][:12]}"
         )
     options = {k: v for k, v in manifest["options"].items() if v not in (None, False)}
     lines.append(f"options: {options}")

@@ -17,9 +17,15 @@ from pathlib import Path
 from lerobot_multi import compat
 from lerobot_multi.compat import load_training_step
 from lerobot_multi.meta.source_meta import open_sources
-from lerobot_multi.meta.sources import DatasetSourceError
+from lerobot_multi.meta.sources import DatasetSourceError, normalize_repo_ids
 from lerobot_multi.meta.spec import MixtureSpec
-from lerobot_multi.train.manifest import MANIFEST_FILE, build_manifest, compare, read_manifest
+from lerobot_multi.train.manifest import (
+    MANIFEST_FILE,
+    build_manifest,
+    compare,
+    pinned_revisions,
+    read_manifest,
+)
 from lerobot_multi.train.validation import ValidationSet, split_by_task, split_episodes
 from lerobot_multi.train.watch import TrainingWatch
 
@@ -85,6 +91,8 @@ def open_training_mixture(run_cfg, make) -> tuple[object, RunState]:
     """(training dataset, run state) for `run_cfg` with a dataset list; `make` is `make_dataset`."""
     ds_cfg, state = run_cfg.dataset, RunState()
     saved = _saved_manifest(run_cfg)
+    if saved is not None:  # read the hub commits the checkpoint was trained on
+        ds_cfg.revision = pinned_revisions(ds_cfg.revision, saved, normalize_repo_ids(ds_cfg.repo_id))
     selections, state.held_out = _held_out(ds_cfg, run_cfg.seed or 0, saved)
     if state.held_out is not None:
         train_episodes = {r: sorted(set(sel) - set(state.held_out[r])) for r, sel in selections.items()}

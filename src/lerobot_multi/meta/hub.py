@@ -1,0 +1,297 @@
+"""Hub datasets: where the installed lerobot keeps them, which commit a revision names, and fetching only
+the files a mixture reads, with retries.
+
+A dataset without a named folder lives where lerobot keeps it (`compat.LINE.hub_cache`): on 0.6 in
+huggingface_hub's snapshot cache under `HF_LEROBOT_HOME/hub` (one folder per commit, so revisions sit
+side by side), on 0.4.4 in `HF_LEROBOT_HOME/<repo_id>`. Its revision (lerobot's rule: the newest
+codebase-version tag lerobot reads, or what the user gives) resolves to a commit SHA once, with one
+API call, and the SHA is kept in the cache (`refs/<revision>`, as huggingface_hub keeps it), so a
+cached, offline or resumed open makes no request. Metadata comes first (one tree listing of `meta/`,
+info.json written last, so its presence says the metadata is whole); the data and video files follow
+once the mixture knows which episodes and cameras it reads (`fetch_files`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub.utils import are_progress_bars_disabled
+from lerobot.utils.constants import HF_LEROBOT_HOME
+from packaging.version import InvalidVersion, Version
+
+from lerobot_multi import compat
+from lerobot_multi.meta.sources import DatasetSourceError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+CONNECTIONS = 8
+"""Files downloaded at once, over all datasets."""
+RETRY_SECONDS = 120.0
+"""How long one request is retried (5xx, 429, dropped or cut connections) before the open fails."""
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+READ_VERSION = Version(compat.CODEBASE_VERSION)
+
+
+def is_offline() -> bool:
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def cache_dir(repo_id: str) -> Path:
+    """huggingface_hub's cache folder of a dataset repo in lerobot 0.6's cache (`HF_LEROBOT_HOME/hub`)."""
+    return HF_LEROBOT_HOME / "hub" / f"datasets--{repo_id.replace('/', '--')}"
+
+
+def folder_of(repo_id: str, commit: str) -> Path:
+    """Where the installed lerobot keeps `repo_id` at `commit`."""
+    if compat.LINE.hub_cache == "snapshot":
+        return cache_dir(repo_id) / "snapshots" / commit
+    return HF_LEROBOT_HOME / repo_id
+
+
+def is_local_folder(folder: Path) -> bool:
+    """`HF_LEROBOT_HOME/<repo_id>` holds a dataset lerobot reads in place: on 0.4.4 any (its download
+    folder too); on 0.6 one not written by a `local_dir` download (0.6 fetches those into its cache)."""
+    if not (folder / "meta" / "info.json").is_file():
+        return False
+    return compat.LINE.hub_cache == "folder" or not (folder / ".cache" / "huggingface" / "download").exists()
+
+
+# --- revisions ------------------------------------------------------------------------------------
+def pick_version(repo_id: str, tags: Sequence[str]) -> str:
+    """lerobot's rule (`get_safe_version` for the installed codebase version) over a repo's tags: the
+    installed version, else the newest same-major one not newer; a repo with only older majors gives
+    its newest (v2.1 is read in place); only newer ones is an error."""
+    versions = {}
+    for tag in tags:
+        try:
+            versions[Version(tag)] = tag
+        except InvalidVersion:
+            continue
+    if not versions:
+        raise DatasetSourceError(
+            f"dataset {repo_id!r}: the repo has no codebase-version tag (v3.0, v2.1): it is not a "
+            "LeRobot dataset, or give dataset.revision (a branch, tag or commit)"
+        )
+    same = [v for v in versions if v.major == READ_VERSION.major and v <= READ_VERSION]
+    older = [v for v in versions if v.major < READ_VERSION.major]
+    if same or older:
+        return versions[max(same or older)]
+    raise DatasetSourceError(
+        f"dataset {repo_id!r}: its codebase versions {sorted(versions.values())} are newer than "
+        f"lerobot {compat.LEROBOT_VERSION} reads ({compat.CODEBASE_VERSION})"
+    )
+
+
+def resolve_revision(repo_id: str, revision: str | None) -> tuple[str, str]:
+    """(the revision's name, its commit) from the hub: one API call, retried."""
+    refs = with_retries(repo_id, "refs", lambda: HfApi().list_repo_refs(repo_id, repo_type="dataset"))
+    tags = {t.name: t.target_commit for t in refs.tags}
+    branches = {b.name: b.target_commit for b in refs.branches}
+    if revision in tags or revision in branches:
+        return revision, tags.get(revision) or branches[revision]
+    if revision is None or _is_version(revision):  # lerobot's rule, as for a missing version tag
+        name = pick_version(repo_id, list(tags))
+        return name, tags[name]
+    raise DatasetSourceError(
+        f"dataset {repo_id!r}: revision {revision!r} is not a branch or tag of the repo "
+        f"(branches {sorted(branches)}, tags {sorted(tags)})"
+    )
+
+
+def _is_version(name: str) -> bool:
+    try:
+        Version(name)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def cached_commit(repo_id: str, revision: str | None) -> str | None:
+    """The commit lerobot's cache holds for `revision` (None: lerobot's codebase-version rule over the
+    cached tags), or None when it holds none."""
+    if compat.LINE.hub_cache == "folder":
+        marker = (
+            HF_LEROBOT_HOME / repo_id / ".cache" / "huggingface" / "download" / "meta" / "info.json.metadata"
+        )
+        return marker.read_text().split("\n", 1)[0].strip() if marker.is_file() else None
+    refs = cache_dir(repo_id) / "refs"
+    if revision is None:
+        names = [p.name for p in refs.glob("*") if p.is_file() and _is_version(p.name)]
+        if not names:
+            return None
+        revision = pick_version(repo_id, names)
+    path = refs / revision
+    return path.read_text().strip() if path.is_file() else None
+
+
+def remember_commit(repo_id: str, revision: str, commit: str) -> None:
+    """Keep `revision -> commit` in lerobot 0.6's cache, as huggingface_hub does (`refs/<revision>`)."""
+    if compat.LINE.hub_cache != "snapshot" or revision == commit:
+        return
+    path = cache_dir(repo_id) / "refs" / revision
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(commit)
+
+
+def commit_of(repo_id: str, revision: str | None) -> str:
+    """The commit a dataset is read at: a given SHA; the cached one for this revision; or, online, the
+    hub's (then cached)."""
+    if revision is not None and COMMIT.match(revision):
+        return revision
+    cached = cached_commit(repo_id, revision)
+    if cached is not None and (folder_of(repo_id, cached) / "meta" / "info.json").is_file():
+        return cached
+    if is_offline():
+        raise DatasetSourceError(
+            f"dataset {repo_id!r}: not in lerobot's cache ({folder_of(repo_id, '<commit>')}) at revision "
+            f"{revision or compat.CODEBASE_VERSION!r}, and HF_HUB_OFFLINE=1 forbids downloading it"
+        )
+    name, commit = resolve_revision(repo_id, revision)
+    remember_commit(repo_id, name, commit)
+    return commit
+
+
+# --- files ----------------------------------------------------------------------------------------
+def fetch_metadata(repo_id: str, commit: str) -> Path:
+    """The dataset's `meta/` at `commit` in lerobot's cache (one tree listing and its files, unless
+    cached); returns the dataset's folder. info.json is fetched last: present, the metadata is whole."""
+    folder = folder_of(repo_id, commit)
+    if (folder / "meta" / "info.json").is_file():
+        return folder
+    if is_offline():
+        raise DatasetSourceError(
+            f"dataset {repo_id!r}: metadata at {commit} is not in lerobot's cache ({folder}) and "
+            "HF_HUB_OFFLINE=1 forbids downloading it"
+        )
+    listing = with_retries(
+        repo_id,
+        "meta/ listing",
+        lambda: list(
+            HfApi().list_repo_tree(
+                repo_id, path_in_repo="meta", recursive=True, revision=commit, repo_type="dataset"
+            )
+        ),
+    )
+    files = sorted(e.path for e in listing if getattr(e, "size", None) is not None)
+    if "meta/info.json" not in files:
+        raise DatasetSourceError(f"dataset {repo_id!r}: no meta/info.json at {commit}: not a LeRobot dataset")
+    files.remove("meta/info.json")
+    fetch_files([(repo_id, commit, f) for f in files])
+    fetch_files([(repo_id, commit, "meta/info.json")])
+    return folder
+
+
+def fetch_files(wanted: Sequence[tuple[str, str, str]], progress: bool = False) -> int:
+    """Download the (repo_id, commit, file) not yet in lerobot's cache, on `CONNECTIONS` threads;
+    returns the bytes fetched. A file is written under a temporary name and moved in place when whole
+    (huggingface_hub), so a failed run leaves no partial file behind."""
+    missing = [w for w in wanted if not (folder_of(w[0], w[1]) / w[2]).is_file()]
+    if not missing:
+        return 0
+    if is_offline():
+        repo_id, commit, rel = missing[0]
+        raise DatasetSourceError(
+            f"dataset {repo_id!r}: {rel} at {commit} is not in lerobot's cache and HF_HUB_OFFLINE=1 "
+            f"forbids downloading it ({len(missing)} files missing)"
+        )
+    bar = _progress(missing) if progress and not are_progress_bars_disabled() else None
+    fetched = 0
+    with ThreadPoolExecutor(max_workers=min(CONNECTIONS, len(missing))) as pool:
+        for size in pool.map(fetch_file, missing):
+            fetched += size
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"{fetched / 1e6:.1f} MB")
+    if bar is not None:
+        bar.close()
+    return fetched
+
+
+def fetch_file(item: tuple[str, str, str]) -> int:
+    repo_id, commit, rel = item
+    where = (
+        {"cache_dir": HF_LEROBOT_HOME / "hub"}
+        if compat.LINE.hub_cache == "snapshot"
+        else {"local_dir": HF_LEROBOT_HOME / repo_id}
+    )
+    path = with_retries(
+        repo_id,
+        rel,
+        lambda: hf_hub_download(repo_id, rel, repo_type="dataset", revision=commit, **where),
+    )
+    return Path(path).stat().st_size
+
+
+def _progress(missing: Sequence[tuple[str, str, str]]):
+    from tqdm.auto import tqdm
+
+    datasets = len({m[0] for m in missing})
+    return tqdm(total=len(missing), unit="file", desc=f"downloading {datasets} datasets")
+
+
+# --- retries --------------------------------------------------------------------------------------
+def http_status(error: BaseException) -> int | None:
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def is_transient(error: BaseException) -> bool:
+    """5xx/429/408 answers, dropped or cut connections, timeouts: worth another try."""
+    status = http_status(error)
+    if status is not None:
+        return status in RETRY_STATUSES
+    names = {c.__name__ for c in type(error).__mro__}
+    transient = {
+        "ConnectionError", "ChunkedEncodingError", "Timeout", "TransportError", "RemoteProtocolError",
+        "LocalEntryNotFoundError", "ProtocolError", "IncompleteRead", "ConnectTimeout", "ReadTimeout",
+    }  # fmt: skip
+    if names & transient:
+        return True
+    return isinstance(error, OSError) and "Consistency check failed" in str(error)
+
+
+def retry_after(error: BaseException, attempt: int) -> float:
+    """The server's `Retry-After` (seconds) when it gives one, else exponential backoff (0.5 s .. 8 s)."""
+    headers = getattr(getattr(error, "response", None), "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return max(0.0, float(value)) if value is not None else min(8.0, 0.5 * 2**attempt)
+    except ValueError:
+        return min(8.0, 0.5 * 2**attempt)
+
+
+def with_retries(repo_id: str, what: str, call: Callable[[], T], budget_s: float | None = None) -> T:
+    """`call()`, retried on transient failures for up to `budget_s` (RETRY_SECONDS); a failure that is
+    not transient, or outlasts the budget, is a `DatasetSourceError` naming the dataset, the file and
+    the HTTP status."""
+    budget = RETRY_SECONDS if budget_s is None else budget_s
+    start, attempt = time.monotonic(), 0
+    while True:
+        try:
+            return call()
+        except DatasetSourceError:
+            raise
+        except Exception as e:  # huggingface_hub, requests and httpx raise many types
+            status = http_status(e)
+            wait = retry_after(e, attempt)
+            spent = time.monotonic() - start
+            if not is_transient(e) or spent + wait > budget:
+                tries = f" (gave up after {attempt + 1} tries in {spent:.1f} s)" if is_transient(e) else ""
+                raise DatasetSourceError(
+                    f"dataset {repo_id!r}: cannot fetch {what}: "
+                    f"{f'HTTP {status}' if status else type(e).__name__}{tries}: {e}"
+                ) from e
+            logger.info(
+                "dataset %r: %s: %s; retrying in %.1f s", repo_id, what, status or type(e).__name__, wait
+            )
+            time.sleep(wait)
+            attempt += 1
