@@ -7,9 +7,11 @@ PY_313 ?= $(shell .ci/find-python 3.13 3.14)
 VENV := .venv
 VENV_044 := .venv-044
 VENV_313 := .venv-313
+# the tests' Hub-compatible server on loopback (olah, in its own venv: its pins are not lerobot's)
+VENV_HUB := .venv-hub
 BIN := $(VENV)/bin
 
-.PHONY: install install-044 demo demo-044 test test-044 test-slow smoke-313 lint fixtures-v21
+.PHONY: install install-044 hub-venv demo demo-044 test test-044 test-slow smoke-313 lint fixtures-v21
 
 # a venv of the project, its extras and the lerobot its Python selects (pyproject's markers)
 define make_venv
@@ -28,6 +30,14 @@ $(VENV_044)/.installed: pyproject.toml
 $(VENV_313)/.installed: pyproject.toml
 	$(call make_venv,$(PY_313),$(VENV_313),test)
 
+$(VENV_HUB)/.installed:
+	$(PY_044) -m venv $(VENV_HUB)
+	$(VENV_HUB)/bin/pip install -q --upgrade pip
+	$(VENV_HUB)/bin/pip install -q "olah==0.5.4"
+	touch $(VENV_HUB)/.installed
+
+hub-venv: $(VENV_HUB)/.installed
+
 install: $(VENV)/.installed
 install-044: $(VENV_044)/.installed
 
@@ -37,10 +47,10 @@ demo: $(VENV)/.installed
 demo-044: $(VENV_044)/.installed
 	HF_HUB_OFFLINE=1 PYTHONHASHSEED=0 MUJOCO_GL=$${MUJOCO_GL:-egl} $(VENV_044)/bin/lerobot-multi-demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(VENV_HUB)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-test-044: $(VENV_044)/.installed
+test-044: $(VENV_044)/.installed $(VENV_HUB)/.installed
 	HF_HUB_OFFLINE=1 $(VENV_044)/bin/python -m pytest -q
 
 test-slow: $(VENV)/.installed

@@ -115,6 +115,22 @@ def _is_version(name: str) -> bool:
     return True
 
 
+def is_cached(repo_id: str, commit: str, rel: str) -> bool:
+    """`rel` at `commit` is in lerobot's cache. The 0.4.4 folder holds one revision: a file there is
+    this commit's when huggingface_hub's download record says so."""
+    path = folder_of(repo_id, commit) / rel
+    if compat.LINE.hub_cache == "snapshot" or not path.is_file():
+        return path.is_file()
+    record = HF_LEROBOT_HOME / repo_id / ".cache" / "huggingface" / "download" / f"{rel}.metadata"
+    return record.is_file() and record.read_text().split("\n", 1)[0].strip() == commit
+
+
+def pinned_elsewhere(repo_id: str, revision: str | None) -> bool:
+    """A commit is asked for, and lerobot 0.4.4's folder for this dataset holds another one."""
+    held = cached_commit(repo_id, None) if compat.LINE.hub_cache == "folder" else None
+    return revision is not None and COMMIT.match(revision) is not None and held not in (None, revision)
+
+
 def cached_commit(repo_id: str, revision: str | None) -> str | None:
     """The commit lerobot's cache holds for `revision` (None: lerobot's codebase-version rule over the
     cached tags), or None when it holds none."""
@@ -148,7 +164,7 @@ def commit_of(repo_id: str, revision: str | None) -> str:
     if revision is not None and COMMIT.match(revision):
         return revision
     cached = cached_commit(repo_id, revision)
-    if cached is not None and (folder_of(repo_id, cached) / "meta" / "info.json").is_file():
+    if cached is not None and is_cached(repo_id, cached, "meta/info.json"):
         return cached
     if is_offline():
         raise DatasetSourceError(
@@ -165,7 +181,7 @@ def fetch_metadata(repo_id: str, commit: str) -> Path:
     """The dataset's `meta/` at `commit` in lerobot's cache (one tree listing and its files, unless
     cached); returns the dataset's folder. info.json is fetched last: present, the metadata is whole."""
     folder = folder_of(repo_id, commit)
-    if (folder / "meta" / "info.json").is_file():
+    if is_cached(repo_id, commit, "meta/info.json"):
         return folder
     if is_offline():
         raise DatasetSourceError(
@@ -194,7 +210,7 @@ def fetch_files(wanted: Sequence[tuple[str, str, str]], progress: bool = False) 
     """Download the (repo_id, commit, file) not yet in lerobot's cache, on `CONNECTIONS` threads;
     returns the bytes fetched. A file is written under a temporary name and moved in place when whole
     (huggingface_hub), so a failed run leaves no partial file behind."""
-    missing = [w for w in wanted if not (folder_of(w[0], w[1]) / w[2]).is_file()]
+    missing = [w for w in wanted if not is_cached(*w)]
     if not missing:
         return 0
     if is_offline():
@@ -239,9 +255,16 @@ def _progress(missing: Sequence[tuple[str, str, str]]):
 
 
 # --- retries --------------------------------------------------------------------------------------
-def http_status(error: BaseException) -> int | None:
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None)
+def http_status(error: BaseException | None) -> int | None:
+    """The HTTP status of a failure, or of the failure that caused it (huggingface_hub wraps some)."""
+    for _ in range(4):
+        if error is None:
+            return None
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if status is not None:
+            return status
+        error = error.__cause__
+    return None
 
 
 def is_transient(error: BaseException) -> bool:

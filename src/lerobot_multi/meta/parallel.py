@@ -68,13 +68,23 @@ def parallel_map(
         max_workers = min(available_cores(), 8)
     if max_workers <= 1:
         return [fn(x) for x in items]
-    # HF datasets' progress bars create tqdm's class lock lazily; racing threads have been seen to hit
-    # "type object 'tqdm' has no attribute '_lock'", so create it before the threads start.
-    from datasets.utils.tqdm import tqdm as hf_tqdm
-
-    hf_tqdm.get_lock()
+    hold_progress_bar_locks()
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         return list(pool.map(fn, items))
+
+
+def hold_progress_bar_locks() -> None:
+    """Give the `datasets` and huggingface_hub tqdm classes their own lock before threads start.
+
+    tqdm's `thread_map` (huggingface_hub's snapshot downloads) creates a class's lock when it has none
+    and deletes it when the map ends, while another thread may still use it: "type object 'tqdm' has
+    no attribute '_lock'" (or a hang) at random when datasets open in parallel. A lock set here is
+    one `thread_map` finds and keeps."""
+    from datasets.utils.tqdm import tqdm as datasets_tqdm
+    from huggingface_hub.utils import tqdm as hub_tqdm
+
+    for cls in (datasets_tqdm, hub_tqdm):
+        cls.set_lock(cls.get_lock())
 
 
 def _process_map(fn: Callable[[T], R], items: Sequence[T], processes: int) -> list[R]:

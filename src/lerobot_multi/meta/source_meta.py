@@ -239,7 +239,7 @@ def load_source_metadata(source: DatasetSource) -> SourceMetadata:
     """
     if source.explicit_root:
         return read_local_metadata(source)
-    if hub.is_local_folder(source.root):
+    if hub.is_local_folder(source.root) and not hub.pinned_elsewhere(source.repo_id, source.revision):
         try:
             meta = read_local_metadata(source)
         except IncompleteDatasetError:

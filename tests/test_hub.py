@@ -1,0 +1,184 @@
+"""Hub datasets end to end, against a Hub-compatible server on loopback (olah behind `hub_proxy`): the
+cache lerobot uses, what is fetched, requests per dataset, pinned commits, and faults. Each client
+runs in its own process (`hub_client.py`): the hub's settings are read at import. Stock lerobot's
+`LeRobotDataset(repo_id)` on the same hub is the oracle."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from builders import build_dataset
+from hub_proxy import Fault
+from loopback_hub import OLAH, LoopbackHub
+
+from lerobot_multi.compat import LINE
+from lerobot_multi.train.manifest import compare, pinned_revisions
+
+CLIENT = Path(__file__).with_name("hub_client.py")
+V21_VIDEO = Path(__file__).parent / "fixtures" / "v21" / "v21" / "video"
+CLIENT_TIMEOUT_S = 300
+NUMBERING = ("index", "episode_index", "task_index", "dataset_index")
+
+pytestmark = pytest.mark.skipif(not OLAH.exists(), reason=f"no olah at {OLAH}: run `make hub-venv`")
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """The loopback hub with org/a, org/b (camera `top`), org/c (camera `fixed`) and org/v21 (v2.1)."""
+    work = tmp_path_factory.mktemp("hub")
+    server = LoopbackHub(work).start()
+    built = work / "built"
+    fixed = "observation.images.fixed"
+    server.shas = {
+        "org/a": server.publish(build_dataset(built / "a", "org/a", [5, 4, 6], seed=1), "org/a"),
+        "org/b": server.publish(build_dataset(built / "b", "org/b", [4, 5], seed=2), "org/b"),
+        "org/c": server.publish(build_dataset(built / "c", "org/c", [4, 4], seed=3, camera=fixed), "org/c"),
+        "org/v21": server.publish(V21_VIDEO, "org/v21", tag="v2.1"),
+    }
+    yield server
+    server.stop()
+
+
+def client(hub: LoopbackHub, home: Path, scenario: str, args: dict, offline: bool = False) -> dict:
+    home.mkdir(parents=True, exist_ok=True)
+    out = home / f"result-{len(list(home.glob('result-*')))}.pt"
+    run = subprocess.run(
+        [sys.executable, str(CLIENT), scenario, str(out), json.dumps(args)],
+        env=hub.client_env(home, offline),
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    return torch.load(out, weights_only=False)
+
+
+def same(a, b) -> bool:
+    return torch.equal(a, b) if isinstance(b, torch.Tensor) else a == b
+
+
+def assert_lerobots_samples(ours: list[dict], theirs: list[dict], offset: int = 0) -> None:
+    """Ours, a slice of a mixture, against lerobot's samples of that dataset: every key equal but the
+    mixture's numbering, which is lerobot's shifted by the dataset's offset."""
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert set(a) - {"dataset_index"} == set(b)
+        assert int(a["index"]) == int(b["index"]) + offset
+        for key in set(b) - set(NUMBERING):
+            assert same(a[key], b[key]), key
+
+
+def assert_equal(ours: list[dict], theirs: list[dict]) -> None:
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert set(a) == set(b) and all(same(a[k], b[k]) for k in b)
+
+
+def expected_folder(home: Path, repo_id: str, sha: str) -> Path:
+    if LINE.hub_cache == "snapshot":
+        return home / "lerobot" / "hub" / f"datasets--{repo_id.replace('/', '--')}" / "snapshots" / sha
+    return home / "lerobot" / repo_id
+
+
+def test_hub_ids_read_lerobots_samples_from_lerobots_cache(hub, tmp_path):
+    home, ids = tmp_path / "home", ["org/a", "org/b"]
+    hub.proxy.reset()
+    ours = client(hub, home, "mixture", {"repo_ids": ids})
+    assert hub.proxy.counts["api"] <= 2 * 2, hub.proxy.paths  # refs + meta/ listing (stock 0.6.1: 6)
+    assert ours["commits"] == [hub.shas[r] for r in ids]
+    assert ours["roots"] == [str(expected_folder(home, r, hub.shas[r])) for r in ids]
+    assert [d["commit"] for d in ours["manifest"]["datasets"]] == ours["commits"]
+
+    hub.proxy.reset()  # cached: no request at all, online or offline
+    again = client(hub, home, "mixture", {"repo_ids": ids})
+    assert dict(hub.proxy.counts) == {} and again["commits"] == ours["commits"]
+    offline = client(hub, home, "mixture", {"repo_ids": ids}, offline=True)
+    assert dict(hub.proxy.counts) == {} and offline["len"] == ours["len"]
+
+    for i, repo_id in enumerate(ids):  # stock lerobot, reading the same cache
+        stock = client(hub, home, "stock", {"repo_id": repo_id})
+        assert stock["root"] == ours["roots"][i]
+        lo, hi = ours["offsets"][i], ours["offsets"][i + 1]
+        assert_lerobots_samples(ours["samples"][lo:hi], stock["samples"], offset=lo)
+
+
+def test_only_what_the_mixture_reads_is_fetched(hub, tmp_path):
+    hub.proxy.reset()
+    args = {"repo_ids": ["org/a", "org/c", "org/v21"], "options": {"episodes": {"org/v21": [1]}}}
+    ours = client(hub, tmp_path / "home", "mixture", args)
+    gets = [p for m, p in hub.proxy.paths if m == "GET" and "/resolve/" in p]
+    # `top` and `fixed` are each missing from a dataset: neither camera is read, so no video is fetched
+    assert not [p for p in gets if "/videos/" in p], gets
+    v21_data = [p.rsplit("/", 1)[1] for p in gets if "org/v21" in p and "/data/" in p]
+    assert v21_data == ["episode_000001.parquet"]
+    v21_episode_1 = json.loads((V21_VIDEO / "meta/episodes.jsonl").read_text().splitlines()[1])["length"]
+    assert ours["len"] == 15 + 8 + v21_episode_1 and ours["manifest"]["datasets"][2]["episodes"] == [1]
+    assert "observation.images.top" not in ours["samples"][0]
+
+
+def test_revisions_resolve_to_commits_that_resume_reads(hub, tmp_path):
+    built, home = tmp_path / "built", tmp_path / "home"
+    old = hub.publish(build_dataset(built / "p1", "org/p", [3, 4], seed=5), "org/p")
+    first = client(hub, home, "mixture", {"repo_ids": ["org/p"]})
+    new = hub.publish(build_dataset(built / "p2", "org/p", [6], seed=6), "org/p")  # the v3.0 tag moves
+
+    hub.proxy.reset()  # the cached revision keeps its commit, with no request
+    cached = client(hub, home, "mixture", {"repo_ids": ["org/p"]})
+    assert cached["commits"] == [old] and dict(hub.proxy.counts) == {}
+    fresh = client(hub, tmp_path / "other", "mixture", {"repo_ids": ["org/p"]})
+    assert fresh["commits"] == [new] and fresh["len"] == 6
+
+    saved = first["manifest"]  # resuming reads the checkpoint's commit, with no refs call
+    revision = pinned_revisions(None, saved, ["org/p"])
+    assert revision == {"org/p": old}
+    hub.proxy.reset()
+    args = {"repo_ids": ["org/p"], "options": {"revision": revision}}
+    resumed = client(hub, tmp_path / "other", "mixture", args)
+    assert not [p for _, p in hub.proxy.paths if p.endswith("/refs")]
+    assert resumed["commits"] == [old] and resumed["len"] == 7
+    assert_equal(resumed["samples"], first["samples"])
+    assert compare(saved, resumed["manifest"]) == []
+    assert any("commit" in line for line in compare(saved, fresh["manifest"]))
+
+
+def test_transient_faults_are_retried(hub, tmp_path):
+    hub.proxy.reset()
+    hub.proxy.faults = [
+        Fault("/refs", "503", retry_after=0.3),
+        Fault("/tree/", "429", retry_after=0.3),
+        Fault("meta/tasks.parquet", "drop", method="GET"),
+        Fault("data/chunk-000/file-000.parquet", "cut", method="GET"),
+        Fault("videos/", "cut_nolength", method="GET"),
+    ]
+    ours = client(hub, tmp_path / "home", "mixture", {"repo_ids": ["org/a"]})
+    assert hub.proxy.faults == []  # every fault was met
+    stock = client(hub, tmp_path / "clean", "stock", {"repo_id": "org/a"})
+    assert_lerobots_samples(ours["samples"], stock["samples"])
+
+
+def test_a_failing_file_names_dataset_file_and_status_and_leaves_nothing_partial(hub, tmp_path):
+    home = tmp_path / "home"
+    data = f"org/b/resolve/{hub.shas['org/b']}/data/chunk-000/file-000.parquet"
+    hub.proxy.reset()
+    hub.proxy.faults = [Fault(data, "503", times=10**6, method="GET", retry_after=0.2)]
+    failed = client(hub, home, "mixture", {"repo_ids": ["org/a", "org/b"], "retry_seconds": 1.5})
+    error = failed.get("error", "")
+    assert "DatasetSourceError" in error and "HTTP 503" in error and "gave up" in error, failed.keys()
+    assert "'org/b'" in error and "data/chunk-000/file-000.parquet" in error
+    # huggingface_hub's own partial downloads (resumed next time) stay in its download folders
+    partial = [p for p in home.rglob("*.incomplete") if "/.cache/huggingface/download/" not in str(p)]
+    assert not [p for p in partial if p.parent.name != "blobs"]
+    assert not (
+        expected_folder(home, "org/b", hub.shas["org/b"]) / "data/chunk-000/file-000.parquet"
+    ).exists()
+
+    hub.proxy.reset()
+    ours = client(hub, home, "mixture", {"repo_ids": ["org/a", "org/b"]})
+    assert ours["len"] == 24
+    fetched = [p for m, p in hub.proxy.paths if m == "GET"]
+    assert fetched and not [p for p in fetched if "/meta/" in p]  # only what was missing
