@@ -31,6 +31,7 @@ def build_dataset(
     subtasks: Sequence[str] | None = None,
     task_of: Callable[[int, int], str] | None = None,
     depth: tuple[str, str, str] | None = None,
+    file_size_mb: float | None = None,
 ) -> Path:
     """Episode i has lengths[i] frames and task tasks[i % len(tasks)]; values depend on seed/offset.
 
@@ -38,6 +39,7 @@ def build_dataset(
     meta/subtasks.parquet names them, as lerobot's annotation tools write them.
     `depth` = (key, "video" | "image", "mm" | "m"): a 1-channel depth camera (lerobot 0.6), uint16
     millimetres or float32 metres recorded, a ramp that grows with (episode, frame).
+    `file_size_mb`: lerobot's data and video file size limit (tiny: about one episode a file).
     """
     features: dict[str, dict] = {
         state_key: {
@@ -77,6 +79,8 @@ def build_dataset(
         use_videos=camera_dtype == "video" or (depth is not None and depth[1] == "video"),
         image_writer_threads=0,
     )
+    if file_size_mb is not None:
+        ds.meta.update_chunk_settings(data_files_size_in_mb=file_size_mb, video_files_size_in_mb=file_size_mb)
     rng = np.random.default_rng(seed)
     for ep, length in enumerate(lengths):
         for t in range(length):

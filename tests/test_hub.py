@@ -29,14 +29,18 @@ pytestmark = pytest.mark.skipif(not OLAH.exists(), reason=f"no olah at {OLAH}: r
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    """The loopback hub with org/a, org/b (camera `top`), org/c (camera `fixed`) and org/v21 (v2.1)."""
+    """The loopback hub with org/a, org/b (camera `top`; b a file per episode), org/c (camera `fixed`)
+    and org/v21 (v2.1)."""
     work = tmp_path_factory.mktemp("hub")
     server = LoopbackHub(work).start()
     built = work / "built"
     fixed = "observation.images.fixed"
     server.shas = {
         "org/a": server.publish(build_dataset(built / "a", "org/a", [5, 4, 6], seed=1), "org/a"),
-        "org/b": server.publish(build_dataset(built / "b", "org/b", [4, 5], seed=2), "org/b"),
+        # one data and one video file per episode: a selection reads some; lerobot's stream fails on it
+        "org/b": server.publish(
+            build_dataset(built / "b", "org/b", [4, 5], seed=2, file_size_mb=1e-4), "org/b"
+        ),
         "org/c": server.publish(build_dataset(built / "c", "org/c", [4, 4], seed=3, camera=fixed), "org/c"),
         "org/v21": server.publish(V21_VIDEO, "org/v21", tag="v2.1"),
     }
@@ -109,7 +113,8 @@ def test_hub_ids_read_lerobots_samples_from_lerobots_cache(hub, tmp_path):
 
 def test_only_what_the_mixture_reads_is_fetched(hub, tmp_path):
     hub.proxy.reset()
-    args = {"repo_ids": ["org/a", "org/c", "org/v21"], "options": {"episodes": {"org/v21": [1]}}}
+    selection = {"org/v21": [1], "org/b": [1]}
+    args = {"repo_ids": ["org/a", "org/b", "org/c", "org/v21"], "options": {"episodes": selection}}
     ours = client(hub, tmp_path / "home", "mixture", args)
     gets = [p for m, p in hub.proxy.paths if m == "GET" and "/resolve/" in p]
     # `top` and `fixed` are each missing from a dataset: neither camera is read, so no video is fetched
@@ -117,7 +122,7 @@ def test_only_what_the_mixture_reads_is_fetched(hub, tmp_path):
     v21_data = [p.rsplit("/", 1)[1] for p in gets if "org/v21" in p and "/data/" in p]
     assert v21_data == ["episode_000001.parquet"]
     v21_episode_1 = json.loads((V21_VIDEO / "meta/episodes.jsonl").read_text().splitlines()[1])["length"]
-    assert ours["len"] == 15 + 8 + v21_episode_1 and ours["manifest"]["datasets"][2]["episodes"] == [1]
+    assert ours["len"] == 15 + 5 + 8 + v21_episode_1 and ours["manifest"]["datasets"][3]["episodes"] == [1]
     assert "observation.images.top" not in ours["samples"][0]
 
 
@@ -182,3 +187,17 @@ def test_a_failing_file_names_dataset_file_and_status_and_leaves_nothing_partial
     assert ours["len"] == 24
     fetched = [p for m, p in hub.proxy.paths if m == "GET"]
     assert fetched and not [p for p in fetched if "/meta/" in p]  # only what was missing
+
+
+def test_streaming_from_the_hub_keeps_only_metadata_on_disk(hub, tmp_path):
+    ids, home = ["org/a", "org/b"], tmp_path / "home"
+    streamed = client(hub, home, "stream", {"repo_ids": ids, "samples": 24})
+    on_disk = [p for p in (home / "lerobot").rglob("*") if p.is_file() and "/meta/" not in str(p)]
+    assert not [p for p in on_disk if p.suffix in (".parquet", ".mp4")], on_disk
+    mapped = client(hub, tmp_path / "map", "mixture", {"repo_ids": ids})
+    by_index = {int(s["index"]): s for s in mapped["samples"]}
+    assert sorted(int(s["index"]) for s in streamed["samples"]) == sorted(by_index)
+    for sample in streamed["samples"]:  # org/b's videos span two files (lerobot 0.6.1's stream fails)
+        expected = by_index[int(sample["index"])]
+        assert set(sample) == set(expected)
+        assert all(same(sample[k], expected[k]) for k in expected), int(sample["index"])

@@ -200,6 +200,16 @@ def check_files_present(
         )
 
 
+def holds_every_file(source: DatasetSource, meta: SourceMetadata) -> bool:
+    """Every data and video file of the dataset (not only the selection's) is in its folder: a named
+    folder always counts (a missing file is an error later); a hub dataset once fully fetched."""
+    if source.explicit_root or source.commit is None:
+        return True
+    keys = meta.video_keys if meta.video_path else []
+    files = meta.format.files_for(meta, np.arange(meta.total_episodes), keys)
+    return all((source.root / rel).is_file() for rel in files)
+
+
 def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
     if source.episodes is None:
         return

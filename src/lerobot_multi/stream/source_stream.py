@@ -57,17 +57,19 @@ class SourceStream(StreamingLeRobotDataset):
         video_backend: str,
         return_uint8: bool = False,
         depth_output_unit: str = "mm",
+        local: bool = True,
     ):
+        """`local`: the dataset's every file is in `source.root`; else it streams from the hub at the
+        commit its metadata was read at (lerobot's stream reads every data file it lists)."""
         self.return_uint8 = return_uint8
-        # local when the user named the folder or the data is there, else lerobot streams from the hub
-        local = source.explicit_root or (source.root / "data").is_dir()
         super().__init__(
             source.repo_id,
             root=source.root if local else None,
             tolerance_s=tolerance_s,
-            revision=source.revision,
+            revision=source.revision if local else source.commit,
             buffer_size=buffer_size,
         )
+        self.remote_root = None if local else f"hf://datasets/{source.repo_id}@{source.commit}"
         self.depth = depth_cameras(self.meta.features, depth_output_unit)
         # lerobot's stream stores `episodes` but does not filter rows by it: `_rows` does
         self.selected = None if source.episodes is None else np.asarray(source.episodes)
@@ -133,7 +135,7 @@ class SourceStream(StreamingLeRobotDataset):
             item[f"{key}_is_pad"] = torch.BoolTensor([c != d for c, d in zip(clamped, deltas)])
             if key not in self.cameras:
                 item[key] = torch.from_numpy(np.stack([r[key] for r in windows[key]]))
-        root = self.root if self.streaming_from_local else self.meta.url_root
+        root = self.root if self.remote_root is None else self.remote_root
         for key in self.cameras:
             window = windows.get(key)
             depth = self.depth.get(key)

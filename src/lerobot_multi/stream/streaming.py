@@ -44,6 +44,7 @@ from lerobot_multi.meta.metadata import open_mixture_metadata
 from lerobot_multi.meta.mixing import STOP_STRATEGIES, apportion, epoch_labels, sampling_shares, shuffle_rng
 from lerobot_multi.meta.parallel import parallel_map
 from lerobot_multi.meta.schema import resolve_windows
+from lerobot_multi.meta.source_meta import holds_every_file
 from lerobot_multi.meta.sources import DatasetSourceError, EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec, make_spec
 from lerobot_multi.read.schema_step import SchemaStep, transforms_of_step
@@ -133,11 +134,18 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         self.stopping = STOP_STRATEGIES[spec.stop_strategy]
         self.tolerance_s, self.image_transforms = tolerance_s, image_transforms
         backend = resolve_video_backend(spec.video_backend)
+        on_disk = [holds_every_file(s, m) for s, m in zip(self.meta.sources, self.meta.sub_metas)]
         self._sources: list[SourceStream] = parallel_map(
-            lambda s: SourceStream(
-                s, tolerance_s, spec.buffer_size, backend, spec.return_uint8, spec.depth_output_unit
+            lambda i: SourceStream(
+                self.meta.sources[i],
+                tolerance_s,
+                spec.buffer_size,
+                backend,
+                spec.return_uint8,
+                spec.depth_output_unit,
+                local=on_disk[i],
             ),
-            self.meta.sources,
+            range(len(on_disk)),
         )
         for i, src in enumerate(self._sources):
             # the mixture's cameras under the source's names: disabled ones are never decoded
