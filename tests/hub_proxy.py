@@ -13,6 +13,7 @@ Faults are a queue of `Fault`s matched by path substring: each matching request 
 from __future__ import annotations
 
 import http.client
+import random
 import re
 import threading
 import time
@@ -53,6 +54,7 @@ class HubProxy:
         self.upstream_port = upstream_port
         self.latency_s = 0.0
         self.faults: list[Fault] = []
+        self.fault_rate, self.fault_kinds, self.rng = 0.0, ("503",), random.Random(0)
         self.counts: Counter = Counter()
         self.paths: list[tuple[str, str]] = []
         self.lock = threading.Lock()
@@ -79,6 +81,12 @@ class HubProxy:
             self.paths.clear()
             self.faults.clear()
             self.latency_s = 0.0
+            self.fault_rate = 0.0
+
+    def random_faults(self, rate: float, kinds: tuple[str, ...], seed: int = 0) -> None:
+        """Fail a `rate` share of requests (seeded), with a kind drawn from `kinds` each time."""
+        with self.lock:
+            self.fault_rate, self.fault_kinds, self.rng = rate, kinds, random.Random(seed)
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -88,6 +96,9 @@ class HubProxy:
                     if fault.times <= 0:
                         self.faults.remove(fault)
                     return fault
+            if self.fault_rate and self.rng.random() < self.fault_rate:
+                self.counts["faults"] += 1
+                return Fault("", self.rng.choice(self.fault_kinds))
         return None
 
     def count(self, method: str, path: str, sent: int) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 
 import torch
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 LEROBOT_VERSION = Version(version("lerobot"))
 
@@ -101,6 +101,16 @@ CODEBASE_VERSION = "v3.0"
 """The dataset format both lines write and read by default (lerobot's `CODEBASE_VERSION`): the hub
 revision rule picks tags against it (tests/test_lerobot_private.py checks it)."""
 LANGUAGE_DTYPE = "language"
+
+
+def tag_version(name: str) -> Version | None:
+    """A hub tag or revision read as a dataset codebase version ("v3.0"), or None when it is not one."""
+    try:
+        return Version(name)
+    except InvalidVersion:
+        return None
+
+
 """0.6's language columns (`language_persistent`, `language_events`): per frame, a list of message
 rows, passed through by `LeRobotDataset` and left out of the batch by `lerobot_collate_fn`."""
 
@@ -171,6 +181,7 @@ __all__ = [
     "eval_steps",
     "lerobot_dataset_options",
     "lerobot_delta_indices",
+    "tag_version",
     "line_for",
     "load_training_step",
     "set_lerobot_deltas",

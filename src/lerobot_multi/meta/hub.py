@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +23,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import are_progress_bars_disabled
 from lerobot.utils.constants import HF_LEROBOT_HOME
-from packaging.version import InvalidVersion, Version
 
 from lerobot_multi import compat
 from lerobot_multi.meta.sources import DatasetSourceError
@@ -33,12 +34,13 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
-CONNECTIONS = 8
-"""Files downloaded at once, over all datasets."""
+CONNECTIONS = 16
+"""Requests to the hub at once, over all datasets and threads (a link to the hub is latency-bound)."""
+_SLOTS = threading.BoundedSemaphore(CONNECTIONS)
 RETRY_SECONDS = 120.0
 """How long one request is retried (5xx, 429, dropped or cut connections) before the open fails."""
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-READ_VERSION = Version(compat.CODEBASE_VERSION)
+READ_VERSION = compat.tag_version(compat.CODEBASE_VERSION)
 
 
 def is_offline() -> bool:
@@ -70,12 +72,7 @@ def pick_version(repo_id: str, tags: Sequence[str]) -> str:
     """lerobot's rule (`get_safe_version` for the installed codebase version) over a repo's tags: the
     installed version, else the newest same-major one not newer; a repo with only older majors gives
     its newest (v2.1 is read in place); only newer ones is an error."""
-    versions = {}
-    for tag in tags:
-        try:
-            versions[Version(tag)] = tag
-        except InvalidVersion:
-            continue
+    versions = {v: tag for tag in tags if (v := compat.tag_version(tag)) is not None}
     if not versions:
         raise DatasetSourceError(
             f"dataset {repo_id!r}: the repo has no codebase-version tag (v3.0, v2.1): it is not a "
@@ -108,11 +105,7 @@ def resolve_revision(repo_id: str, revision: str | None) -> tuple[str, str]:
 
 
 def _is_version(name: str) -> bool:
-    try:
-        Version(name)
-    except InvalidVersion:
-        return False
-    return True
+    return compat.tag_version(name) is not None
 
 
 def is_cached(repo_id: str, commit: str, rel: str) -> bool:
@@ -197,7 +190,7 @@ def fetch_metadata(repo_id: str, commit: str) -> Path:
             )
         ),
     )
-    files = sorted(e.path for e in listing if getattr(e, "size", None) is not None)
+    files = sorted(e.path for e in listing if isinstance(e, RepoFile))
     if "meta/info.json" not in files:
         raise DatasetSourceError(f"dataset {repo_id!r}: no meta/info.json at {commit}: not a LeRobot dataset")
     files.remove("meta/info.json")
@@ -255,14 +248,20 @@ def _progress(missing: Sequence[tuple[str, str, str]]):
 
 
 # --- retries --------------------------------------------------------------------------------------
+def response_of(error: BaseException):
+    """The HTTP response an error carries (huggingface_hub's, requests' and httpx's errors keep it as
+    `response`), or None."""
+    return vars(error).get("response")
+
+
 def http_status(error: BaseException | None) -> int | None:
     """The HTTP status of a failure, or of the failure that caused it (huggingface_hub wraps some)."""
     for _ in range(4):
         if error is None:
             return None
-        status = getattr(getattr(error, "response", None), "status_code", None)
-        if status is not None:
-            return status
+        response = response_of(error)
+        if response is not None:
+            return response.status_code
         error = error.__cause__
     return None
 
@@ -284,8 +283,8 @@ def is_transient(error: BaseException) -> bool:
 
 def retry_after(error: BaseException, attempt: int) -> float:
     """The server's `Retry-After` (seconds) when it gives one, else exponential backoff (0.5 s .. 8 s)."""
-    headers = getattr(getattr(error, "response", None), "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    response = response_of(error)
+    value = None if response is None else response.headers.get("Retry-After")
     try:
         return max(0.0, float(value)) if value is not None else min(8.0, 0.5 * 2**attempt)
     except ValueError:
@@ -300,7 +299,8 @@ def with_retries(repo_id: str, what: str, call: Callable[[], T], budget_s: float
     start, attempt = time.monotonic(), 0
     while True:
         try:
-            return call()
+            with _SLOTS:
+                return call()
         except DatasetSourceError:
             raise
         except Exception as e:  # huggingface_hub, requests and httpx raise many types

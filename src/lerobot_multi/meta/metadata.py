@@ -195,12 +195,6 @@ class MultiDatasetMetadata:
                 return old
         return None if key in renames else key
 
-    def kept_cameras(self, dataset_index: int) -> list[str]:
-        """Dataset `dataset_index`'s own video keys that the mixture reads (renames undone)."""
-        own = self.sub_metas[dataset_index].video_keys
-        keys = (self.source_key(dataset_index, k) for k in self.schema.features)
-        return [k for k in keys if k in own]
-
     def _build_tasks(self, metas: Sequence[SourceMetadata]) -> None:
         self.tasks, self.task_maps = _merge_names([(m.task_names, m.task_ids) for m in metas], "task_index")
         if "subtask_index" in self.schema.features:  # then every dataset has its subtasks.parquet
@@ -394,14 +388,9 @@ class MultiDatasetMetadata:
 def open_mixture_metadata(
     spec: MixtureSpec, max_workers: int | None = None, fetch: bool = True
 ) -> MultiDatasetMetadata:
-    """The merged metadata of `spec`, read from each dataset's metadata files. `fetch`: then fetch
-    what the mixture reads of its hub datasets (selected episodes' data, and the videos of the cameras
-    it keeps, every camera for reader="lerobot", which opens them all); the stream reads them remotely."""
-    sources, metas = open_sources(spec, max_workers)
-    meta = MultiDatasetMetadata(sources, metas, spec)
+    """The merged metadata of `spec`, from each dataset's metadata files; `fetch`: then fetch what the
+    mixture reads of its hub datasets (the stream reads them remotely instead)."""
+    meta = MultiDatasetMetadata(*open_sources(spec, max_workers), spec)
     if fetch:
-        cameras = [
-            m.video_keys if spec.reader == "lerobot" else meta.kept_cameras(i) for i, m in enumerate(metas)
-        ]
-        fetch_read_files(meta.sources, meta.sub_metas, cameras)
+        fetch_read_files(meta, every_camera=spec.reader == "lerobot")
     return meta

@@ -263,23 +263,26 @@ def load_source_metadata(source: DatasetSource) -> SourceMetadata:
     return meta
 
 
-def fetch_read_files(
-    sources: Sequence[DatasetSource], metas: Sequence[SourceMetadata], cameras: Sequence[Sequence[str]]
-) -> None:
-    """Fetch what the mixture reads of each hub dataset, all datasets at once: the data files of its
-    selected episodes and the videos of `cameras[i]` (its own key names); then check they are there."""
-    wanted = []
-    for source, meta, keys in zip(sources, metas, cameras):
+def fetch_read_files(mixture, every_camera: bool = False) -> None:
+    """Fetch what a mixture (`MultiDatasetMetadata`) reads of its hub datasets, all at once: the data
+    files of the selected episodes and the videos of the cameras it keeps (`every_camera`: all, for
+    lerobot's reader, which opens them all); then check they are there."""
+    plans = []
+    for i, (source, meta) in enumerate(zip(mixture.sources, mixture.sub_metas)):
         if source.commit is None or source.explicit_root:
             continue
-        videos = list(keys) if meta.video_path else []
-        files = meta.format.files_for(meta, selected_episodes(source, meta), videos)
-        wanted += [(source.repo_id, source.commit, rel) for rel in files]
+        kept = (mixture.source_key(i, key) for key in mixture.schema.features)
+        cameras = meta.video_keys if every_camera else [k for k in kept if k in meta.video_keys]
+        plans.append((source, meta, cameras if meta.video_path else []))
+    wanted = [
+        (source.repo_id, source.commit, rel)
+        for source, meta, cameras in plans
+        for rel in meta.format.files_for(meta, selected_episodes(source, meta), cameras)
+    ]
     if wanted:
         hub.fetch_files(wanted, progress=True)
-    for source, meta, keys in zip(sources, metas, cameras):
-        if source.commit is not None and not source.explicit_root:
-            check_files_present(source, meta, keys)
+    for source, meta, cameras in plans:
+        check_files_present(source, meta, cameras)
 
 
 def apply_episode_filter(source: DatasetSource, meta: SourceMetadata) -> DatasetSource:
@@ -327,5 +330,8 @@ def open_sources(spec, max_workers: int | None = None) -> tuple[list[DatasetSour
 def load_all_metadata(
     sources: Sequence[DatasetSource], max_workers: int | None = None, open_processes: int | None = None
 ) -> list[SourceMetadata]:
-    """Every dataset's metadata, in the given order (see `sources.map_sources`)."""
+    """Every dataset's metadata, in the given order (see `sources.map_sources`); on `hub.CONNECTIONS`
+    threads when some come from the hub (waiting on the network, not the CPU)."""
+    if max_workers is None and any(not s.explicit_root and not hub.is_local_folder(s.root) for s in sources):
+        max_workers = hub.CONNECTIONS
     return map_sources(load_source_metadata, sources, max_workers, open_processes)
