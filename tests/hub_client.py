@@ -4,7 +4,7 @@ environment `LoopbackHub.client_env` gives. Writes what it read to a torch file.
 
     python hub_client.py mixture OUT '{"repo_ids": [...], "options": {...}}'
     python hub_client.py stream OUT '{"repo_ids": [...], "options": {...}, "samples": n}'
-    python hub_client.py stock OUT '{"repo_id": "..."}'
+    python hub_client.py stock OUT '{"repo_ids": [...]}'
 """
 
 from __future__ import annotations
@@ -56,8 +56,11 @@ def run_stream(args: dict) -> dict:
 def run_stock(args: dict) -> dict:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    ds = LeRobotDataset(args["repo_id"], **args.get("options", {}))
-    return {"len": len(ds), "root": str(ds.root), "samples": samples_of(ds, range(len(ds)))}
+    out = []
+    for repo_id in args["repo_ids"]:
+        ds = LeRobotDataset(repo_id)
+        out.append({"len": len(ds), "root": str(ds.root), "samples": samples_of(ds, range(len(ds)))})
+    return {"datasets": out}
 
 
 if __name__ == "__main__":

@@ -119,3 +119,13 @@ def test_parallel_downloads_keep_the_progress_bar_lock():
     for t in threads:
         t.join(timeout=60)
     assert errors == [] and "_lock" in vars(hub_tqdm)
+
+
+def test_config_pins_a_commit_per_dataset():
+    from lerobot_multi import MixtureSpec, MultiDatasetConfig
+
+    sha = "d" * 40
+    cfg = MultiDatasetConfig(repo_id="[org/a,org/b]", revision=f"{{org/b: {sha}}}")
+    assert [s.revision for s in MixtureSpec.from_config(cfg).sources()] == [None, sha]
+    with pytest.raises(DatasetSourceError, match=r"dataset.revision names \['org/c'\]"):
+        MultiDatasetConfig(repo_id="[org/a,org/b]", revision="{org/c: main}")
