@@ -22,6 +22,7 @@ from lerobot_multi.compat import LANGUAGE_DTYPE, dataset_info, default_tools
 from lerobot_multi.meta.conditioning import Conditioning, build_conditioning, grow_feature, grow_stats
 from lerobot_multi.meta.episodes_table import build_episodes_table
 from lerobot_multi.meta.indexing import cumulative_offsets
+from lerobot_multi.meta.rules import resolve_renames
 from lerobot_multi.meta.schema import (
     FeatureSchema,
     apply_renames,
@@ -98,7 +99,9 @@ class MultiDatasetMetadata:
         self.repo_ids = [s.repo_id for s in self.sources]
         self.repo_id_to_index = {rid: i for i, rid in enumerate(self.repo_ids)}
 
-        self.rename_map = {s.repo_id: dict(s.renames) for s in self.sources}
+        self.rename_map = {
+            s.repo_id: resolve_renames(s.renames, list(m.features)) for s, m in zip(sources, metas)
+        }
         features = apply_renames(
             {s.repo_id: _with_subtasks(m) for s, m in zip(sources, metas)}, self.rename_map
         )

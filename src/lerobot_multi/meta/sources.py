@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 from lerobot.utils.constants import HF_LEROBOT_HOME
 
+from lerobot_multi.meta import rules
 from lerobot_multi.meta.parallel import parallel_map, resolve_processes
 
 logger = logging.getLogger(__name__)
@@ -101,8 +102,9 @@ class DatasetSource:
 
 
 def per_dataset(option: str, value: Mapping | None, repo_ids: Sequence[str]) -> dict[str, Any]:
-    """{repo_id: value} of a per-dataset mapping option; the one check that it names only datasets of
-    the mixture (every `{repo_id: x}` option goes through here)."""
+    """{repo_id: value} of a per-dataset mapping option, whose keys are repo ids or glob patterns over
+    them (`rules.py`: precedence); the one check that it names only datasets of the mixture (every
+    `{repo_id: x}` option goes through here)."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -110,12 +112,27 @@ def per_dataset(option: str, value: Mapping | None, repo_ids: Sequence[str]) -> 
             f"dataset.{option}: expected a mapping {{repo_id: value}}, got {type(value).__name__} {value!r}"
         )
     known = set(repo_ids)
-    unknown = [k for k in value if k not in known]
+    unknown = [k for k in value if not rules.is_pattern(k) and k not in known]
     if unknown:
         raise DatasetSourceError(
             f"dataset.{option} names {unknown} which are not in dataset.repo_id {list(repo_ids)}"
         )
-    return dict(value)
+    patterns = [k for k in value if rules.is_pattern(k)]
+    if patterns and option in rules.EXACT_ONLY:
+        raise DatasetSourceError(
+            f"dataset.{option}: patterns {patterns} are not allowed here; name each repo_id"
+        )
+    unmatched = rules.unmatched_patterns(value, repo_ids)
+    if unmatched:
+        raise DatasetSourceError(
+            f"dataset.{option}: patterns {unmatched} match no dataset in dataset.repo_id {list(repo_ids)}"
+        )
+    resolved, bad = rules.resolve(option, value, repo_ids)
+    if bad:
+        raise DatasetSourceError(
+            f"dataset.{option}: the entries for {bad} must be mappings (several rules apply and merge)"
+        )
+    return resolved
 
 
 def validate_repo_id(repo_id: object, position: int) -> str:

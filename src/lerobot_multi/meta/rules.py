@@ -1,0 +1,65 @@
+"""Rules instead of lists: keys of a per-dataset option that are glob patterns over repo ids, and
+renames whose old key is a glob pattern over a dataset's feature names.
+
+Precedence (docs/mixing.md, "Rules"): for one dataset, the matching entries apply in the order the
+mapping lists them, patterns first, and its exact repo_id last; a later entry beats an earlier one.
+For an option whose values are mappings (`rename_map`, `delta_timestamps`) the matching entries merge
+key by key in that order; for the others the last matching entry is the dataset's value. A pattern
+that matches no dataset is an error, as a misspelled repo_id is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
+from typing import Any
+
+MERGED = frozenset({"rename_map", "delta_timestamps"})
+"""Options whose per-dataset values are mappings, merged key by key across matching entries."""
+EXACT_ONLY = frozenset({"root"})
+"""Options where a pattern makes no sense (one folder per dataset)."""
+
+
+def is_pattern(key: str) -> bool:
+    return isinstance(key, str) and any(c in key for c in "*?[")
+
+
+def matching_entries(value: Mapping, repo_id: str) -> list[Any]:
+    """The values of the entries that apply to `repo_id`, lowest precedence first."""
+    patterns = [v for k, v in value.items() if is_pattern(k) and fnmatchcase(repo_id, k)]
+    return [*patterns, value[repo_id]] if repo_id in value else patterns
+
+
+def unmatched_patterns(value: Mapping, repo_ids: Sequence[str]) -> list[str]:
+    return [k for k in value if is_pattern(k) and not any(fnmatchcase(r, k) for r in repo_ids)]
+
+
+def resolve(option: str, value: Mapping, repo_ids: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """({repo_id: its value} for the datasets some entry applies to, [entries that are not mappings
+    where `option` merges mappings])."""
+    out, bad = {}, []
+    for rid in repo_ids:
+        entries = matching_entries(value, rid)
+        if not entries:
+            continue
+        if option in MERGED:
+            if any(e is not None and not isinstance(e, Mapping) for e in entries):
+                bad.append(rid)
+                continue
+            out[rid] = {k: v for e in entries if e is not None for k, v in e.items()}
+        else:
+            out[rid] = entries[-1]
+    return out, bad
+
+
+def resolve_renames(renames: Mapping[str, str], features: Sequence[str]) -> dict[str, str]:
+    """One dataset's {old: new} with patterns over its feature names expanded, in listed order (a later
+    rule beats an earlier one for a key). A pattern that matches none of its features renames nothing:
+    a rule for "every camera named like *wrist*" need not match every dataset."""
+    out: dict[str, str] = {}
+    for old, new in renames.items():
+        if is_pattern(old):
+            out.update({key: new for key in features if fnmatchcase(key, old) and key != new})
+        else:
+            out[old] = new
+    return out
