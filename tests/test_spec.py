@@ -83,6 +83,8 @@ OPTIONS = {
     "open_processes": (TWO, ["--dataset.open_processes=0"], lambda ds: ds.spec.open_processes, 0),
     "stop_strategy": (TWO, ["--dataset.stop_strategy=stop"], lambda ds: ds.spec.stop_strategy, "stop"),
     "buffer_size": (TWO, ["--dataset.buffer_size=7"], lambda ds: ds.spec.buffer_size, 7),
+    "on_error": (TWO, ["--dataset.on_error=skip"], lambda ds: ds.spec.on_error, "skip"),
+    "max_skipped": (TWO, ["--dataset.max_skipped=0.5"], lambda ds: ds.spec.max_skipped, 0.5),
     "depth_output_unit": (TWO, ["--dataset.depth_output_unit=m"], lambda ds: ds.depth_output_unit, "m"),
     "val_episodes": (
         TWO,

@@ -88,6 +88,10 @@ class MultiDatasetConfig(DatasetConfig):
     # lerobot 0.6's unit of depth maps and their stats ("mm" or "m"; declared here for the 0.4.4 line too,
     # whose DatasetConfig lacks it and which reads no depth)
     depth_output_unit: str = "mm"
+    # A dataset that cannot be opened, downloaded or validated (README "Hub datasets"): "raise", or
+    # "skip" it with a report (log, lerobot-multi-info, mixture.json), failing past `max_skipped`.
+    on_error: str = "raise"
+    max_skipped: float = 0.1
 
     def __post_init__(self) -> None:
         self.repo_id = _parse_listish(self.repo_id, "repo_id")

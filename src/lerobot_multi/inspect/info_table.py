@@ -64,6 +64,7 @@ def mixture_report(meta: MultiDatasetMetadata) -> dict:
         },
         "conditioning": _conditioning(meta),
         "renames": {rid: r for rid, r in meta.rename_map.items() if r},
+        "skipped": [{"repo_id": s.repo_id, "reason": s.reason} for s in meta.skipped],
         "padded": meta.schema.padded,
         "filled_cameras": meta.schema.filled,
         "mixing": {
@@ -132,6 +133,9 @@ def format_report(report: dict) -> str:
         ]
     if report["renames"]:
         lines.append(f"renamed keys: {report['renames']}")
+    if report["skipped"]:
+        lines.append(f"left out (dataset.on_error=skip), {len(report['skipped'])} datasets:")
+        lines += [f"  {s['repo_id']}: {s['reason']}" for s in report["skipped"]]
     for key, sizes in report["padded"].items():
         lines.append(f"padded {key} to {max(sizes.values())} (sizes {sizes}), mask {key}_pad_mask")
     for key, missing in report["filled_cameras"].items():

@@ -92,6 +92,8 @@ def _merge_names(
 class MultiDatasetMetadata:
     """Merged metadata over `sources` in order: global episode/frame/task indices, common features."""
 
+    skipped: Sequence = ()  # the datasets `on_error: skip` left out (`source_meta.SkippedDataset`)
+
     def __init__(self, sources: Sequence[DatasetSource], metas: Sequence[SourceMetadata], spec: MixtureSpec):
         self.spec = spec
         self.sources = list(sources)
@@ -260,11 +262,9 @@ class MultiDatasetMetadata:
 
     @property
     def root(self) -> Path:
-        """The datasets' folder when they all read one folder (one dataset, or one split by episodes),
-        as lerobot's; otherwise `MixtureHasNoFolderError`, since lerobot code that reads `root` (its
-        dataset_tools) would write into one dataset's folder. `sources[i].root` is each dataset's."""
-        roots = list(dict.fromkeys(s.root for s in self.sources))
-        if len(roots) > 1:
+        """The one folder all datasets read (lerobot's meaning), else `MixtureHasNoFolderError`: lerobot's
+        dataset_tools would write into one dataset's folder. `sources[i].root` is each dataset's."""
+        if len(roots := list(dict.fromkeys(s.root for s in self.sources))) > 1:
             raise MixtureHasNoFolderError(self.repo_id, roots)
         return roots[0]
 
@@ -391,9 +391,10 @@ class MultiDatasetMetadata:
 def open_mixture_metadata(
     spec: MixtureSpec, max_workers: int | None = None, fetch: bool = True
 ) -> MultiDatasetMetadata:
-    """The merged metadata of `spec`, from each dataset's metadata files; `fetch`: then fetch what the
-    mixture reads of its hub datasets (the stream reads them remotely instead)."""
-    meta = MultiDatasetMetadata(*open_sources(spec, max_workers), spec)
+    """The merged metadata of `spec`, and what it reads of its hub datasets fetched (not for streams)."""
+    sources, metas, skipped = open_sources(spec, max_workers)
+    meta = MultiDatasetMetadata(sources, metas, spec)
+    meta.skipped = skipped
     if fetch:
         fetch_read_files(meta, every_camera=spec.reader == "lerobot")
     return meta

@@ -306,32 +306,79 @@ def apply_episode_filter(source: DatasetSource, meta: SourceMetadata) -> Dataset
     return dataclasses.replace(source, episodes=chosen, episode_filter=None)
 
 
-def open_sources(spec, max_workers: int | None = None) -> tuple[list[DatasetSource], list[SourceMetadata]]:
-    """Every dataset of a `MixtureSpec`: its metadata, and its source completed with what the files
-    say (episode filter resolved in this process, format, normalization group)."""
-    sources = spec.sources()
-    metas = load_all_metadata(sources, max_workers, spec.open_processes)
+@dataclasses.dataclass(frozen=True)
+class SkippedDataset:
+    """A dataset left out by `on_error: skip`, and why."""
+
+    repo_id: str
+    reason: str
+
+
+def load_or_skip(source: DatasetSource) -> SourceMetadata | SkippedDataset:
+    """`load_source_metadata`, a failure kept as a `SkippedDataset` (module-level: it may run in a
+    spawned process)."""
+    try:
+        return load_source_metadata(source)
+    except Exception as e:  # any failure of one dataset: reported, the rest of the mixture goes on
+        return SkippedDataset(source.repo_id, str(e) if isinstance(e, DatasetSourceError) else repr(e))
+
+
+def open_sources(spec, max_workers: int | None = None):
+    """(sources, metadata, skipped) of a `MixtureSpec`: each dataset's metadata, and its source completed
+    with what the files say (episode filter resolved in this process, format, normalization group);
+    with `on_error: skip` the datasets that failed, left out (`check_skipped`)."""
+    sources, skip = spec.sources(), spec.on_error == "skip"
+    loaded = load_all_metadata(sources, max_workers, spec.open_processes, skip)
+    kept, skipped = [], [m for m in loaded if isinstance(m, SkippedDataset)]
+    for source, meta in zip(sources, loaded):
+        if isinstance(meta, SkippedDataset):
+            continue
+        try:
+            kept.append((apply_episode_filter(source, meta), meta))
+        except DatasetSourceError as e:
+            if not skip:
+                raise
+            skipped.append(SkippedDataset(source.repo_id, str(e)))
+    check_skipped(skipped, len(sources), spec.max_skipped)
+    metas = [m for _, m in kept]
     groups = group_of_datasets(
-        [s.repo_id for s in sources], [m.robot_type for m in metas], spec.normalization_mode
+        [s.repo_id for s, _ in kept], [m.robot_type for m in metas], spec.normalization_mode
     )
     resolved = [
         dataclasses.replace(
-            apply_episode_filter(s, m),
-            root=m.root,
-            commit=m.commit,
-            format=m.format,
-            normalization_group=groups[s.repo_id],
+            source,
+            index=i,
+            root=meta.root,
+            commit=meta.commit,
+            format=meta.format,
+            normalization_group=groups[source.repo_id],
         )
-        for s, m in zip(sources, metas)
+        for i, (source, meta) in enumerate(kept)
     ]
-    return resolved, metas
+    return resolved, metas, skipped
+
+
+def check_skipped(skipped: Sequence[SkippedDataset], total: int, max_share: float) -> None:
+    """Log each dataset left out; more than `max_share` of them (or all) is an error listing them."""
+    for s in skipped:
+        logger.warning("dataset %r left out (dataset.on_error=skip): %s", s.repo_id, s.reason)
+    if skipped and (len(skipped) > max_share * total or len(skipped) == total):
+        listing = "\n  - ".join(f"{s.repo_id}: {s.reason}" for s in skipped)
+        raise DatasetSourceError(
+            f"{len(skipped)} of {total} datasets could not be opened, more than dataset.max_skipped="
+            f"{max_share:g} allows:\n  - {listing}"
+        )
 
 
 def load_all_metadata(
-    sources: Sequence[DatasetSource], max_workers: int | None = None, open_processes: int | None = None
-) -> list[SourceMetadata]:
-    """Every dataset's metadata, in the given order (see `sources.map_sources`); on `hub.CONNECTIONS`
-    threads when some come from the hub (waiting on the network, not the CPU)."""
+    sources: Sequence[DatasetSource],
+    max_workers: int | None = None,
+    open_processes: int | None = None,
+    skip: bool = False,
+) -> list[SourceMetadata | SkippedDataset]:
+    """Every dataset's metadata, in the given order (see `sources.map_sources`), a failure kept as a
+    `SkippedDataset` with `skip`; on `hub.CONNECTIONS` threads when some come from the hub (waiting on
+    the network, not the CPU)."""
     if max_workers is None and any(not s.explicit_root and not hub.is_local_folder(s.root) for s in sources):
         max_workers = hub.CONNECTIONS
-    return map_sources(load_source_metadata, sources, max_workers, open_processes)
+    return map_sources(load_or_skip if skip else load_source_metadata, sources, max_workers, open_processes)

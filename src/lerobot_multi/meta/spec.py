@@ -25,6 +25,7 @@ NORMALIZATION_MODES = ("global", "per_robot", "per_dataset")
 CONDITION_ON = ("none", "dataset", "task", "robot")
 READERS = ("fast", "lerobot")
 DEPTH_UNITS = ("mm", "m")
+ON_ERROR = ("raise", "skip")
 # spec field -> `MultiDatasetConfig` field, where the names differ
 CONFIG_NAMES = {"repo_ids": "repo_id", "delta_overrides": "delta_timestamps"}
 # a field marked so is part of what a checkpoint was trained on: the manifest records it (manifest.py)
@@ -81,6 +82,10 @@ class MixtureSpec:
     # streaming
     stop_strategy: str = "restart"
     buffer_size: int = 1000
+    # a dataset that cannot be opened, downloaded or validated: "raise" (stop), or "skip" it and report
+    # it, failing when more than `max_skipped` (a share of the datasets) is left out
+    on_error: str = "raise"
+    max_skipped: float = 0.1
 
     def __getstate__(self) -> dict:
         # a predicate need not pickle; the sources it selected carry its result
@@ -163,6 +168,9 @@ def validate_options(spec: MixtureSpec) -> None:
     _choice("reader", spec.reader, READERS)
     _choice("stop_strategy", spec.stop_strategy, tuple(STOP_STRATEGIES))
     _choice("depth_output_unit", spec.depth_output_unit, DEPTH_UNITS)
+    _choice("on_error", spec.on_error, ON_ERROR)
+    if isinstance(spec.max_skipped, bool) or not 0 <= float(spec.max_skipped) <= 1:
+        raise DatasetSourceError(f"dataset.max_skipped = {spec.max_skipped!r}: expected a share in [0, 1]")
     if isinstance(spec.repo_ids, str) and spec.mixing_requested:
         raise DatasetSourceError(
             "dataset.weights/temperature/epoch_size need a list of datasets in dataset.repo_id"

@@ -64,7 +64,8 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
     cond = meta.conditioning
     if cond is not None:
         options["condition_groups"] = list(cond.groups)
-    return {"datasets": rows, "options": options}
+    skipped = [{"repo_id": s.repo_id, "reason": s.reason} for s in meta.skipped]
+    return {"datasets": rows, "options": options, "skipped": skipped}
 
 
 def pinned_revisions(given, saved: dict, repo_ids: list[str]) -> str | dict[str, str] | None:

@@ -56,7 +56,7 @@ def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]], flo
     count, or the held-out ids each source names): its info.json and meta/episodes alone, no merged
     metadata (stats aggregation would be done again by the training dataset)."""
     spec = MixtureSpec.from_config(ds_cfg)
-    sources, metas = open_sources(spec)
+    sources, metas, _ = open_sources(spec)
     selections, tasks = {}, {}
     for s, m in zip(sources, metas):
         selections[s.repo_id] = list(s.episodes) if s.episodes is not None else list(range(m.total_episodes))
