@@ -115,8 +115,11 @@ def test_hub_ids_read_lerobots_samples_from_lerobots_cache(hub, tmp_path):
 def test_only_what_the_mixture_reads_is_fetched(hub, tmp_path):
     hub.proxy.reset()
     selection = {"org/v21": [1], "org/b": [1]}
-    args = {"repo_ids": ["org/a", "org/b", "org/c", "org/v21"], "options": {"episodes": selection}}
-    ours = client(hub, tmp_path / "home", "mixture", args)
+    ids = ["org/a", "org/b", "org/c", "org/v21", "org/missing"]  # the last is not on the hub: left out
+    options = {"episodes": selection, "on_error": "skip", "max_skipped": 0.2}
+    ours = client(hub, tmp_path / "home", "mixture", {"repo_ids": ids, "options": options})
+    [skipped] = ours["manifest"]["skipped"]
+    assert skipped["repo_id"] == "org/missing" and "cannot fetch refs" in skipped["reason"]
     gets = [p for m, p in hub.proxy.paths if m == "GET" and "/resolve/" in p]
     # `top` and `fixed` are each missing from a dataset: neither camera is read, so no video is fetched
     assert not [p for p in gets if "/videos/" in p], gets
