@@ -147,8 +147,11 @@ def remember_commit(repo_id: str, revision: str, commit: str) -> None:
     if compat.LINE.hub_cache != "snapshot" or revision == commit:
         return
     path = cache_dir(repo_id) / "refs" / revision
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(commit)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(commit)
+    except OSError as e:  # a read-only shared cache: the next open resolves the revision again
+        logger.warning("dataset %r: cannot record %s -> %s in %s: %s", repo_id, revision, commit, path, e)
 
 
 def commit_of(repo_id: str, revision: str | None) -> str:
