@@ -149,7 +149,9 @@ def bench_stream(hub: LoopbackHub, samples: int, work: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[10, 100])
-    parser.add_argument("--latency-ms", type=float, nargs="+", default=[0, 50])
+    parser.add_argument(
+        "--latency-ms", type=float, nargs="*", default=[0, 50], help="none: skip the open runs"
+    )
     parser.add_argument("--faults", type=float, default=0.01, help="share of requests failing (0: skip)")
     parser.add_argument("--stream", type=int, default=1000, help="samples streamed (0: skip)")
     parser.add_argument(

@@ -159,6 +159,7 @@ def test_transient_faults_are_retried(hub, tmp_path):
     hub.proxy.reset()
     hub.proxy.faults = [
         Fault("/refs", "503", retry_after=0.3),
+        Fault("/refs", "cut_nolength"),  # the API answer's JSON cut short
         Fault("/tree/", "429", retry_after=0.3),
         Fault("meta/tasks.parquet", "drop", method="GET"),
         Fault("data/chunk-000/file-000.parquet", "cut", method="GET"),

@@ -4,6 +4,7 @@ opens (tests/test_hub.py runs them end to end against a loopback hub)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -80,6 +81,7 @@ def test_which_failures_are_retried():
     assert not hub.is_transient(Answer(404)) and not hub.is_transient(Answer(401))
     assert hub.is_transient(OSError("Consistency check failed: file should be of size 10 but has size 5"))
     assert not hub.is_transient(ValueError("bad"))
+    assert hub.is_transient(json.JSONDecodeError("Unterminated string", "{", 1))
     assert hub.retry_after(Answer(429, "2.5"), 0) == 2.5
     assert hub.retry_after(Answer(503), 3) == 4.0 and hub.retry_after(Answer(503), 10) == 8.0
 

@@ -270,7 +270,8 @@ def http_status(error: BaseException | None) -> int | None:
 
 
 def is_transient(error: BaseException) -> bool:
-    """5xx/429/408 answers, dropped or cut connections, timeouts: worth another try."""
+    """5xx/429/408 answers, dropped or cut connections (a file, or an API answer's JSON, cut short),
+    timeouts: worth another try."""
     status = http_status(error)
     if status is not None:
         return status in RETRY_STATUSES
@@ -278,6 +279,7 @@ def is_transient(error: BaseException) -> bool:
     transient = {
         "ConnectionError", "ChunkedEncodingError", "Timeout", "TransportError", "RemoteProtocolError",
         "LocalEntryNotFoundError", "ProtocolError", "IncompleteRead", "ConnectTimeout", "ReadTimeout",
+        "JSONDecodeError",  # an API answer cut short
     }  # fmt: skip
     if names & transient:
         return True
