@@ -54,7 +54,10 @@ next(loader)
 first = time.perf_counter() - t0
 n, t1 = 8, time.perf_counter()
 while n < args.get("samples", 0):
-    n += len(next(loader)["index"])
+    try:
+        n += len(next(loader)["index"])
+    except StopIteration:  # the next epoch
+        loader = iter(DataLoader(ds, batch_size=8, num_workers=0))
 rate = (n - 8) / (time.perf_counter() - t1) if args.get("samples") else None
 print(json.dumps({"first_batch_s": first, "samples_per_s": rate}))
 """
