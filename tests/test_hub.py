@@ -212,8 +212,9 @@ def test_streaming_from_the_hub_keeps_only_metadata_on_disk(hub, tmp_path):
 
 
 def test_training_resumes_on_the_commits_it_recorded(hub, tmp_path):
-    """lerobot-multi-train on hub ids records each commit; resumed on a machine with a fresh cache after
-    the hub's tag moved, it reads the recorded commit (no mixture-change error)."""
+    """lerobot-multi-train on hub ids records each commit and trains offline from the cache with no
+    request; resumed on a machine with a fresh cache after the hub's tag moved, it reads the recorded
+    commit (no mixture-change error)."""
     built, out = tmp_path / "built", tmp_path / "run"
     old = hub.publish(build_dataset(built / "t1", "org/t", [6, 5], seed=7), "org/t")
     first = [*train_cmd("--dataset.repo_id=[org/t,org/a]", "--steps=2", "--save_freq=2", "--num_workers=0")]
@@ -221,6 +222,9 @@ def test_training_resumes_on_the_commits_it_recorded(hub, tmp_path):
     saved = out / "checkpoints" / "last" / "pretrained_model"
     commits = [d["commit"] for d in json.loads((saved / "mixture.json").read_text())["datasets"]]
     assert commits == [old, hub.shas["org/a"]]
+    hub.proxy.reset()  # everything cached: an offline node trains with no request at all
+    train(hub, tmp_path / "home", [*first, f"--output_dir={tmp_path / 'offline'}"], tmp_path, offline=True)
+    assert dict(hub.proxy.counts) == {}
 
     hub.publish(build_dataset(built / "t2", "org/t", [7], seed=8), "org/t")  # the v3.0 tag moves
     resume = train_cmd(f"--config_path={saved / 'train_config.json'}", "--resume=true", "--steps=3")
@@ -229,6 +233,7 @@ def test_training_resumes_on_the_commits_it_recorded(hub, tmp_path):
     assert [d["commit"] for d in resumed["datasets"]] == commits
 
 
-def train(hub: LoopbackHub, home: Path, cmd: list[str], cwd: Path) -> None:
-    run = subprocess.run(cmd, env=hub.client_env(home), cwd=cwd, capture_output=True, text=True, timeout=600)
+def train(hub: LoopbackHub, home: Path, cmd: list[str], cwd: Path, offline: bool = False) -> None:
+    env = hub.client_env(home, offline)
+    run = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
