@@ -34,7 +34,7 @@ class LoopbackHub:
     """olah + proxy, started in `start()`, stopped in `stop()`; `proxy` counts and injects faults."""
 
     def __init__(self, workdir: Path):
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()
         self.mirrors = self.workdir / "mirrors"
         self.port = free_port()
         self.process: subprocess.Popen | None = None
