@@ -134,18 +134,26 @@ def bench_faults(hub: LoopbackHub, ids: list[str], rate: float, work: Path) -> N
 def bench_stream(hub: LoopbackHub, samples: int, work: Path) -> None:
     ids = publish_all(hub, 8, "observation.images.top", (40, 30, 40, 30))
     stream = measured(hub, work / "stream", {"who": "stream", "ids": ids, "samples": samples}, 0.0)
-    on_disk = sum(p.stat().st_size for p in (work / "stream").rglob("*") if p.is_file())
-    repos = sum(
-        p.stat().st_size
-        for rid in ids
-        for p in (hub.mirrors / "datasets" / rid).rglob("*")
-        if ".git" not in p.parts
-    )
     mapped = measured(hub, work / "map", {"who": "ours", "ids": ids, "samples": samples}, 0.0)
+
+    def size(root: Path, frames: bool) -> float:
+        files = [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts]
+        return (
+            sum(
+                p.stat().st_size
+                for p in files
+                if (p.suffix in (".parquet", ".mp4") and "meta" not in p.parts) == frames
+            )
+            / 1e6
+        )
+
+    repos = [hub.mirrors / "datasets" / rid for rid in ids]
     print(
-        f"  stream of {len(ids)} hub datasets, {samples} samples: {on_disk / 1e6:.2f} MB on disk "
-        f"(datasets {repos / 1e6:.2f} MB), {stream['samples_per_s']:.0f} samples/s; map-style "
-        f"{mapped['samples_per_s']:.0f} samples/s ({stream['samples_per_s'] / mapped['samples_per_s']:.2f}x)"
+        f"  stream of {len(ids)} hub datasets ({sum(size(r, True) for r in repos):.2f} MB of data and video, "
+        f"{sum(size(r, False) for r in repos):.2f} MB else), {samples} samples: on disk after, "
+        f"{size(work / 'stream', True):.2f} MB of data and video, {size(work / 'stream', False):.2f} MB else "
+        f"(metadata, caches); {stream['samples_per_s']:.0f} samples/s against the map-style mixture's "
+        f"{mapped['samples_per_s']:.0f} ({stream['samples_per_s'] / mapped['samples_per_s']:.2f}x)"
     )
 
 
