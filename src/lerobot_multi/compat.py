@@ -129,14 +129,12 @@ _MOVED_06 = {
     "dequantize_depth": ("lerobot.datasets.depth_utils", "dequantize_depth"),
     # private in lerobot, but it is what 0.6's stream catches to end a shard: ours must raise it
     "ShardExhausted": ("lerobot.datasets.streaming_dataset", "_ShardExhaustedError"),
-    "BackwardCompatibilityError": ("lerobot.datasets.utils", "BackwardCompatibilityError"),
     "TransitionKey": ("lerobot.lerobot_types", "TransitionKey"),
     "ImageTransforms": ("lerobot.transforms", "ImageTransforms"),
     "IMAGENET_STATS": ("lerobot.utils.constants", "IMAGENET_STATS"),
     "dataset_to_policy_features": ("lerobot.utils.feature_utils", "dataset_to_policy_features"),
 }
 _MOVED_044 = {
-    "BackwardCompatibilityError": ("lerobot.datasets.backward_compatibility", "BackwardCompatibilityError"),
     "IMAGENET_STATS": ("lerobot.datasets.factory", "IMAGENET_STATS"),
     "LegacyMultiLeRobotDataset": ("lerobot.datasets.lerobot_dataset", "MultiLeRobotDataset"),
     "ImageTransforms": ("lerobot.datasets.transforms", "ImageTransforms"),

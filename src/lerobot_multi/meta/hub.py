@@ -114,8 +114,14 @@ def is_cached(repo_id: str, commit: str, rel: str) -> bool:
     path = folder_of(repo_id, commit) / rel
     if compat.LINE.hub_cache == "snapshot" or not path.is_file():
         return path.is_file()
+    return recorded_commit(repo_id, rel) == commit
+
+
+def recorded_commit(repo_id: str, rel: str) -> str | None:
+    """The commit huggingface_hub's download record gives a file of lerobot 0.4.4's folder (the first
+    line of `.cache/huggingface/download/<rel>.metadata`), or None."""
     record = HF_LEROBOT_HOME / repo_id / ".cache" / "huggingface" / "download" / f"{rel}.metadata"
-    return record.is_file() and record.read_text().split("\n", 1)[0].strip() == commit
+    return record.read_text().split("\n", 1)[0].strip() if record.is_file() else None
 
 
 def pinned_elsewhere(repo_id: str, revision: str | None) -> bool:
@@ -128,10 +134,7 @@ def cached_commit(repo_id: str, revision: str | None) -> str | None:
     """The commit lerobot's cache holds for `revision` (None: lerobot's codebase-version rule over the
     cached tags), or None when it holds none."""
     if compat.LINE.hub_cache == "folder":
-        marker = (
-            HF_LEROBOT_HOME / repo_id / ".cache" / "huggingface" / "download" / "meta" / "info.json.metadata"
-        )
-        return marker.read_text().split("\n", 1)[0].strip() if marker.is_file() else None
+        return recorded_commit(repo_id, "meta/info.json")
     refs = cache_dir(repo_id) / "refs"
     if revision is None:
         names = [p.name for p in refs.glob("*") if p.is_file() and _is_version(p.name)]
