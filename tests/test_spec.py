@@ -85,6 +85,13 @@ OPTIONS = {
     "buffer_size": (TWO, ["--dataset.buffer_size=7"], lambda ds: ds.spec.buffer_size, 7),
     "on_error": (TWO, ["--dataset.on_error=skip"], lambda ds: ds.spec.on_error, "skip"),
     "max_skipped": (TWO, ["--dataset.max_skipped=0.5"], lambda ds: ds.spec.max_skipped, 0.5),
+    "episode_checks": (
+        TWO,
+        ["--dataset.episode_checks=[non_finite,short]", "--dataset.min_episode_frames=2"],
+        lambda ds: ds.spec.episode_checks,
+        ("non_finite", "short"),
+    ),
+    "min_episode_frames": (TWO, ["--dataset.min_episode_frames=3"], lambda ds: ds.spec.min_episode_frames, 3),
     "depth_output_unit": (TWO, ["--dataset.depth_output_unit=m"], lambda ds: ds.depth_output_unit, "m"),
     "val_episodes": (
         TWO,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +92,18 @@ class MultiDatasetConfig(DatasetConfig):
     # "skip" it with a report (log, lerobot-multi-info, mixture.json), failing past `max_skipped`.
     on_error: str = "raise"
     max_skipped: float = 0.1
+    # Episodes left out (with on_error: skip) or refused (raise) when they fail these checks
+    # (docs/mixing.md "Leaving out what is broken"): "short" (fewer than `min_episode_frames`; unset,
+    # the frames the policy's window spans), "non_finite", "video_frames" (demuxes the videos).
+    episode_checks: list[str] = field(default_factory=list)
+    min_episode_frames: int | None = None
 
     def __post_init__(self) -> None:
         self.repo_id = _parse_listish(self.repo_id, "repo_id")
         self.episodes = _parse_listish(self.episodes, "episodes")
         self.root = _parse_listish(self.root, "root")
         self.revision = _parse_listish(self.revision, "revision")
+        self.episode_checks = _parse_listish(self.episode_checks, "episode_checks")
         self.weights = _parse_listish(self.weights, "weights")
         self.delta_timestamps = _parse_listish(self.delta_timestamps, "delta_timestamps")
         self.rename_map = _parse_listish(self.rename_map, "rename_map")

@@ -39,6 +39,7 @@ def make_dataset(cfg):
     ds_cfg.video_backend = resolve_video_backend(ds_cfg.video_backend)
     if isinstance(ds_cfg.repo_id, str):
         return lerobot_factory.make_dataset(cfg)
+    fill_min_episode_frames(cfg)
     spec = MixtureSpec.from_config(ds_cfg, return_uint8=LINE.training_frames_uint8)
     image_transforms = ImageTransforms(ds_cfg.image_transforms) if ds_cfg.image_transforms.enable else None
     if ds_cfg.streaming:
@@ -58,6 +59,26 @@ def make_dataset(cfg):
         )
     set_temporal_context(dataset, trainable_config(cfg), spec)
     return _announce(dataset, ds_cfg)
+
+
+def policy_window(policy_cfg) -> int:
+    """The frames a policy's window spans: its widest observation, action or reward delta indices."""
+    indices = (
+        policy_cfg.observation_delta_indices,
+        policy_cfg.action_delta_indices,
+        policy_cfg.reward_delta_indices,
+    )
+    return max((max(ix) - min(ix) + 1 for ix in indices if ix), default=1)
+
+
+def fill_min_episode_frames(cfg) -> None:
+    """`dataset.episode_checks: [short]` with no `min_episode_frames`: the policy's window, so that no
+    episode the policy cannot fill a window from is trained on."""
+    ds_cfg = cfg.dataset  # a MultiDatasetConfig: a list of datasets
+    checks = [ds_cfg.episode_checks] if isinstance(ds_cfg.episode_checks, str) else ds_cfg.episode_checks
+    if "short" in checks and ds_cfg.min_episode_frames is None:
+        ds_cfg.min_episode_frames = policy_window(trainable_config(cfg))
+        logger.info("dataset.min_episode_frames = %d (the policy's window)", ds_cfg.min_episode_frames)
 
 
 def set_temporal_context(dataset, policy_cfg, spec: MixtureSpec) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lerobot_multi.meta.metadata import MultiDatasetMetadata, open_mixture_metadata
+from lerobot_multi.meta.metadata import MultiDatasetMetadata
 from lerobot_multi.meta.mixing import sampling_shares
+from lerobot_multi.meta.opening import open_mixture_metadata
+from lerobot_multi.meta.rules import explain_renames
 from lerobot_multi.meta.sources import EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec, make_spec
 
@@ -63,8 +65,11 @@ def mixture_report(meta: MultiDatasetMetadata) -> dict:
             "groups": {s.repo_id: s.normalization_group for s in meta.sources},
         },
         "conditioning": _conditioning(meta),
-        "renames": {rid: r for rid, r in meta.rename_map.items() if r},
+        "renames": _renames(meta),
         "skipped": [{"repo_id": s.repo_id, "reason": s.reason} for s in meta.skipped],
+        "skipped_episodes": [
+            {"repo_id": s.repo_id, "episode": s.episode, "reason": s.reason} for s in meta.skipped_episodes
+        ],
         "padded": meta.schema.padded,
         "filled_cameras": meta.schema.filled,
         "mixing": {
@@ -75,6 +80,19 @@ def mixture_report(meta: MultiDatasetMetadata) -> dict:
             else f"frames^{1.0 if spec.temperature is None else spec.temperature}",
         },
     }
+
+
+def _renames(meta) -> dict[str, dict[str, dict[str, str]]]:
+    """{repo_id: {own key: {"to": mixture key, "rule": the rename_map entry that did it}}}."""
+    out = {}
+    for i, rid in enumerate(meta.repo_ids):
+        rules = explain_renames(meta.spec.rename_map, rid, list(meta.sub_metas[i].features))
+        resolved = meta.rename_map[rid]
+        if resolved:
+            out[rid] = {
+                old: {"to": new, "rule": rules.get(old, (new, "?"))[1]} for old, new in resolved.items()
+            }
+    return out
 
 
 def _conditioning(meta) -> dict | None:
@@ -131,11 +149,7 @@ def format_report(report: dict) -> str:
             f"  {g['group']:<{width}} {g['frames']:>8} frames {g['frame_share']:>7.1%}"
             for g in cond["groups"]
         ]
-    if report["renames"]:
-        lines.append(f"renamed keys: {report['renames']}")
-    if report["skipped"]:
-        lines.append(f"left out (dataset.on_error=skip), {len(report['skipped'])} datasets:")
-        lines += [f"  {s['repo_id']}: {s['reason']}" for s in report["skipped"]]
+    lines += _changes(report)
     for key, sizes in report["padded"].items():
         lines.append(f"padded {key} to {max(sizes.values())} (sizes {sizes}), mask {key}_pad_mask")
     for key, missing in report["filled_cameras"].items():
@@ -146,3 +160,24 @@ def format_report(report: dict) -> str:
     else:
         lines.append("disabled features: none")
     return "\n".join(lines)
+
+
+def _changes(report: dict) -> list[str]:
+    """The report's lines on renamed keys and on what `on_error: skip` left out."""
+    lines = []
+    if report["renames"]:
+        lines.append("renamed keys (own key -> mixture key, by rule):")
+        lines += [
+            f"  {rid}: {old} -> {r['to']}  ({r['rule']})"
+            for rid, renames in report["renames"].items()
+            for old, r in renames.items()
+        ]
+    if report["skipped"]:
+        lines.append(f"left out (dataset.on_error=skip), {len(report['skipped'])} datasets:")
+        lines += [f"  {s['repo_id']}: {s['reason']}" for s in report["skipped"]]
+    if report["skipped_episodes"]:
+        lines.append(f"left out (dataset.episode_checks), {len(report['skipped_episodes'])} episodes:")
+        lines += [
+            f"  {s['repo_id']} episode {s['episode']}: {s['reason']}" for s in report["skipped_episodes"]
+        ]
+    return lines

@@ -31,7 +31,7 @@ from lerobot_multi.meta.schema import (
     is_depth,
     reconcile_features,
 )
-from lerobot_multi.meta.source_meta import SourceMetadata, fetch_read_files, open_sources
+from lerobot_multi.meta.source_meta import SourceMetadata
 from lerobot_multi.meta.sources import DatasetSource, MixtureHasNoFolderError
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.meta.stats import (
@@ -92,7 +92,8 @@ def _merge_names(
 class MultiDatasetMetadata:
     """Merged metadata over `sources` in order: global episode/frame/task indices, common features."""
 
-    skipped: Sequence = ()  # the datasets `on_error: skip` left out (`source_meta.SkippedDataset`)
+    # what `on_error: skip` left out: datasets and episodes (quality.py)
+    skipped, skipped_episodes = (), ()
 
     def __init__(self, sources: Sequence[DatasetSource], metas: Sequence[SourceMetadata], spec: MixtureSpec):
         self.spec = spec
@@ -386,15 +387,3 @@ class MultiDatasetMetadata:
             f"MultiDatasetMetadata(datasets={self.repo_ids}, episodes={self.total_episodes}, "
             f"frames={self.total_frames}, fps={self.fps}, features={list(self.features)})"
         )
-
-
-def open_mixture_metadata(
-    spec: MixtureSpec, max_workers: int | None = None, fetch: bool = True
-) -> MultiDatasetMetadata:
-    """The merged metadata of `spec`, and what it reads of its hub datasets fetched (not for streams)."""
-    sources, metas, skipped = open_sources(spec, max_workers)
-    meta = MultiDatasetMetadata(sources, metas, spec)
-    meta.skipped = skipped
-    if fetch:
-        fetch_read_files(meta, every_camera=spec.reader == "lerobot")
-    return meta

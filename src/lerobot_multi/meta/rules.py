@@ -63,3 +63,21 @@ def resolve_renames(renames: Mapping[str, str], features: Sequence[str]) -> dict
         else:
             out[old] = new
     return out
+
+
+def explain_renames(
+    rename_map: Mapping[str, Mapping[str, str] | None] | None, repo_id: str, features: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """{old key: (new key, the rule that renamed it)} for one dataset, as `resolve` and
+    `resolve_renames` apply `rename_map` (the rule written as `rename_map[<repo key>][<old key>]`)."""
+    rename_map = rename_map or {}
+    merged: dict[str, tuple[str, str]] = {}
+    keys = [k for k in rename_map if is_pattern(k) and fnmatchcase(repo_id, k)]
+    for entry_key in [*keys, *([repo_id] if repo_id in rename_map else [])]:
+        for old, new in (rename_map[entry_key] or {}).items():
+            merged[old] = (new, entry_key)
+    out: dict[str, tuple[str, str]] = {}
+    for old, (new, entry_key) in merged.items():
+        matched = [f for f in features if fnmatchcase(f, old) and f != new] if is_pattern(old) else [old]
+        out.update({key: (new, f"rename_map[{entry_key!r}][{old!r}]") for key in matched})
+    return out

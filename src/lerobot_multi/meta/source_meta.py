@@ -24,8 +24,7 @@ from lerobot_multi.compat import LANGUAGE_DTYPE, LEROBOT_VERSION, LINE
 from lerobot_multi.meta import hub
 from lerobot_multi.meta.formats import DatasetFormat, MetadataParts, episode_files, format_of
 from lerobot_multi.meta.schema import is_depth
-from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError, map_sources
-from lerobot_multi.meta.spec import group_of_datasets
+from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError
 
 logger = logging.getLogger(__name__)
 DEFAULT_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
@@ -283,102 +282,3 @@ def fetch_read_files(mixture, every_camera: bool = False) -> None:
         hub.fetch_files(wanted, progress=True)
     for source, meta, cameras in plans:
         check_files_present(source, meta, cameras)
-
-
-def apply_episode_filter(source: DatasetSource, meta: SourceMetadata) -> DatasetSource:
-    """The source with its `episode_filter` resolved into `episodes`, as lerobot 0.6's
-    `meta.filter_episodes(predicate, candidates=episodes)`: the episodes (among those selected) whose
-    row of meta/episodes, without stats, satisfies the predicate."""
-    predicate = source.episode_filter
-    if predicate is None:
-        return source
-    candidates = None if source.episodes is None else set(source.episodes)
-    chosen = tuple(
-        int(row["episode_index"])
-        for row in meta.episodes.to_pylist()
-        if (candidates is None or row["episode_index"] in candidates) and predicate(row)
-    )
-    if not chosen:
-        among = "" if candidates is None else f" among dataset.episodes {sorted(candidates)}"
-        raise DatasetSourceError(
-            f"dataset {source.repo_id!r}: dataset.episode_filter did not match any episode{among}"
-        )
-    return dataclasses.replace(source, episodes=chosen, episode_filter=None)
-
-
-@dataclasses.dataclass(frozen=True)
-class SkippedDataset:
-    """A dataset left out by `on_error: skip`, and why."""
-
-    repo_id: str
-    reason: str
-
-
-def load_or_skip(source: DatasetSource) -> SourceMetadata | SkippedDataset:
-    """`load_source_metadata`, a failure kept as a `SkippedDataset` (module-level: it may run in a
-    spawned process)."""
-    try:
-        return load_source_metadata(source)
-    except Exception as e:  # any failure of one dataset: reported, the rest of the mixture goes on
-        return SkippedDataset(source.repo_id, str(e) if isinstance(e, DatasetSourceError) else repr(e))
-
-
-def open_sources(spec, max_workers: int | None = None):
-    """(sources, metadata, skipped) of a `MixtureSpec`: each dataset's metadata, and its source completed
-    with what the files say (episode filter resolved in this process, format, normalization group);
-    with `on_error: skip` the datasets that failed, left out (`check_skipped`)."""
-    sources, skip = spec.sources(), spec.on_error == "skip"
-    loaded = load_all_metadata(sources, max_workers, spec.open_processes, skip)
-    kept, skipped = [], [m for m in loaded if isinstance(m, SkippedDataset)]
-    for source, meta in zip(sources, loaded):
-        if isinstance(meta, SkippedDataset):
-            continue
-        try:
-            kept.append((apply_episode_filter(source, meta), meta))
-        except DatasetSourceError as e:
-            if not skip:
-                raise
-            skipped.append(SkippedDataset(source.repo_id, str(e)))
-    check_skipped(skipped, len(sources), spec.max_skipped)
-    metas = [m for _, m in kept]
-    groups = group_of_datasets(
-        [s.repo_id for s, _ in kept], [m.robot_type for m in metas], spec.normalization_mode
-    )
-    resolved = [
-        dataclasses.replace(
-            source,
-            index=i,
-            root=meta.root,
-            commit=meta.commit,
-            format=meta.format,
-            normalization_group=groups[source.repo_id],
-        )
-        for i, (source, meta) in enumerate(kept)
-    ]
-    return resolved, metas, skipped
-
-
-def check_skipped(skipped: Sequence[SkippedDataset], total: int, max_share: float) -> None:
-    """Log each dataset left out; more than `max_share` of them (or all) is an error listing them."""
-    for s in skipped:
-        logger.warning("dataset %r left out (dataset.on_error=skip): %s", s.repo_id, s.reason)
-    if skipped and (len(skipped) > max_share * total or len(skipped) == total):
-        listing = "\n  - ".join(f"{s.repo_id}: {s.reason}" for s in skipped)
-        raise DatasetSourceError(
-            f"{len(skipped)} of {total} datasets could not be opened, more than dataset.max_skipped="
-            f"{max_share:g} allows:\n  - {listing}"
-        )
-
-
-def load_all_metadata(
-    sources: Sequence[DatasetSource],
-    max_workers: int | None = None,
-    open_processes: int | None = None,
-    skip: bool = False,
-) -> list[SourceMetadata | SkippedDataset]:
-    """Every dataset's metadata, in the given order (see `sources.map_sources`), a failure kept as a
-    `SkippedDataset` with `skip`; on `hub.CONNECTIONS` threads when some come from the hub (waiting on
-    the network, not the CPU)."""
-    if max_workers is None and any(not s.explicit_root and not hub.is_local_folder(s.root) for s in sources):
-        max_workers = hub.CONNECTIONS
-    return map_sources(load_or_skip if skip else load_source_metadata, sources, max_workers, open_processes)

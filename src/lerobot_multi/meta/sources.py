@@ -86,10 +86,10 @@ class DatasetSource:
     renames: Mapping[str, str] = field(default_factory=dict)
     delta_override: Mapping[str, tuple[float, ...]] | None = None
     val_episodes: tuple[int, ...] | None = None
-    # lerobot 0.6's predicate over episode rows, until `source_meta.apply_episode_filter` resolves it
+    # lerobot 0.6's predicate over episode rows, until `opening.apply_episode_filter` resolves it
     # into `episodes` (in the main process: a predicate need not pickle, so pickling drops it)
     episode_filter: Callable[[dict], bool] | None = field(default=None, compare=False)
-    # facts of its files, set once they are read (`source_meta.open_sources`): its format (a
+    # facts of its files, set once they are read (`opening.open_sources`): its format (a
     # `formats.DatasetFormat`) and its normalization group under the spec's normalization_mode
     format: Any = None
     normalization_group: str | None = None

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from lerobot_multi.meta.mixing import STOP_STRATEGIES
+from lerobot_multi.meta.quality import EPISODE_CHECKS
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, EpisodesSpec, RootSpec, make_sources
 
 NORMALIZATION_MODES = ("global", "per_robot", "per_dataset")
@@ -86,6 +87,9 @@ class MixtureSpec:
     # it, failing when more than `max_skipped` (a share of the datasets) is left out
     on_error: str = "raise"
     max_skipped: float = 0.1
+    # episode checks (quality.py): "short" (fewer than `min_episode_frames`), "non_finite", "video_frames"
+    episode_checks: Sequence[str] = ()
+    min_episode_frames: int | None = None
 
     def __getstate__(self) -> dict:
         # a predicate need not pickle; the sources it selected carry its result
@@ -171,6 +175,13 @@ def validate_options(spec: MixtureSpec) -> None:
     _choice("on_error", spec.on_error, ON_ERROR)
     if isinstance(spec.max_skipped, bool) or not 0 <= float(spec.max_skipped) <= 1:
         raise DatasetSourceError(f"dataset.max_skipped = {spec.max_skipped!r}: expected a share in [0, 1]")
+    checks = [spec.episode_checks] if isinstance(spec.episode_checks, str) else list(spec.episode_checks)
+    for check in checks:
+        _choice("episode_checks", check, EPISODE_CHECKS)
+    object.__setattr__(spec, "episode_checks", tuple(checks))
+    least = spec.min_episode_frames
+    if least is not None and (isinstance(least, bool) or not float(least).is_integer() or least < 1):
+        raise DatasetSourceError(f"dataset.min_episode_frames = {least!r}: expected a whole number >= 1")
     if isinstance(spec.repo_ids, str) and spec.mixing_requested:
         raise DatasetSourceError(
             "dataset.weights/temperature/epoch_size need a list of datasets in dataset.repo_id"

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from lerobot_multi import compat
-from lerobot_multi.meta.metadata import MultiDatasetMetadata, open_mixture_metadata
+from lerobot_multi.meta.metadata import MultiDatasetMetadata
 from lerobot_multi.meta.mixing import sampling_shares
+from lerobot_multi.meta.opening import open_mixture_metadata
 from lerobot_multi.meta.schema import resolve_windows
 from lerobot_multi.meta.sources import DatasetSource, EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec, make_spec

@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lerobot_multi.meta.metadata import open_mixture_metadata
 from lerobot_multi.meta.mixing import STOP_STRATEGIES, apportion, epoch_labels, sampling_shares, shuffle_rng
+from lerobot_multi.meta.opening import open_mixture_metadata
 from lerobot_multi.meta.parallel import parallel_map
 from lerobot_multi.meta.schema import resolve_windows
 from lerobot_multi.meta.source_meta import holds_every_file

@@ -65,7 +65,10 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
     if cond is not None:
         options["condition_groups"] = list(cond.groups)
     skipped = [{"repo_id": s.repo_id, "reason": s.reason} for s in meta.skipped]
-    return {"datasets": rows, "options": options, "skipped": skipped}
+    episodes = [
+        {"repo_id": s.repo_id, "episode": s.episode, "reason": s.reason} for s in meta.skipped_episodes
+    ]
+    return {"datasets": rows, "options": options, "skipped": skipped, "skipped_episodes": episodes}
 
 
 def pinned_revisions(given, saved: dict, repo_ids: list[str]) -> str | dict[str, str] | None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from lerobot_multi import compat
 from lerobot_multi.compat import load_training_step
-from lerobot_multi.meta.source_meta import open_sources
+from lerobot_multi.factory import fill_min_episode_frames
+from lerobot_multi.meta.opening import open_sources
 from lerobot_multi.meta.sources import DatasetSourceError, normalize_repo_ids
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.train.manifest import (
@@ -56,7 +57,7 @@ def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]], flo
     count, or the held-out ids each source names): its info.json and meta/episodes alone, no merged
     metadata (stats aggregation would be done again by the training dataset)."""
     spec = MixtureSpec.from_config(ds_cfg)
-    sources, metas, _ = open_sources(spec)
+    sources, metas, _, _ = open_sources(spec)
     selections, tasks = {}, {}
     for s, m in zip(sources, metas):
         selections[s.repo_id] = list(s.episodes) if s.episodes is not None else list(range(m.total_episodes))
@@ -90,6 +91,7 @@ def _held_out(ds_cfg, seed: int, saved: dict | None) -> tuple[dict | None, dict 
 def open_training_mixture(run_cfg, make) -> tuple[object, RunState]:
     """(training dataset, run state) for `run_cfg` with a dataset list; `make` is `make_dataset`."""
     ds_cfg, state = run_cfg.dataset, RunState()
+    fill_min_episode_frames(run_cfg)  # the held-out split sees the episodes training keeps
     saved = _saved_manifest(run_cfg)
     if saved is not None:  # read the hub commits the checkpoint was trained on
         ds_cfg.revision = pinned_revisions(ds_cfg.revision, saved, normalize_repo_ids(ds_cfg.repo_id))

@@ -1,0 +1,180 @@
+"""Opening a mixture's datasets: every source's metadata (in parallel), its episode filter and checks
+resolved, and with `on_error: skip` the datasets and episodes that fail left out (quality.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from lerobot_multi.meta import hub
+from lerobot_multi.meta.metadata import MultiDatasetMetadata
+from lerobot_multi.meta.quality import (
+    SkippedDataset,
+    SkippedEpisode,
+    check_skipped,
+    check_skipped_episodes,
+    non_finite_episodes,
+    short_episodes,
+    short_video_episodes,
+)
+from lerobot_multi.meta.source_meta import (
+    SourceMetadata,
+    fetch_read_files,
+    load_source_metadata,
+    selected_episodes,
+)
+from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, map_sources
+from lerobot_multi.meta.spec import MixtureSpec, group_of_datasets
+from lerobot_multi.meta.stats import source_stats
+
+
+def apply_episode_filter(source: DatasetSource, meta: SourceMetadata) -> DatasetSource:
+    """The source with its `episode_filter` resolved into `episodes`, as lerobot 0.6's
+    `meta.filter_episodes(predicate, candidates=episodes)`: the episodes (among those selected) whose
+    row of meta/episodes, without stats, satisfies the predicate."""
+    predicate = source.episode_filter
+    if predicate is None:
+        return source
+    candidates = None if source.episodes is None else set(source.episodes)
+    chosen = tuple(
+        int(row["episode_index"])
+        for row in meta.episodes.to_pylist()
+        if (candidates is None or row["episode_index"] in candidates) and predicate(row)
+    )
+    if not chosen:
+        among = "" if candidates is None else f" among dataset.episodes {sorted(candidates)}"
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: dataset.episode_filter did not match any episode{among}"
+        )
+    return dataclasses.replace(source, episodes=chosen, episode_filter=None)
+
+
+def apply_episode_checks(
+    source: DatasetSource, meta: SourceMetadata, spec, skip: bool
+) -> tuple[DatasetSource, list[SkippedEpisode]]:
+    """The source without the episodes that fail `spec.episode_checks` (quality.py), and those episodes;
+    without `skip`, the first failure is an error. Every episode failing is the dataset's failure."""
+    episodes, checks = selected_episodes(source, meta), spec.episode_checks
+    failed: dict[int, str] = {}
+    if "short" in checks:
+        if spec.min_episode_frames is None:
+            raise DatasetSourceError(
+                "dataset.episode_checks 'short' needs dataset.min_episode_frames (lerobot-multi-train "
+                "sets it to the frames the policy's window spans)"
+            )
+        failed |= short_episodes(meta.column("length"), episodes, int(spec.min_episode_frames))
+    if "non_finite" in checks:
+        rows = meta.episode_stats().take(pa.array(episodes, pa.int64())).to_pylist()
+        failed |= {e: r for e, r in non_finite_episodes(rows, episodes).items() if e not in failed}
+    if "video_frames" in checks and meta.video_keys and meta.video_path:
+        failed |= {e: r for e, r in short_videos(source, meta, episodes).items() if e not in failed}
+    if failed and not skip:
+        ep = min(failed)
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r} episode {ep}: {failed[ep]} (dataset.episode_checks)"
+        )
+    if len(failed) == len(episodes):
+        raise DatasetSourceError(
+            f"every selected episode failed dataset.episode_checks (first: {failed[min(failed)]})"
+        )
+    kept = tuple(int(e) for e in episodes if int(e) not in failed)
+    out = [SkippedEpisode(source.repo_id, e, failed[e]) for e in sorted(failed)]
+    return (dataclasses.replace(source, episodes=kept) if failed else source), out
+
+
+def short_videos(source: DatasetSource, meta: SourceMetadata, episodes: np.ndarray) -> dict[int, str]:
+    """`quality.short_video_episodes` over every camera of `episodes`, its videos fetched first for a hub
+    dataset."""
+    if source.commit is not None and not source.explicit_root:
+        files = meta.format.files_for(meta, episodes, meta.video_keys)
+        hub.fetch_files([(source.repo_id, source.commit, rel) for rel, (_, key) in files.items() if key])
+    lengths = meta.column("length")
+    spans = [
+        (int(e), key, meta.root / meta.video_file(int(e), key), float(start), int(lengths[e]))
+        for key in meta.video_keys
+        for e, start in zip(episodes, meta.column(f"videos/{key}/from_timestamp")[episodes])
+    ]
+    return short_video_episodes(spans, meta.fps)
+
+
+def load_or_skip(source: DatasetSource) -> SourceMetadata | SkippedDataset:
+    """`load_source_metadata`, a failure kept as a `SkippedDataset` (module-level: it may run in a
+    spawned process)."""
+    try:
+        return load_source_metadata(source)
+    except Exception as e:  # any failure of one dataset: reported, the rest of the mixture goes on
+        return SkippedDataset(source.repo_id, str(e) if isinstance(e, DatasetSourceError) else repr(e))
+
+
+def open_sources(spec, max_workers: int | None = None):
+    """(sources, metadata, skipped) of a `MixtureSpec`: each dataset's metadata, and its source completed
+    with what the files say (episode filter resolved in this process, format, normalization group);
+    with `on_error: skip` the datasets that failed, left out (`check_skipped`)."""
+    sources, skip = spec.sources(), spec.on_error == "skip"
+    loaded = load_all_metadata(sources, max_workers, spec.open_processes, skip)
+    kept, skipped = [], [m for m in loaded if isinstance(m, SkippedDataset)]
+    episodes_out: list[SkippedEpisode] = []
+    for source, meta in zip(sources, loaded):
+        if isinstance(meta, SkippedDataset):
+            continue
+        try:
+            source = apply_episode_filter(source, meta)
+            if spec.episode_checks:
+                source, out = apply_episode_checks(source, meta, spec, skip)
+                episodes_out += out
+            if skip:  # what the merge would refuse, refused for this dataset alone
+                source_stats(meta, source.repo_id, source.episodes, meta.features)
+            kept.append((source, meta))
+        except DatasetSourceError as e:
+            if not skip:
+                raise
+            skipped.append(SkippedDataset(source.repo_id, str(e)))
+    check_skipped(skipped, len(sources), spec.max_skipped)
+    checked = sum(len(selected_episodes(s, m)) for s, m in kept) + len(episodes_out)
+    check_skipped_episodes(episodes_out, checked, spec.max_skipped)
+    metas = [m for _, m in kept]
+    groups = group_of_datasets(
+        [s.repo_id for s, _ in kept], [m.robot_type for m in metas], spec.normalization_mode
+    )
+    resolved = [
+        dataclasses.replace(
+            source,
+            index=i,
+            root=meta.root,
+            commit=meta.commit,
+            format=meta.format,
+            normalization_group=groups[source.repo_id],
+        )
+        for i, (source, meta) in enumerate(kept)
+    ]
+    return resolved, metas, skipped, episodes_out
+
+
+def load_all_metadata(
+    sources: Sequence[DatasetSource],
+    max_workers: int | None = None,
+    open_processes: int | None = None,
+    skip: bool = False,
+) -> list[SourceMetadata | SkippedDataset]:
+    """Every dataset's metadata, in the given order (see `sources.map_sources`), a failure kept as a
+    `SkippedDataset` with `skip`; on `hub.CONNECTIONS` threads when some come from the hub (waiting on
+    the network, not the CPU)."""
+    if max_workers is None and any(not s.explicit_root and not hub.is_local_folder(s.root) for s in sources):
+        max_workers = hub.CONNECTIONS
+    return map_sources(load_or_skip if skip else load_source_metadata, sources, max_workers, open_processes)
+
+
+def open_mixture_metadata(
+    spec: MixtureSpec, max_workers: int | None = None, fetch: bool = True
+) -> MultiDatasetMetadata:
+    """The merged metadata of `spec`, and what it reads of its hub datasets fetched (not for streams)."""
+    sources, metas, skipped, skipped_episodes = open_sources(spec, max_workers)
+    meta = MultiDatasetMetadata(sources, metas, spec)
+    meta.skipped, meta.skipped_episodes = skipped, skipped_episodes
+    if fetch:
+        fetch_read_files(meta, every_camera=spec.reader == "lerobot")
+    return meta
