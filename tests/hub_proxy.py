@@ -2,7 +2,8 @@
 where olah does not, counts requests by kind, adds latency and injects faults when asked.
 
 - Range requests get 206 with the slice (olah answers 200 with the whole file);
-- a missing file answers 404 with `X-Error-Code: EntryNotFound` (olah: 401 on HEAD, 500 on GET);
+- a missing file, or the tree of a missing folder, answers 404 with `X-Error-Code: EntryNotFound`
+  (olah: 401 on HEAD, 500 on GET);
 - `GET /api/datasets/<id>` without a revision is sent to `/revision/main` (olah refuses it offline);
 - GET answers carry `Content-Length` (olah's lack it).
 
@@ -133,7 +134,8 @@ def _handler(proxy: HubProxy) -> type[BaseHTTPRequestHandler]:
                 proxy.count(method, path, 0)
                 return self.fail(fault)
             status, headers, body = self.upstream(method, path)
-            if status in (401, 500) and "/resolve/" in path:
+            missing_entry = "/resolve/" in path or re.search(r"/tree/[^/?]+/[^?]+", path)
+            if status in (401, 500) and missing_entry:
                 status, body = 404, b'{"error": "Entry not found"}'
                 headers = {"X-Error-Code": "EntryNotFound", "Content-Type": "application/json"}
             status, headers, body = self.ranged(status, headers, body)

@@ -46,6 +46,7 @@ class LoopbackHub:
 
     def start(self) -> LoopbackHub:
         (self.mirrors / "datasets").mkdir(parents=True, exist_ok=True)
+        (self.mirrors / "models").mkdir(parents=True, exist_ok=True)
         config = self.workdir / "olah.toml"
         config.write_text(
             "[basic]\n"
@@ -83,10 +84,12 @@ class LoopbackHub:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
-    def publish(self, folder: Path, repo_id: str, tag: str = "v3.0", readme: bool = True) -> str:
+    def publish(
+        self, folder: Path, repo_id: str, tag: str = "v3.0", readme: bool = True, repo_type: str = "datasets"
+    ) -> str:
         """Commit `folder`'s files as repo `repo_id` (branch main, `tag` moved to the new commit);
-        returns the commit SHA."""
-        repo = self.mirrors / "datasets" / repo_id
+        returns the commit SHA. `repo_type` "models" publishes a model repo."""
+        repo = self.mirrors / repo_type / repo_id
         fresh = not (repo / ".git").is_dir()
         if fresh:
             repo.mkdir(parents=True)

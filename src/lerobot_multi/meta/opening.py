@@ -79,7 +79,7 @@ def apply_episode_checks(
         )
     if len(failed) == len(episodes):
         raise DatasetSourceError(
-            f"every selected episode failed dataset.episode_checks (first: {failed[min(failed)]})"
+            f"dataset {source.repo_id!r}: every selected episode failed dataset.episode_checks (first: {failed[min(failed)]})"
         )
     kept = tuple(int(e) for e in episodes if int(e) not in failed)
     out = [SkippedEpisode(source.repo_id, e, failed[e]) for e in sorted(failed)]
