@@ -11,7 +11,7 @@ VENV_313 := .venv-313
 VENV_HUB := .venv-hub
 BIN := $(VENV)/bin
 
-.PHONY: install install-044 hub-venv demo demo-044 test test-044 test-slow smoke-313 lint fixtures-v21
+.PHONY: install install-044 hub-venv demo demo-044 test test-044 test-slow test-vla smoke-313 lint fixtures-v21
 
 # a venv of the project, its extras and the lerobot its Python selects (pyproject's markers)
 define make_venv
@@ -53,8 +53,13 @@ test: $(VENV)/.installed $(VENV_HUB)/.installed
 test-044: $(VENV_044)/.installed $(VENV_HUB)/.installed
 	HF_HUB_OFFLINE=1 $(VENV_044)/bin/python -m pytest -q
 
-test-slow: $(VENV)/.installed
+test-slow: $(VENV)/.installed $(VENV_HUB)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow
+
+# SmolVLA trained on the community recipe over the loopback hub (slow: ~1 min a line), on both lines
+test-vla: $(VENV)/.installed $(VENV_044)/.installed $(VENV_HUB)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow tests/test_vla.py
+	HF_HUB_OFFLINE=1 $(VENV_044)/bin/python -m pytest -q -m slow tests/test_vla.py
 
 # Python 3.13: install, open a mixture, two training steps
 smoke-313: $(VENV_313)/.installed

@@ -50,6 +50,28 @@ COMMUNITY_SHAPES = (
 )
 
 
+TOP, WRIST = "observation.images.top", "observation.images.wrist"
+# SmolVLA's authors mapped each dataset's cameras to slots by hand; here one rule per name pattern
+# (examples/community_mix.yaml holds the same rules)
+RULES = {
+    "*": {
+        "*laptop*": TOP,
+        "*front*": TOP,
+        "*cam_high*": TOP,
+        "*phone*": WRIST,
+        "*wrist*": WRIST,
+        "*gripper*": WRIST,
+    }
+}
+# one dataset per flaw
+FLAWED = [
+    ("community/flaw_nan", Shape(flaw="nan")),
+    ("community/flaw_short", Shape(flaw="short_episode", cameras=("front", "wrist"))),
+    ("community/flaw_video", Shape(flaw="short_video", cameras=("top", "wrist"))),
+    ("community/flaw_broken", Shape(flaw="broken")),
+]
+
+
 def build_community(
     root: Path, repo_id: str, shape: Shape, *, image_size: int = 32, state_only: bool = False, seed: int = 0
 ) -> Path:

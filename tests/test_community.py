@@ -8,30 +8,12 @@ import logging
 
 import pytest
 import torch
-from community import Shape, build_mix, community_ids
+from community import FLAWED, RULES, TOP, WRIST, build_mix, community_ids
 
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.inspect.info_table import format_report, mixture_report
 from lerobot_multi.meta.sources import DatasetSourceError
 
-TOP, WRIST = "observation.images.top", "observation.images.wrist"
-# SmolVLA's authors mapped each dataset's cameras to top/wrist by hand; here one rule per name pattern
-RULES = {
-    "*": {
-        "*laptop*": TOP,
-        "*front*": TOP,
-        "*cam_high*": TOP,
-        "*phone*": WRIST,
-        "*wrist*": WRIST,
-        "*gripper*": WRIST,
-    }
-}
-FLAWED = [
-    ("community/flaw_nan", Shape(flaw="nan")),
-    ("community/flaw_short", Shape(flaw="short_episode", cameras=("front", "wrist"))),
-    ("community/flaw_video", Shape(flaw="short_video", cameras=("top", "wrist"))),
-    ("community/flaw_broken", Shape(flaw="broken")),
-]
 MIX = dict(
     rename_map=RULES,
     fill_missing_cameras=True,

@@ -89,9 +89,9 @@ def apply_episode_checks(
 def short_videos(source: DatasetSource, meta: SourceMetadata, episodes: np.ndarray) -> dict[int, str]:
     """`quality.short_video_episodes` over every camera of `episodes`, its videos fetched first for a hub
     dataset."""
-    if source.commit is not None and not source.explicit_root:
+    if meta.commit is not None and not source.explicit_root:
         files = meta.format.files_for(meta, episodes, meta.video_keys)
-        hub.fetch_files([(source.repo_id, source.commit, rel) for rel, (_, key) in files.items() if key])
+        hub.fetch_files([(source.repo_id, meta.commit, rel) for rel, (_, key) in files.items() if key])
     lengths = meta.column("length")
     spans = [
         (int(e), key, meta.root / meta.video_file(int(e), key), float(start), int(lengths[e]))

@@ -52,12 +52,13 @@ def _saved_manifest(cfg) -> dict | None:
     return read_manifest(path)
 
 
-def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]], float | int | dict]:
-    """Each dataset's selected episodes, every episode's first task, and `val_episodes` (a fraction, a
-    count, or the held-out ids each source names): its info.json and meta/episodes alone, no merged
+def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]], float | int | dict, list]:
+    """Each dataset's selected episodes (those passing `episode_checks`), every episode's first task,
+    `val_episodes` (a fraction, a count, or the held-out ids each source names), and the episodes that
+    failed the checks: its info.json and meta/episodes alone, no merged
     metadata (stats aggregation would be done again by the training dataset)."""
     spec = MixtureSpec.from_config(ds_cfg)
-    sources, metas, _, _ = open_sources(spec)
+    sources, metas, _, failed = open_sources(spec)
     selections, tasks = {}, {}
     for s, m in zip(sources, metas):
         selections[s.repo_id] = list(s.episodes) if s.episodes is not None else list(range(m.total_episodes))
@@ -65,7 +66,7 @@ def _selections(ds_cfg) -> tuple[dict[str, list[int]], dict[str, list[str]], flo
     val = spec.val_episodes
     if isinstance(val, dict):
         val = {s.repo_id: list(s.val_episodes) for s in sources if s.val_episodes is not None}
-    return selections, tasks, val
+    return selections, tasks, val, failed
 
 
 def _held_out(ds_cfg, seed: int, saved: dict | None) -> tuple[dict | None, dict | None]:
@@ -78,13 +79,15 @@ def _held_out(ds_cfg, seed: int, saved: dict | None) -> tuple[dict | None, dict 
         )
     if ds_cfg.val_episodes is None and not eval_split:
         return None, None
-    selections, tasks, val_episodes = _selections(ds_cfg)
+    selections, tasks, val_episodes, failed = _selections(ds_cfg)
     keep = {d["repo_id"]: d["held_out"] for d in saved["datasets"]} if saved else None
     if eval_split:
         held = split_by_task(selections, tasks, eval_split)
         held.update({r: sorted(v) for r, v in (keep or {}).items() if r in held})
     else:
         held = split_episodes(selections, val_episodes, seed, keep)
+    for s in failed:  # held out from the passing episodes; the mixtures check and report the others
+        selections[s.repo_id].append(s.episode)
     return selections, held
 
 
