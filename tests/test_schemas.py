@@ -129,9 +129,12 @@ def test_info_shows_groups_renames_padding(data_root, capsys):
     ]
     assert info.main(args) == 0
     out = capsys.readouterr().out
-    assert "padded action to 14 (sizes {'lab/sess_a': 6, 'lab/wide': 14, 'lab/fixedcam': 6})" in out
+    assert "padded action to 14 (datasets by size {6: 2, 14: 1})" in out
     assert (
         "lab/fixedcam: observation.images.fixed -> observation.images.top  "
         "(rename_map['lab/fixedcam']['observation.images.fixed'])" in out
     )
-    assert "normalization per_dataset: groups" in out and "disabled features: none" in out
+    assert (
+        "normalization per_dataset: groups {'lab/sess_a': 1, 'lab/wide': 1, 'lab/fixedcam': 1}" in out
+        and "disabled features: none" in out
+    )

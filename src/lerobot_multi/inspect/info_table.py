@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from lerobot_multi.meta.metadata import MultiDatasetMetadata
@@ -137,7 +138,7 @@ def format_report(report: dict) -> str:
     lines += [f"  {k}: {ft['dtype']} {tuple(ft['shape'])}" for k, ft in report["features"].items()]
     norm = report["normalization"]
     if norm["mode"] != "global":
-        lines.append(f"normalization {norm['mode']}: groups {norm['groups']}")
+        lines.append(f"normalization {norm['mode']}: groups {_tally(norm['groups'].values())}")
     cond = report.get("conditioning")
     if cond:
         lines.append(
@@ -151,7 +152,8 @@ def format_report(report: dict) -> str:
         ]
     lines += _changes(report)
     for key, sizes in report["padded"].items():
-        lines.append(f"padded {key} to {max(sizes.values())} (sizes {sizes}), mask {key}_pad_mask")
+        tally = _tally(sizes.values())
+        lines.append(f"padded {key} to {max(sizes.values())} (datasets by size {tally}), mask {key}_pad_mask")
     for key, missing in report["filled_cameras"].items():
         lines.append(f"camera {key} zero-filled for {missing}, mask {key}_pad_mask")
     if report["disabled_features"]:
@@ -181,3 +183,8 @@ def _changes(report: dict) -> list[str]:
             f"  {s['repo_id']} episode {s['episode']}: {s['reason']}" for s in report["skipped_episodes"]
         ]
     return lines
+
+
+def _tally(values) -> dict:
+    """{value: how many datasets have it}, most common first: one line for hundreds of datasets."""
+    return dict(Counter(values).most_common())

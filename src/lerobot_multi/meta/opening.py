@@ -61,11 +61,6 @@ def apply_episode_checks(
     episodes, checks = selected_episodes(source, meta), spec.episode_checks
     failed: dict[int, str] = {}
     if "short" in checks:
-        if spec.min_episode_frames is None:
-            raise DatasetSourceError(
-                "dataset.episode_checks 'short' needs dataset.min_episode_frames (lerobot-multi-train "
-                "sets it to the frames the policy's window spans)"
-            )
         failed |= short_episodes(meta.column("length"), episodes, int(spec.min_episode_frames))
     if "non_finite" in checks:
         rows = meta.episode_stats().take(pa.array(episodes, pa.int64())).to_pylist()
@@ -115,6 +110,11 @@ def open_sources(spec, max_workers: int | None = None):
     with what the files say (episode filter resolved in this process, format, normalization group);
     with `on_error: skip` the datasets that failed, left out (`check_skipped`)."""
     sources, skip = spec.sources(), spec.on_error == "skip"
+    if "short" in spec.episode_checks and spec.min_episode_frames is None:
+        raise DatasetSourceError(
+            "dataset.episode_checks 'short' needs dataset.min_episode_frames (lerobot-multi-train sets it "
+            "to the frames the policy's window spans; elsewhere, give it)"
+        )
     loaded = load_all_metadata(sources, max_workers, spec.open_processes, skip)
     kept, skipped = [], [m for m in loaded if isinstance(m, SkippedDataset)]
     episodes_out: list[SkippedEpisode] = []
