@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-V21_VIDEO = Path(__file__).parent / "fixtures" / "v21" / "v21" / "video"  # lerobot 0.3.3's writer
+V21 = Path(__file__).parent / "fixtures" / "v21" / "v21"  # lerobot 0.3.3's writer: video, state
 FLAWS = ("nan", "short_episode", "short_video", "broken")
 
 
 @dataclasses.dataclass(frozen=True)
 class Shape:
     """How one community dataset was recorded. `cameras` are the suffixes of `observation.images.*`;
-    `flaw` is one of FLAWS or None; `v21` copies lerobot 0.3.3's v2.1 video fixture instead (so100,
-    6-dof, 30 fps, one camera `top`, 32x32)."""
+    `flaw` is one of FLAWS or None; `v21` copies a v2.1 fixture of lerobot 0.3.3's instead (so100,
+    6-dof, 30 fps, one camera `top`, 32x32; state-only: no camera, 3 episodes)."""
 
     robot_type: str = "so100"
     dof: int = 6
@@ -78,7 +78,7 @@ def build_community(
     """Write `repo_id` of `shape` under `root/repo_id` (lerobot's writer; v2.1: a copy of the fixture)."""
     folder = Path(root) / repo_id
     if shape.v21:
-        shutil.copytree(V21_VIDEO, folder)
+        shutil.copytree(V21 / ("state" if state_only else "video"), folder)
         return apply_flaw(folder, shape)
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
