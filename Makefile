@@ -63,7 +63,7 @@ test-vla: $(VENV)/.installed $(VENV_044)/.installed $(VENV_HUB)/.installed
 
 # Python 3.13: install, open a mixture, two training steps
 smoke-313: $(VENV_313)/.installed
-	HF_HUB_OFFLINE=1 $(VENV_313)/bin/python -m pytest -q tests/test_smoke.py
+	HF_HUB_OFFLINE=1 $(VENV_313)/bin/python -m pytest -q -m slow tests/test_smoke.py
 
 # the committed v2.1 test fixtures, rewritten by lerobot 0.3.3's own writer (format v2.1; torch < 2.8)
 fixtures-v21:

@@ -73,9 +73,16 @@ FLAWED = [
 
 
 def build_community(
-    root: Path, repo_id: str, shape: Shape, *, image_size: int = 32, state_only: bool = False, seed: int = 0
+    root: Path,
+    repo_id: str,
+    shape: Shape,
+    *,
+    image_size: int | tuple[int, int] = 32,
+    state_only: bool = False,
+    seed: int = 0,
 ) -> Path:
-    """Write `repo_id` of `shape` under `root/repo_id` (lerobot's writer; v2.1: a copy of the fixture)."""
+    """Write `repo_id` of `shape` under `root/repo_id` (lerobot's writer; v2.1: a copy of the fixture).
+    `image_size`: square side or (height, width) of every camera."""
     folder = Path(root) / repo_id
     if shape.v21:
         shutil.copytree(V21 / ("state" if state_only else "video"), folder)
@@ -87,10 +94,11 @@ def build_community(
         k: {"dtype": "float32", "shape": (d,), "names": [f"j{i}" for i in range(d)]} for k, d in dims.items()
     }
     cameras = () if state_only else shape.cameras
+    hw = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     for cam in cameras:
         features[f"observation.images.{cam}"] = {
             "dtype": "video",
-            "shape": (image_size, image_size, 3),
+            "shape": (*hw, 3),
             "names": ["height", "width", "channels"],
         }
     ds = LeRobotDataset.create(
@@ -112,7 +120,7 @@ def build_community(
             frame["task"] = shape.tasks[ep % len(shape.tasks)]
             for c, cam in enumerate(cameras):
                 level = (ep * 37 + t * 5 + c * 60 + seed * 11) % 200 + 20
-                frame[f"observation.images.{cam}"] = np.full((image_size, image_size, 3), level, np.uint8)
+                frame[f"observation.images.{cam}"] = np.full((*hw, 3), level, np.uint8)
             ds.add_frame(frame)
         ds.save_episode()
     ds.finalize()
@@ -162,7 +170,11 @@ def community_ids(count: int, org: str = "community") -> list[tuple[str, Shape]]
 
 
 def build_mix(
-    root: Path, pairs: Sequence[tuple[str, Shape]], *, image_size: int = 32, state_only: bool = False
+    root: Path,
+    pairs: Sequence[tuple[str, Shape]],
+    *,
+    image_size: int | tuple[int, int] = 32,
+    state_only: bool = False,
 ) -> list[str]:
     """Write every (repo_id, shape) not yet under `root`; their repo ids."""
     for i, (rid, shape) in enumerate(pairs):

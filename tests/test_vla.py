@@ -66,6 +66,7 @@ def trained(tmp_path_factory):
             "out": out,
             "home": home,
             "hub": hub,
+            "backbone": work / "backbone",
             "logs": (first, resumed),
             "backbone_requests": backbone_requests,
         }
@@ -129,3 +130,42 @@ def test_reloaded_offline_it_acts_per_robot_group(trained, tmp_path):
     assert run.returncode == 0, run.stderr[-5000:]
     means = dict(line.split() for line in run.stdout.strip().splitlines()[-3:])
     assert len(set(means.values())) == 3, means  # each group unnormalizes with its own stats
+
+
+def test_reloaded_where_the_backbone_has_another_name(trained, tmp_path):
+    """The checkpoint names its backbone (`vlm_model_name`, the tokenizer step's `tokenizer_name`); on a
+    machine where it lives elsewhere (here: a local copy, an empty cache, no network), both overrides
+    of docs/community.md load it, and without them loading fails."""
+    saved = trained["out"] / "checkpoints" / "last" / "pretrained_model"
+    code = textwrap.dedent(
+        f"""
+        import sys, torch
+        from lerobot.configs.policies import PreTrainedConfig
+        from lerobot.policies.factory import make_pre_post_processors
+        from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
+        d, backbone = "{saved}", "{trained["backbone"]}"
+        try:
+            SmolVLAPolicy.from_pretrained(d)
+            sys.exit("loaded without the backbone")
+        except Exception as e:
+            print("WITHOUT_OVERRIDES", type(e).__name__)
+        config = PreTrainedConfig.from_pretrained(d)
+        config.vlm_model_name = backbone
+        policy = SmolVLAPolicy.from_pretrained(d, config=config)
+        pre, post = make_pre_post_processors(config, pretrained_path=d,
+            preprocessor_overrides={{"tokenizer_processor": {{"tokenizer_name": backbone}},
+                                     "GroupNormalizerProcessorStep": {{"group": "aloha"}}}},
+            postprocessor_overrides={{"GroupUnnormalizerProcessorStep": {{"group": "aloha"}}}})
+        obs = {{"observation.state": torch.zeros(1, 14), "task": "fold the towel",
+               "observation.images.top": torch.rand(1, 3, 32, 32), "observation.images.wrist": torch.rand(1, 3, 32, 32)}}
+        action = post(policy.select_action(pre(obs)))
+        assert action.shape == (1, 14) and torch.isfinite(action).all()
+        print("RELOADED")
+        """
+    )
+    env = trained["hub"].client_env(tmp_path / "empty_home", offline=True)
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-5000:]
+    assert "WITHOUT_OVERRIDES" in run.stdout and "RELOADED" in run.stdout

@@ -54,7 +54,7 @@ def apply_episode_filter(source: DatasetSource, meta: SourceMetadata) -> Dataset
 
 
 def apply_episode_checks(
-    source: DatasetSource, meta: SourceMetadata, spec, skip: bool
+    source: DatasetSource, meta: SourceMetadata, spec: MixtureSpec, skip: bool
 ) -> tuple[DatasetSource, list[SkippedEpisode]]:
     """The source without the episodes that fail `spec.episode_checks` (quality.py), and those episodes;
     without `skip`, the first failure is an error. Every episode failing is the dataset's failure."""
@@ -105,10 +105,10 @@ def load_or_skip(source: DatasetSource) -> SourceMetadata | SkippedDataset:
         return SkippedDataset(source.repo_id, str(e) if isinstance(e, DatasetSourceError) else repr(e))
 
 
-def open_sources(spec, max_workers: int | None = None):
-    """(sources, metadata, skipped) of a `MixtureSpec`: each dataset's metadata, and its source completed
-    with what the files say (episode filter resolved in this process, format, normalization group);
-    with `on_error: skip` the datasets that failed, left out (`check_skipped`)."""
+def open_sources(spec: MixtureSpec, max_workers: int | None = None):
+    """(sources, metadata, skipped datasets, skipped episodes) of a spec: each dataset's metadata, and
+    its source completed with what the files say (episode filter and checks resolved in this process,
+    format, normalization group); with `on_error: skip` what failed, left out (quality.py)."""
     sources, skip = spec.sources(), spec.on_error == "skip"
     if "short" in spec.episode_checks and spec.min_episode_frames is None:
         raise DatasetSourceError(
