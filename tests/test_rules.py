@@ -54,6 +54,27 @@ def test_feature_patterns_rename_what_they_match():
     assert rules.resolve_renames({"*wrist*": "observation.images.wrist"}, ["observation.images.wrist"]) == {}
 
 
+def test_explain_renames_names_the_rule_that_won():
+    """`explain_renames` agrees with `resolve` + `resolve_renames`, and names the winning entry."""
+    features = ["observation.images.cam_left_wrist", "observation.images.cam_high", "observation.state"]
+    value = {
+        "*": {"*wrist*": "observation.images.wrist", "*cam_high*": "observation.images.top"},
+        "lab/aloha_*": {"*cam_high*": "observation.images.side"},
+        "lab/aloha_c": {"observation.images.cam_left_wrist": "observation.images.left"},
+    }
+    explained = rules.explain_renames(value, "lab/aloha_c", features)
+    assert explained == {
+        "observation.images.cam_left_wrist": (
+            "observation.images.left",
+            "rename_map['lab/aloha_c']['observation.images.cam_left_wrist']",
+        ),
+        "observation.images.cam_high": ("observation.images.side", "rename_map['lab/aloha_*']['*cam_high*']"),
+    }
+    resolved = rules.resolve_renames(per_dataset("rename_map", value, IDS)["lab/aloha_c"], features)
+    assert resolved == {old: new for old, (new, _) in explained.items()}
+    assert rules.explain_renames(None, "lab/aloha_c", features) == {}
+
+
 def test_rules_reach_the_mixture(data_root):
     """One rule maps lab/fixedcam's `fixed` camera to `top`: the camera is then common, not disabled;
     patterned weights give the shares."""

@@ -102,7 +102,12 @@ def load_or_skip(source: DatasetSource) -> SourceMetadata | SkippedDataset:
     try:
         return load_source_metadata(source)
     except Exception as e:  # any failure of one dataset: reported, the rest of the mixture goes on
-        return SkippedDataset(source.repo_id, str(e) if isinstance(e, DatasetSourceError) else repr(e))
+        return SkippedDataset(source.repo_id, reason_of(e))
+
+
+def reason_of(error: Exception) -> str:
+    """Why a dataset was left out: our errors' message (it names the dataset and field), else the repr."""
+    return str(error) if isinstance(error, DatasetSourceError) else repr(error)
 
 
 def open_sources(spec: MixtureSpec, max_workers: int | None = None):
@@ -129,10 +134,10 @@ def open_sources(spec: MixtureSpec, max_workers: int | None = None):
             if skip:  # what the merge would refuse, refused for this dataset alone
                 source_stats(meta, source.repo_id, source.episodes, meta.features)
             kept.append((source, meta))
-        except DatasetSourceError as e:
+        except Exception as e:  # with skip, any failure of one dataset (a video the check fetches too)
             if not skip:
                 raise
-            skipped.append(SkippedDataset(source.repo_id, str(e)))
+            skipped.append(SkippedDataset(source.repo_id, reason_of(e)))
     check_skipped(skipped, len(sources), spec.max_skipped)
     checked = sum(len(selected_episodes(s, m)) for s, m in kept) + len(episodes_out)
     check_skipped_episodes(episodes_out, checked, spec.max_skipped)
