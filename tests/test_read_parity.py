@@ -212,3 +212,14 @@ def test_fast_reader_opens_no_lerobot_dataset(data_root):
     # the reader option through a config: tests/test_spec.py
     with pytest.raises(AttributeError, match="reader='lerobot'"):
         _ = MultiLeRobotDataset(["lab/sess_a"], root=data_root).datasets
+
+
+def test_no_decode_thread_outlives_its_batch(data_root):
+    """Decoding threads live for one batch: a thread kept alive after running torch ops keeps an OpenMP
+    team, which made a training step beside it run 2x slower (benchmarks/bench_vla.py)."""
+    import threading
+
+    ds = MultiLeRobotDataset(SAME, root=data_root, delta_timestamps={CAM: [-1 / 30, 0.0]})
+    batch = ds.__getitems__([0, len(ds) // 2, len(ds) - 1])  # frames of three datasets' video files
+    assert len(batch) == 3 and all(item[CAM].shape[0] == 2 for item in batch)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("lerobot-multi-video")]

@@ -78,15 +78,14 @@ class VideoFrames:
         self.backend, self.tolerance_s, self.max_open = backend, tolerance_s, max_open
         self.return_uint8 = return_uint8  # lerobot 0.6's `return_uint8`: raw frames, no float conversion
         self._decoders: OrderedDict[str, object] = OrderedDict()
-        self._pool: ThreadPoolExecutor | None = None
         self._pid = os.getpid()
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_decoders": OrderedDict(), "_pool": None}
+        return {**self.__dict__, "_decoders": OrderedDict()}
 
     def _own_process(self) -> None:
         if self._pid != os.getpid():
-            self._decoders, self._pool, self._pid = OrderedDict(), None, os.getpid()
+            self._decoders, self._pid = OrderedDict(), os.getpid()
 
     def decode_many(
         self, requests: Sequence[tuple[Path, Sequence[np.ndarray]]]
@@ -104,11 +103,11 @@ class VideoFrames:
 
         if len(requests) < 2 or torch.utils.data.get_worker_info() is not None or available_cores() < 2:
             return [one(r) for r in requests]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(
-                max_workers=available_cores(), thread_name_prefix="lerobot-multi-video"
-            )
-        return list(self._pool.map(one, requests))
+        # threads for this batch only: a thread that ran torch ops keeps an OpenMP team alive, and
+        # idle teams make libgomp put the training step's own threads to sleep between parallel
+        # regions (a SmolVLA step ran 2x slower beside a kept pool; benchmarks/bench_vla.py)
+        with ThreadPoolExecutor(available_cores(), thread_name_prefix="lerobot-multi-video") as pool:
+            return list(pool.map(one, requests))
 
     def _decoder(self, path: str):
         self._own_process()
