@@ -56,8 +56,17 @@ test-044: $(VENV_044)/.installed $(VENV_HUB)/.installed
 test-slow: $(VENV)/.installed $(VENV_HUB)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow
 
-# SmolVLA trained on the community recipe over the loopback hub (slow: ~1 min a line), on both lines
-test-vla: $(VENV)/.installed $(VENV_044)/.installed $(VENV_HUB)/.installed
+# SmolVLA trained on the community recipe over the loopback hub (slow: ~1 min a line), on both lines;
+# adds the `vla` extra (transformers) to the venvs first
+$(VENV)/.vla: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev,vla]"
+	touch $@
+
+$(VENV_044)/.vla: $(VENV_044)/.installed
+	$(VENV_044)/bin/pip install -q -e ".[dev,vla]"
+	touch $@
+
+test-vla: $(VENV)/.vla $(VENV_044)/.vla $(VENV_HUB)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow tests/test_vla.py
 	HF_HUB_OFFLINE=1 $(VENV_044)/bin/python -m pytest -q -m slow tests/test_vla.py
 

@@ -97,28 +97,16 @@ def _flaws(count: int) -> list[Shape]:
     return [kinds[i % len(kinds)] for i in range(max(1, count // 50))]
 
 
-def client(hub: LoopbackHub, home: Path, args: dict, latency_s: float) -> dict:
-    hub.proxy.reset()
-    hub.proxy.latency_s = latency_s
-    run = subprocess.run(
-        [sys.executable, "-c", CLIENT, json.dumps(args)],
-        env=hub.client_env(home),
-        capture_output=True,
-        text=True,
-        timeout=7200,
-    )
-    if run.returncode != 0:
-        raise RuntimeError(run.stderr[-3000:])
-    return json.loads(run.stdout.strip().splitlines()[-1]) | per_dataset(hub, len(args["ids"]))
-
-
-def info(hub: LoopbackHub, home: Path, config: Path, n: int, latency_s: float) -> dict:
-    """lerobot-multi-info's `main` in a fresh process, timed from the process start (imports included)."""
+def run_python(
+    hub: LoopbackHub, home: Path, code: str, args: list[str], latency_s: float
+) -> tuple[dict, float]:
+    """(the last JSON line `python -c code *args` prints, its wall seconds), as a client of the hub
+    with its own cache; the proxy's counts start from zero."""
     hub.proxy.reset()
     hub.proxy.latency_s = latency_s
     t = time.perf_counter()
     run = subprocess.run(
-        [sys.executable, "-c", INFO, f"--config_path={config}"],
+        [sys.executable, "-c", code, *args],
         env=hub.client_env(home),
         capture_output=True,
         text=True,
@@ -126,12 +114,20 @@ def info(hub: LoopbackHub, home: Path, config: Path, n: int, latency_s: float) -
     )
     if run.returncode != 0:
         raise RuntimeError(run.stderr[-3000:])
-    wall, result = time.perf_counter() - t, json.loads(run.stdout.strip().splitlines()[-1])
-    return {
-        "first_batch_s": result["main_s"],
-        "process_s": wall,
-        "max_rss_mb": result["max_rss_mb"],
-    } | per_dataset(hub, n)
+    return json.loads(run.stdout.strip().splitlines()[-1]), time.perf_counter() - t
+
+
+def client(hub: LoopbackHub, home: Path, args: dict, latency_s: float) -> dict:
+    result, _ = run_python(hub, home, CLIENT, [json.dumps(args)], latency_s)
+    return result | per_dataset(hub, len(args["ids"]))
+
+
+def info(hub: LoopbackHub, home: Path, config: Path, n: int, latency_s: float) -> dict:
+    """lerobot-multi-info's `main` in a fresh process, timed from the call; the process's wall time
+    (imports included) beside it."""
+    result, wall = run_python(hub, home, INFO, [f"--config_path={config}"], latency_s)
+    timing = {"first_batch_s": result["main_s"], "process_s": wall, "max_rss_mb": result["max_rss_mb"]}
+    return timing | per_dataset(hub, n)
 
 
 def per_dataset(hub: LoopbackHub, n: int) -> dict:

@@ -1,7 +1,7 @@
 """SmolVLA's training step on a community mix against the same step on one dataset, and whether the data
 path keeps up: the training DataLoader alone (0 and 2 workers) against steps/s x batch size.
 
-    python benchmarks/bench_vla.py [--steps 20] [--batch-size 8]
+    python benchmarks/bench_vla.py [--steps 20] [--batch-size 8]     # needs the vla extra (make test-vla)
 
 Data: community-shaped datasets (tests/community.py: SO-100 laptop/phone, SO-100 front/wrist, ALOHA
 14-dof cam_high/cam_left_wrist at 25 fps) with two 480x640 cameras (lerobot's writer, its default

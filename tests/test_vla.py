@@ -5,6 +5,7 @@ Slow (about a minute): `make test-slow`, which `.ci/run` runs on both lerobot li
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -37,6 +38,10 @@ SMOLVLA = [
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("transformers") is None,
+        reason="SmolVLA needs the vla extra: pip install -e '.[vla]' (make test-vla adds it)",
+    ),
     pytest.mark.skipif(not OLAH.exists(), reason=f"no olah at {OLAH}: run `make hub-venv`"),
 ]
 

@@ -4,7 +4,7 @@ A dataset is left out when it cannot be opened, downloaded or validated (`Skippe
 is left out when it fails one of the checks named in `dataset.episode_checks` (`SkippedEpisode`):
 
 - "short": fewer frames than `dataset.min_episode_frames` (lerobot-multi-train sets it, when unset, to
-  the frames the policy's window spans; the Python API to the span of `delta_timestamps`);
+  the frames the policy's window spans; elsewhere it must be given);
 - "non_finite": NaN or inf in a feature, read from the per-episode stats lerobot's writer records
   (a NaN or inf frame makes the episode's min, max or mean non-finite): no data file is read;
 - "video_frames": a camera's video holds fewer frames over the episode's span than the episode has,
