@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import torch
-from community import FLAWED, RULES, TOP, WRIST, build_mix, community_ids
+from community import FLAWED, RULES, TOP, WRIST, Shape, build_mix, community_ids
 
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.inspect.info_table import format_report, mixture_report
@@ -172,3 +172,21 @@ def test_bad_checks_and_shares_are_named(community):
         MultiLeRobotDataset(
             ids[:2], root=root, on_error="skip", episode_checks=["short"], min_episode_frames=14
         )
+
+
+def test_a_dataset_left_out_whole_reports_no_episodes(community, tmp_path):
+    """Episode 0 is short, episode 1 has a NaN: with only `short` checked, the NaN stats leave the whole
+    dataset out, and its short episode is not reported as well (the held-out split reads that list)."""
+    root, ids = community
+    build_mix(tmp_path, [("community/short_and_nan", Shape(flaw="nan", lengths=(3, 14)))])
+    roots = {r: root / r for r in ids[:2]} | {"community/short_and_nan": tmp_path / "community/short_and_nan"}
+    ds = MultiLeRobotDataset(
+        list(roots),
+        root=roots,
+        on_error="skip",
+        max_skipped=0.5,
+        episode_checks=["short"],
+        min_episode_frames=4,
+    )
+    assert [s.repo_id for s in ds.meta.skipped] == ["community/short_and_nan"]
+    assert "contain NaN" in ds.meta.skipped[0].reason and ds.meta.skipped_episodes == []

@@ -127,13 +127,13 @@ def open_sources(spec: MixtureSpec, max_workers: int | None = None):
         if isinstance(meta, SkippedDataset):
             continue
         try:
-            source = apply_episode_filter(source, meta)
+            source, out = apply_episode_filter(source, meta), []
             if spec.episode_checks:
                 source, out = apply_episode_checks(source, meta, spec, skip)
-                episodes_out += out
             if skip:  # what the merge would refuse, refused for this dataset alone
                 source_stats(meta, source.repo_id, source.episodes, meta.features)
             kept.append((source, meta))
+            episodes_out += out  # a dataset left out whole reports no episodes
         except Exception as e:  # with skip, any failure of one dataset (a video the check fetches too)
             if not skip:
                 raise
