@@ -93,7 +93,7 @@ class MultiDatasetConfig(DatasetConfig):
     on_error: str = "raise"
     max_skipped: float = 0.1
     # Episodes left out (with on_error: skip) or refused (raise) when they fail these checks
-    # (docs/mixing.md "Leaving out what is broken"): "short" (fewer than `min_episode_frames`; unset,
+    # (docs/community.md "Leaving out what is broken"): "short" (fewer than `min_episode_frames`; unset,
     # the frames the policy's window spans), "non_finite", "video_frames" (demuxes the videos).
     episode_checks: list[str] = field(default_factory=list)
     min_episode_frames: int | None = None

@@ -180,7 +180,9 @@ def validate_options(spec: MixtureSpec) -> None:
         _choice("episode_checks", check, EPISODE_CHECKS)
     object.__setattr__(spec, "episode_checks", tuple(checks))
     least = spec.min_episode_frames
-    if least is not None and (isinstance(least, bool) or not float(least).is_integer() or least < 1):
+    if least is not None and (
+        isinstance(least, bool) or not isinstance(least, (int, np.integer)) or least < 1
+    ):
         raise DatasetSourceError(f"dataset.min_episode_frames = {least!r}: expected a whole number >= 1")
     if isinstance(spec.repo_ids, str) and spec.mixing_requested:
         raise DatasetSourceError(
