@@ -124,16 +124,14 @@ def build_community(
             ds.add_frame(frame)
         ds.save_episode()
     ds.finalize()
-    return apply_flaw(
-        folder, shape if cameras or shape.flaw != "short_video" else dataclasses.replace(shape, flaw=None)
-    )
+    return apply_flaw(folder, shape)
 
 
 def apply_flaw(folder: Path, shape: Shape) -> Path:
     """The flaws a writer cannot make: a video cut short, an info.json without its fps."""
-    if shape.flaw == "short_video":
-        video = sorted((folder / "videos").rglob("*.mp4"))[-1]
-        cut_video(video, drop_frames=4)
+    videos = sorted(folder.glob("videos/**/*.mp4"))
+    if shape.flaw == "short_video" and videos:  # state-only: no video to cut
+        cut_video(videos[-1], drop_frames=4)
     elif shape.flaw == "broken":
         info_path = folder / "meta" / "info.json"
         info = json.loads(info_path.read_text())

@@ -9,6 +9,7 @@ import logging
 import pytest
 import torch
 from community import FLAWED, RULES, TOP, WRIST, Shape, build_mix, community_ids
+from helpers import assert_same
 
 from lerobot_multi import MultiLeRobotDataset
 from lerobot_multi.inspect.info_table import format_report, mixture_report
@@ -70,11 +71,7 @@ def test_rules_checks_and_skip_on_a_community_mix(community, caplog):
     )
     assert len(by_hand) == len(ds) and by_hand.meta.total_episodes == ds.meta.total_episodes
     for i in range(0, len(ds), 17):
-        a, b = ds[i], by_hand[i]
-        assert a.keys() == b.keys() and a["task"] == b["task"], i
-        for key, value in a.items():
-            if isinstance(value, torch.Tensor):
-                assert torch.equal(value, b[key]), (i, key)
+        assert_same(ds[i], by_hand[i], i)
 
 
 def test_info_names_the_rule_and_what_was_left_out(community):

@@ -64,9 +64,9 @@ def apply_episode_checks(
         failed |= short_episodes(meta.column("length"), episodes, int(spec.min_episode_frames))
     if "non_finite" in checks:
         rows = meta.episode_stats().take(pa.array(episodes, pa.int64())).to_pylist()
-        failed |= {e: r for e, r in non_finite_episodes(rows, episodes).items() if e not in failed}
+        failed = non_finite_episodes(rows, episodes) | failed  # an episode keeps its first reason
     if "video_frames" in checks and meta.video_keys and meta.video_path:
-        failed |= {e: r for e, r in short_videos(source, meta, episodes).items() if e not in failed}
+        failed = short_videos(source, meta, episodes) | failed
     if failed and not skip:
         ep = min(failed)
         raise DatasetSourceError(
