@@ -4,14 +4,19 @@
 PY ?= $(shell .ci/find-python 3.12 3.13 || .ci/find-python 3.12)
 PY_044 ?= $(shell .ci/find-python 3.11 3.12 || .ci/find-python 3.10 3.12)
 PY_313 ?= $(shell .ci/find-python 3.13 3.14)
+PY_MAIN ?= $(shell .ci/find-python 3.12 3.13 || .ci/find-python 3.12)
 VENV := .venv
 VENV_044 := .venv-044
 VENV_313 := .venv-313
+# lerobot main at 7427f31 (version 0.6.2, unreleased), installed from its vendored source
+VENV_MAIN := .venv-main
+LEROBOT_MAIN_NAME := lerobot-main-7427f31.tar.gz
+LEROBOT_MAIN_SRC ?= $(firstword $(wildcard ../shared/vendor/$(LEROBOT_MAIN_NAME) /work/shared/vendor/$(LEROBOT_MAIN_NAME)))
 # the tests' Hub-compatible server on loopback (olah, in its own venv: its pins are not lerobot's)
 VENV_HUB := .venv-hub
 BIN := $(VENV)/bin
 
-.PHONY: install install-044 hub-venv demo demo-044 test test-044 test-slow test-vla smoke-313 lint fixtures-v21
+.PHONY: install install-044 install-main hub-venv demo demo-044 test test-044 test-main test-slow test-vla smoke-313 lint fixtures-v21
 
 # a venv of the project, its extras and the lerobot its Python selects (pyproject's markers)
 define make_venv
@@ -30,6 +35,17 @@ $(VENV_044)/.installed: pyproject.toml
 $(VENV_313)/.installed: pyproject.toml
 	$(call make_venv,$(PY_313),$(VENV_313),test)
 
+# lerobot from source, then the project without its lerobot pin (--no-deps) and its other requirements
+$(VENV_MAIN)/.installed: pyproject.toml
+	@test -n "$(LEROBOT_MAIN_SRC)" || { echo "lerobot main's source $(LEROBOT_MAIN_NAME) is not in ../shared/vendor/: set LEROBOT_MAIN_SRC=<path>" >&2; exit 1; }
+	$(PY_MAIN) -m venv $(VENV_MAIN)
+	$(VENV_MAIN)/bin/pip install -q --upgrade pip
+	$(VENV_MAIN)/bin/pip install -q "$(abspath $(LEROBOT_MAIN_SRC))[dataset,training,diffusion,viz]"
+	$(VENV_MAIN)/bin/pip install -q --no-deps -e .
+	$(VENV_MAIN)/bin/python .ci/requirements dev > $(VENV_MAIN)/requirements.txt
+	$(VENV_MAIN)/bin/pip install -q -r $(VENV_MAIN)/requirements.txt
+	touch $@
+
 $(VENV_HUB)/.installed:
 	$(PY_044) -m venv $(VENV_HUB)
 	$(VENV_HUB)/bin/pip install -q --upgrade pip
@@ -40,6 +56,7 @@ hub-venv: $(VENV_HUB)/.installed
 
 install: $(VENV)/.installed
 install-044: $(VENV_044)/.installed
+install-main: $(VENV_MAIN)/.installed
 
 demo: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 PYTHONHASHSEED=0 MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/lerobot-multi-demo
@@ -52,6 +69,10 @@ test: $(VENV)/.installed $(VENV_HUB)/.installed
 
 test-044: $(VENV_044)/.installed $(VENV_HUB)/.installed
 	HF_HUB_OFFLINE=1 $(VENV_044)/bin/python -m pytest -q
+
+# lerobot main (the next release, from source): the default suite
+test-main: $(VENV_MAIN)/.installed $(VENV_HUB)/.installed
+	HF_HUB_OFFLINE=1 $(VENV_MAIN)/bin/python -m pytest -q
 
 test-slow: $(VENV)/.installed $(VENV_HUB)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow

@@ -108,7 +108,7 @@ def convert_v21_copy(repo_id: str, base: Path, source_root: Path = V21_FIXTURES)
 
     folder = base / repo_id
     shutil.copytree(source_root / repo_id, folder)
-    if LINE.name == "0.6":
+    if LINE.name != "0.4":
         from lerobot.scripts.convert_dataset_v21_to_v30 import convert_dataset
 
         convert_dataset(repo_id, root=folder, push_to_hub=False)

@@ -25,7 +25,7 @@ def test_streaming_calls_make_backtrackable_dataset():
     assert "self.make_frame(" in source, "StreamingLeRobotDataset.__iter__ no longer calls make_frame"
 
 
-@pytest.mark.skipif(LINE.name != "0.6", reason="0.4.4's stream ends a shard on StopIteration")
+@pytest.mark.skipif(not LINE.stream_shard_error, reason="0.4.4's stream ends a shard on StopIteration")
 def test_shard_exhausted_error_is_what_the_stream_catches():
     """compat.ShardExhausted is lerobot 0.6's private `_ShardExhaustedError`, which our `make_frame`
     raises at a shard's end because lerobot's `__iter__` catches exactly it."""
@@ -60,13 +60,15 @@ def test_dataset_reader_keeps_its_metadata_in_meta(data_root):
 
 
 def test_train_wraps_the_loop():
-    """train/training.py runs `lerobot_train.train.__wrapped__(cfg, accelerator=...)`: the loop under
-    lerobot's CLI parser decorator."""
+    """The seam's `run_loop` calls `lerobot_train.train.__wrapped__`, the loop under lerobot's CLI
+    parser decorator: with an accelerator on 0.4.4 and 0.6.1, with `cfg` alone on lerobot main."""
     from lerobot.scripts import lerobot_train
 
     loop = getattr(lerobot_train.train, "__wrapped__", None)
     assert loop is not None, "lerobot_train.train has no __wrapped__ (lerobot's parser decorator changed)"
-    assert list(inspect.signature(loop).parameters)[:2] == ["cfg", "accelerator"]
+    takes_accelerator = "accelerator" not in LINE.train_config_fields  # main: a config field instead
+    expected = ["cfg", "accelerator"] if takes_accelerator else ["cfg"]
+    assert list(inspect.signature(loop).parameters) == expected
 
 
 def test_the_line_describes_the_installed_lerobot():
@@ -83,4 +85,25 @@ def test_the_line_describes_the_installed_lerobot():
     names = set(dir(TrainPipelineConfig)) | {f.name for f in dataclasses.fields(TrainPipelineConfig)}
     differing = set().union(*(line.train_config_fields for line in LINES.values()))
     assert differing & names == set(LINE.train_config_fields)
-    assert ("eval_split" in {f.name for f in dataclasses.fields(DatasetConfig)}) == LINE.eval_split
+    dataset_fields = {f.name for f in dataclasses.fields(DatasetConfig)}
+    assert ("eval_split" in dataset_fields) == LINE.eval_split
+    differing = set().union(*(line.dataset_config_fields for line in LINES.values()))
+    assert differing & dataset_fields == set(LINE.dataset_config_fields)
+
+
+def test_the_installed_lerobot_is_a_tested_one():
+    """The suite runs on a lerobot a CI line tests (`LerobotLine.tested`); any other version warns at
+    import with what is supported."""
+    import warnings
+
+    from packaging.version import Version
+
+    from lerobot_multi.compat import LEROBOT_VERSION, UntestedLerobotWarning, line_for
+
+    assert str(LEROBOT_VERSION) in LINE.tested
+    for untested, nearest in (("0.4.3", "0.4"), ("0.5.0", "0.6"), ("0.6.3", "main"), ("0.7.0", "main")):
+        with pytest.warns(UntestedLerobotWarning, match=r"not tested with the installed lerobot .*0\.6\.1"):
+            assert line_for(Version(untested)).name == nearest
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [line_for(Version(v)).name for v in ("0.4.4", "0.6.1", "0.6.2")] == ["0.4", "0.6", "main"]

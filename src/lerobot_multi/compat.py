@@ -1,8 +1,9 @@
 """Every lerobot name whose home differs between the supported lines, imported in one place.
 
-lerobot 0.4.4 (Python 3.10/3.11) and lerobot 0.6 (Python >= 3.12) moved a handful of helpers between
-modules (docs/lerobot-lines.md has the table). The rest of the package imports these names from here,
-and every other lerobot name straight from lerobot, where both lines spell it the same.
+lerobot 0.4.4 (Python 3.10/3.11), lerobot 0.6.1 and lerobot main (0.6.2 unreleased, Python >= 3.12)
+moved a handful of helpers between modules (docs/lerobot-lines.md has the table). The rest of the
+package imports these names from here, and every other lerobot name straight from lerobot, where every
+line spells it the same.
 """
 
 from __future__ import annotations
@@ -10,13 +11,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import version
 
 import torch
 from packaging.version import InvalidVersion, Version
 
 LEROBOT_VERSION = Version(version("lerobot"))
+
+
+class UntestedLerobotWarning(UserWarning):
+    """The installed lerobot is not a version any CI line tests (installed by hand or with --no-deps)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,9 @@ class LerobotLine:
     """
 
     name: str
-    """The line, as `LINES` keys it ("0.4", "0.6")."""
+    """The line, as `LINES` keys it ("0.4", "0.6", "main"); it picks the training seam and nothing else."""
+    tested: tuple[str, ...]
+    """The lerobot versions a CI line runs the suite on (pyproject admits the released ones)."""
     training_frames_uint8: bool
     """lerobot's own `make_dataset` hands training uint8 camera frames (0.6: `return_uint8=True`;
     `lerobot_train` converts them to float in the main process), 0.4.4 float frames."""
@@ -54,11 +63,91 @@ class LerobotLine:
     depth_maps: bool
     """Depth cameras (features marked `is_depth_map`): dequantized video or raw images, returned in
     `depth_output_unit` (0.6); 0.4.4 has none."""
+    episode_filter: bool
+    """`LeRobotDataset(episode_filter=...)`, a predicate over meta/episodes rows (0.6)."""
+    video_encoder_config: bool
+    """`LeRobotDataset.create` takes the codec as an encoder config (`rgb_encoder`, 0.6), not `vcodec`."""
+    stream_shard_error: bool
+    """`StreamingLeRobotDataset` ends a shard on its private `_ShardExhaustedError` (0.6), not on the
+    `StopIteration` a generator makes (0.4.4)."""
+    dataset_config_fields: frozenset[str]
+    """`DatasetConfig` fields this line has that another supported line lacks (main: `exclude_episodes`)."""
+    delta_timestamps_rename_map: bool
+    """`resolve_delta_timestamps` maps dataset keys through the run's `rename_map` to the policy's keys
+    before windowing them (main)."""
+    moved: Mapping[str, tuple[str, str]] = field(compare=False, hash=False, default_factory=dict)
+    """lerobot names whose module differs: name -> (module, attribute), imported on first use."""
 
 
+# name -> (module, attribute) on each line, imported on first use: most live under lerobot.datasets,
+# whose package import costs seconds, which a spawned DataLoader worker should not pay
+_MOVED_06 = {
+    "check_delta_timestamps": ("lerobot.datasets.feature_utils", "check_delta_timestamps"),
+    "get_delta_indices": ("lerobot.datasets.feature_utils", "get_delta_indices"),
+    "get_hf_features_from_features": ("lerobot.datasets.feature_utils", "get_hf_features_from_features"),
+    "cast_stats_to_numpy": ("lerobot.datasets.io_utils", "cast_stats_to_numpy"),
+    "hf_transform_to_torch": ("lerobot.datasets.io_utils", "hf_transform_to_torch"),
+    "LegacyMultiLeRobotDataset": ("lerobot.datasets.multi_dataset", "MultiLeRobotDataset"),
+    "Backtrackable": ("lerobot.datasets.streaming_dataset", "Backtrackable"),
+    "DatasetInfo": ("lerobot.datasets.utils", "DatasetInfo"),
+    "DepthEncoderConfig": ("lerobot.configs.video", "DepthEncoderConfig"),
+    "RGBEncoderConfig": ("lerobot.configs.video", "RGBEncoderConfig"),
+    "dequantize_depth": ("lerobot.datasets.depth_utils", "dequantize_depth"),
+    # private in lerobot, but it is what 0.6's stream catches to end a shard: ours must raise it
+    "ShardExhausted": ("lerobot.datasets.streaming_dataset", "_ShardExhaustedError"),
+    "TransitionKey": ("lerobot.lerobot_types", "TransitionKey"),
+    "ImageTransforms": ("lerobot.transforms", "ImageTransforms"),
+    "IMAGENET_STATS": ("lerobot.utils.constants", "IMAGENET_STATS"),
+    "dataset_to_policy_features": ("lerobot.utils.feature_utils", "dataset_to_policy_features"),
+    # 0.6's train_utils imports every policy, which a DataLoader worker never needs
+    "lerobot_training_step": ("lerobot.common.train_utils", "load_training_step"),
+}
+_MOVED_044 = {
+    "IMAGENET_STATS": ("lerobot.datasets.factory", "IMAGENET_STATS"),
+    "LegacyMultiLeRobotDataset": ("lerobot.datasets.lerobot_dataset", "MultiLeRobotDataset"),
+    "ImageTransforms": ("lerobot.datasets.transforms", "ImageTransforms"),
+    **{
+        name: ("lerobot.datasets.utils", name)
+        for name in (
+            "Backtrackable",
+            "cast_stats_to_numpy",
+            "check_delta_timestamps",
+            "dataset_to_policy_features",
+            "get_delta_indices",
+            "get_hf_features_from_features",
+            "hf_transform_to_torch",
+        )
+    },
+    "TransitionKey": ("lerobot.processor.core", "TransitionKey"),
+    "ShardExhausted": ("builtins", "StopIteration"),  # 0.4.4's stream catches what a generator makes of it
+    "lerobot_training_step": ("lerobot.utils.train_utils", "load_training_step"),
+}
+
+_LINE_06 = LerobotLine(
+    name="0.6",
+    tested=("0.6.1",),
+    training_frames_uint8=True,
+    decoder_returns_uint8=True,
+    integer_stats_are_ints=False,
+    subtask_strings=False,
+    language_columns=True,
+    eval_split=True,
+    dataset_reader=True,
+    train_config_fields=frozenset({"sample_weighting", "trainable_config", "eval_steps"}),
+    hub_cache="snapshot",
+    info_dataclass=True,
+    depth_maps=True,
+    episode_filter=True,
+    video_encoder_config=True,
+    stream_shard_error=True,
+    dataset_config_fields=frozenset(),
+    delta_timestamps_rename_map=False,
+    moved=_MOVED_06,
+)
 LINES = {
     "0.4": LerobotLine(
         name="0.4",
+        tested=("0.4.4",),
         training_frames_uint8=False,
         decoder_returns_uint8=False,
         integer_stats_are_ints=True,
@@ -70,29 +159,57 @@ LINES = {
         hub_cache="folder",
         info_dataclass=False,
         depth_maps=False,
+        episode_filter=False,
+        video_encoder_config=False,
+        stream_shard_error=False,
+        dataset_config_fields=frozenset(),
+        delta_timestamps_rename_map=False,
+        moved=_MOVED_044,
     ),
-    "0.6": LerobotLine(
-        name="0.6",
-        training_frames_uint8=True,
-        decoder_returns_uint8=True,
-        integer_stats_are_ints=False,
-        subtask_strings=False,
-        language_columns=True,
-        eval_split=True,
-        dataset_reader=True,
-        train_config_fields=frozenset({"sample_weighting", "trainable_config", "eval_steps"}),
-        hub_cache="snapshot",
-        info_dataclass=True,
-        depth_maps=True,
+    "0.6": _LINE_06,
+    # lerobot main at 7427f31 (pyproject 0.6.2, unreleased): 0.6.1's datasets; its training script
+    # builds the accelerator from the config (`--accelerator.*`, `--parallelism.*`, `--ema.*`)
+    "main": dataclasses.replace(
+        _LINE_06,
+        name="main",
+        tested=("0.6.2",),
+        train_config_fields=_LINE_06.train_config_fields
+        | {"accelerator", "parallelism", "ema", "checkpoint_format"},
+        dataset_config_fields=frozenset({"exclude_episodes"}),
+        delta_timestamps_rename_map=True,
+        # training_state/ records the step with the batch size and topology, read in one pass
+        moved={
+            **{k: v for k, v in _MOVED_06.items() if k != "lerobot_training_step"},
+            "load_training_metadata": ("lerobot.common.train_utils", "load_training_metadata"),
+        },
     ),
 }
 
+SUPPORTED = (
+    "lerobot 0.4.4 (Python 3.10/3.11), lerobot 0.6.1 (Python >= 3.12), and lerobot main at 7427f31 "
+    "(0.6.2, from source: `make install-main`)"
+)
+
 
 def line_for(installed: Version) -> LerobotLine:
-    """The line a lerobot version belongs to: 0.5 reshaped datasets and training, and 0.6 is the
-    tested release of that shape, so 0.5 and every later release read as "0.6" until a line of their
-    own is added to `LINES`."""
-    return LINES["0.6"] if installed >= Version("0.5") else LINES["0.4"]
+    """The line a lerobot version belongs to: a tested version's own line; an untested one the nearest
+    line below it (0.5 reshaped datasets and training), with an `UntestedLerobotWarning` saying what is
+    supported and what to do."""
+    for line in LINES.values():
+        if str(installed) in line.tested:
+            return line
+    nearest = LINES["main"] if installed >= Version("0.6.2") else LINES["0.6"]
+    if installed < Version("0.5"):
+        nearest = LINES["0.4"]
+    warnings.warn(
+        f"lerobot-multi was not tested with the installed lerobot {installed}; it supports {SUPPORTED}. "
+        f"It runs as on its '{nearest.name}' line, which may fail or read samples differently. "
+        "Install a tested one: `pip install lerobot-multi` resolves it (lerobot==0.6.1 on Python >= 3.12, "
+        "lerobot==0.4.4 below).",
+        UntestedLerobotWarning,
+        stacklevel=2,
+    )
+    return nearest
 
 
 LINE = line_for(LEROBOT_VERSION)
@@ -114,46 +231,7 @@ def tag_version(name: str) -> Version | None:
 """0.6's language columns (`language_persistent`, `language_events`): per frame, a list of message
 rows, passed through by `LeRobotDataset` and left out of the batch by `lerobot_collate_fn`."""
 
-# name -> (module, attribute) on each line, imported on first use: most live under lerobot.datasets,
-# whose package import costs seconds, which a spawned DataLoader worker should not pay
-_MOVED_06 = {
-    "check_delta_timestamps": ("lerobot.datasets.feature_utils", "check_delta_timestamps"),
-    "get_delta_indices": ("lerobot.datasets.feature_utils", "get_delta_indices"),
-    "get_hf_features_from_features": ("lerobot.datasets.feature_utils", "get_hf_features_from_features"),
-    "cast_stats_to_numpy": ("lerobot.datasets.io_utils", "cast_stats_to_numpy"),
-    "hf_transform_to_torch": ("lerobot.datasets.io_utils", "hf_transform_to_torch"),
-    "LegacyMultiLeRobotDataset": ("lerobot.datasets.multi_dataset", "MultiLeRobotDataset"),
-    "Backtrackable": ("lerobot.datasets.streaming_dataset", "Backtrackable"),
-    "DatasetInfo": ("lerobot.datasets.utils", "DatasetInfo"),
-    "DepthEncoderConfig": ("lerobot.configs.video", "DepthEncoderConfig"),
-    "dequantize_depth": ("lerobot.datasets.depth_utils", "dequantize_depth"),
-    # private in lerobot, but it is what 0.6's stream catches to end a shard: ours must raise it
-    "ShardExhausted": ("lerobot.datasets.streaming_dataset", "_ShardExhaustedError"),
-    "TransitionKey": ("lerobot.lerobot_types", "TransitionKey"),
-    "ImageTransforms": ("lerobot.transforms", "ImageTransforms"),
-    "IMAGENET_STATS": ("lerobot.utils.constants", "IMAGENET_STATS"),
-    "dataset_to_policy_features": ("lerobot.utils.feature_utils", "dataset_to_policy_features"),
-}
-_MOVED_044 = {
-    "IMAGENET_STATS": ("lerobot.datasets.factory", "IMAGENET_STATS"),
-    "LegacyMultiLeRobotDataset": ("lerobot.datasets.lerobot_dataset", "MultiLeRobotDataset"),
-    "ImageTransforms": ("lerobot.datasets.transforms", "ImageTransforms"),
-    **{
-        name: ("lerobot.datasets.utils", name)
-        for name in (
-            "Backtrackable",
-            "cast_stats_to_numpy",
-            "check_delta_timestamps",
-            "dataset_to_policy_features",
-            "get_delta_indices",
-            "get_hf_features_from_features",
-            "hf_transform_to_torch",
-        )
-    },
-    "TransitionKey": ("lerobot.processor.core", "TransitionKey"),
-    "ShardExhausted": ("builtins", "StopIteration"),  # 0.4.4's stream catches what a generator makes of it
-}
-_MOVED = {"0.6": _MOVED_06, "0.4": _MOVED_044}[LINE.name]
+_MOVED = LINE.moved
 
 
 def __getattr__(name: str):
@@ -174,6 +252,7 @@ __all__ = [
     "LerobotLine",
     "collate_for",
     "dataset_info",
+    "dataset_option",
     "default_tools",
     "eval_split",
     "eval_steps",
@@ -182,6 +261,9 @@ __all__ = [
     "tag_version",
     "line_for",
     "load_training_step",
+    "policy_delta_timestamps",
+    "SUPPORTED",
+    "UntestedLerobotWarning",
     "set_lerobot_deltas",
     "train_option",
     "trainable_config",
@@ -191,14 +273,12 @@ __all__ = [
 ]
 
 
-def load_training_step(training_state_dir):
-    """lerobot's step of a checkpoint's training_state/ (imported on use: 0.6's train_utils imports
-    every policy, which a DataLoader worker never needs)."""
-    if LINE.name == "0.6":
-        from lerobot.common.train_utils import load_training_step as load
-    else:
-        from lerobot.utils.train_utils import load_training_step as load
-    return load(training_state_dir)
+def load_training_step(training_state_dir) -> int:
+    """The step of a checkpoint's training_state/, as the installed lerobot reads it (lerobot main:
+    `load_training_metadata(...)["step"]`; before: `load_training_step`)."""
+    if "load_training_metadata" in _MOVED:
+        return int(__getattr__("load_training_metadata")(training_state_dir)["step"])
+    return int(__getattr__("lerobot_training_step")(training_state_dir))
 
 
 def trainable_config(cfg):
@@ -208,10 +288,27 @@ def trainable_config(cfg):
     return chosen or cfg.policy
 
 
+def policy_delta_timestamps(policy_cfg, meta, rename_map: dict[str, str] | None = None) -> dict | None:
+    """lerobot's `resolve_delta_timestamps` of a policy over a dataset's metadata; on lerobot main the
+    run's `rename_map` (dataset key -> policy key) decides which keys get which window."""
+    from lerobot.datasets.factory import resolve_delta_timestamps
+
+    if LINE.delta_timestamps_rename_map:
+        return resolve_delta_timestamps(policy_cfg, meta, rename_map)
+    return resolve_delta_timestamps(policy_cfg, meta)
+
+
 def train_option(cfg, name: str, default=None):
     """A `TrainPipelineConfig` field that only some lines have (`LerobotLine.train_config_fields`):
     its value, or `default` on a line without it."""
     return getattr(cfg, name) if name in LINE.train_config_fields else default
+
+
+def dataset_option(ds_cfg, name: str, default=None):
+    """A dataset config field that lerobot's `DatasetConfig` has only on some lines
+    (`LerobotLine.dataset_config_fields`) and `MultiDatasetConfig` has on every line: its value, or
+    `default` for a lerobot config without it."""
+    return getattr(ds_cfg, name, default)
 
 
 def eval_split(ds_cfg) -> float:
@@ -292,8 +389,6 @@ def collate_for(meta):
 
 def video_codec_options(vcodec: str) -> dict:
     """`LeRobotDataset.create` keyword arguments that pick the video codec (0.6: an encoder config)."""
-    if LINE.name == "0.6":
-        from lerobot.configs.video import RGBEncoderConfig
-
-        return {"rgb_encoder": RGBEncoderConfig(vcodec=vcodec)}
+    if LINE.video_encoder_config:
+        return {"rgb_encoder": __getattr__("RGBEncoderConfig")(vcodec=vcodec)}
     return {"vcodec": vcodec}

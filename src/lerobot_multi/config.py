@@ -46,6 +46,9 @@ class MultiDatasetConfig(DatasetConfig):
     repo_id: str | list[str]
     root: str | dict[str, str] | None = None
     episodes: list[int] | dict[str, list[int] | None] | None = None
+    # Episode ids left out of `episodes` (lerobot main's field, on every line here): a list for one
+    # dataset, else {repo_id or pattern: [ids]}; an id out of range is an error, as in `episodes`.
+    exclude_episodes: list[int] | dict[str, list[int] | None] | None = None
     # a branch, tag or commit SHA for every dataset, or {repo_id: revision} (README "Hub datasets")
     revision: str | dict[str, str] | None = None
     # Mixing (docs/mixing.md): each dataset's share of the samples drawn, as a list aligned with
@@ -101,6 +104,7 @@ class MultiDatasetConfig(DatasetConfig):
     def __post_init__(self) -> None:
         self.repo_id = _parse_listish(self.repo_id, "repo_id")
         self.episodes = _parse_listish(self.episodes, "episodes")
+        self.exclude_episodes = _parse_listish(self.exclude_episodes, "exclude_episodes")
         self.root = _parse_listish(self.root, "root")
         self.revision = _parse_listish(self.revision, "revision")
         self.episode_checks = _parse_listish(self.episode_checks, "episode_checks")
@@ -119,6 +123,8 @@ class MultiDatasetConfig(DatasetConfig):
         MixtureSpec.from_config(self)  # every option checked where it is defined (meta/spec.py, sources.py)
         if isinstance(self.episodes, dict):
             self.episodes = {str(k): v for k, v in self.episodes.items()}
+        if isinstance(self.exclude_episodes, dict):
+            self.exclude_episodes = {str(k): v for k, v in self.exclude_episodes.items()}
 
 
 @dataclass

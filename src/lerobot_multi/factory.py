@@ -8,7 +8,15 @@ from pprint import pformat
 import torch
 from lerobot.datasets import factory as lerobot_factory
 
-from lerobot_multi.compat import IMAGENET_STATS, LINE, ImageTransforms, trainable_config
+from lerobot_multi.compat import (
+    IMAGENET_STATS,
+    LINE,
+    ImageTransforms,
+    dataset_option,
+    policy_delta_timestamps,
+    trainable_config,
+)
+from lerobot_multi.meta.sources import DatasetSourceError
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.mix.dataset import MultiLeRobotDataset
 from lerobot_multi.read.video import resolve_video_backend
@@ -38,6 +46,7 @@ def make_dataset(cfg):
     ds_cfg = cfg.dataset
     ds_cfg.video_backend = resolve_video_backend(ds_cfg.video_backend)
     if isinstance(ds_cfg.repo_id, str):
+        single_dataset_exclusions(ds_cfg)
         return lerobot_factory.make_dataset(cfg)
     fill_min_episode_frames(cfg)
     spec = MixtureSpec.from_config(ds_cfg, return_uint8=LINE.training_frames_uint8)
@@ -57,8 +66,25 @@ def make_dataset(cfg):
         dataset = MultiLeRobotDataset.from_spec(
             spec, image_transforms=image_transforms, tolerance_s=cfg.tolerance_s
         )
-    set_temporal_context(dataset, trainable_config(cfg), spec)
+    set_temporal_context(dataset, trainable_config(cfg), spec, cfg.rename_map)
     return _announce(dataset, ds_cfg)
+
+
+def single_dataset_exclusions(ds_cfg) -> None:
+    """`exclude_episodes` with one repo_id goes to lerobot's own `make_dataset`: as lerobot main's list
+    there, and refused where lerobot has no such field (it would be ignored)."""
+    excluded = dataset_option(ds_cfg, "exclude_episodes")
+    if not excluded:
+        return
+    if "exclude_episodes" not in LINE.dataset_config_fields:
+        raise DatasetSourceError(
+            f"dataset.exclude_episodes with the single dataset {ds_cfg.repo_id!r}: lerobot "
+            f"{LINE.tested[0]}'s make_dataset has no such field; give dataset.repo_id as a list "
+            f"(['{ds_cfg.repo_id}']) or select with dataset.episodes"
+        )
+    if isinstance(excluded, dict):  # {repo_id or pattern: ids}: lerobot's field is the list
+        sources = MixtureSpec.from_config(ds_cfg).sources()
+        ds_cfg.exclude_episodes = list(sources[0].exclude_episodes or [])
 
 
 def policy_window(policy_cfg) -> int:
@@ -81,14 +107,14 @@ def fill_min_episode_frames(cfg) -> None:
         logger.info("dataset.min_episode_frames = %d (the policy's window)", ds_cfg.min_episode_frames)
 
 
-def set_temporal_context(dataset, policy_cfg, spec: MixtureSpec) -> None:
+def set_temporal_context(dataset, policy_cfg, spec: MixtureSpec, rename_map: dict | None = None) -> None:
     """The policy's delta indices (plus per-repo overrides in seconds) on a map-style or stream mixture.
 
     lerobot resolves delta indices (frames) to seconds with one fps; with mixed frame rates each dataset
     converts the same indices with its own fps, so a chunk is N of its frames.
     """
     overrides = {s.repo_id: s.delta_override for s in dataset.meta.sources if s.delta_override is not None}
-    delta_timestamps = lerobot_factory.resolve_delta_timestamps(policy_cfg, dataset.meta)
+    delta_timestamps = policy_delta_timestamps(policy_cfg, dataset.meta, rename_map)
     if spec.mixed_fps and delta_timestamps is not None:
         fps = dataset.meta.fps
         dataset.set_delta_indices({k: [round(t * fps) for t in v] for k, v in delta_timestamps.items()})

@@ -53,6 +53,27 @@ def apply_episode_filter(source: DatasetSource, meta: SourceMetadata) -> Dataset
     return dataclasses.replace(source, episodes=chosen, episode_filter=None)
 
 
+def apply_exclusions(source: DatasetSource, meta: SourceMetadata) -> DatasetSource:
+    """The source with `exclude_episodes` taken out of `episodes`, as lerobot main's
+    `resolve_episode_indices`, except that an id out of range is an error as in `episodes`."""
+    if not source.exclude_episodes:
+        return source
+    total = meta.total_episodes
+    bad = [e for e in source.exclude_episodes if not 0 <= e < total]
+    if bad:
+        raise DatasetSourceError(
+            f"dataset.exclude_episodes[{source.repo_id!r}]: episode ids {bad} out of range; "
+            f"this dataset has episodes 0..{total - 1}"
+        )
+    kept = tuple(int(e) for e in selected_episodes(source, meta))
+    if not kept:
+        raise DatasetSourceError(
+            f"dataset {source.repo_id!r}: dataset.exclude_episodes leaves no episode; drop the dataset "
+            "from repo_id instead"
+        )
+    return dataclasses.replace(source, episodes=kept, exclude_episodes=None)
+
+
 def apply_episode_checks(
     source: DatasetSource, meta: SourceMetadata, spec: MixtureSpec, skip: bool
 ) -> tuple[DatasetSource, list[SkippedEpisode]]:
@@ -127,7 +148,7 @@ def open_sources(spec: MixtureSpec, max_workers: int | None = None):
         if isinstance(meta, SkippedDataset):
             continue
         try:
-            source, out = apply_episode_filter(source, meta), []
+            source, out = apply_episode_filter(apply_exclusions(source, meta), meta), []
             if spec.episode_checks:
                 source, out = apply_episode_checks(source, meta, spec, skip)
             if skip:  # what the merge would refuse, refused for this dataset alone

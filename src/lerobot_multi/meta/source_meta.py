@@ -176,8 +176,12 @@ def read_info(source: DatasetSource) -> dict:
 
 
 def selected_episodes(source: DatasetSource, meta: SourceMetadata) -> np.ndarray:
-    """The source episode ids a mixture uses from this dataset, in storage order."""
-    return np.arange(meta.total_episodes) if source.episodes is None else np.asarray(source.episodes)
+    """The source episode ids a mixture uses from this dataset, in storage order (`exclude_episodes` left
+    out)."""
+    chosen = np.arange(meta.total_episodes) if source.episodes is None else np.asarray(source.episodes)
+    if source.exclude_episodes:
+        chosen = chosen[~np.isin(chosen, source.exclude_episodes)]
+    return chosen
 
 
 def check_files_present(

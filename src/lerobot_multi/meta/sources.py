@@ -79,6 +79,8 @@ class DatasetSource:
     root: Path
     explicit_root: bool
     episodes: tuple[int, ...] | None = None
+    # episode ids left out of `episodes`, until `opening.apply_exclusions` resolves them into it
+    exclude_episodes: tuple[int, ...] | None = None
     revision: str | None = None
     # the hub commit its files are read at (meta/hub.py), set when they are read; None for a named folder
     commit: str | None = None
@@ -191,17 +193,19 @@ def resolve_root(repo_id: str, root: RootSpec) -> tuple[Path, bool]:
     return folder, True
 
 
-def normalize_episodes(repo_ids: Sequence[str], episodes: EpisodesSpec) -> dict[str, tuple[int, ...] | None]:
-    """Per-repo episode selection; a plain list is allowed for a single dataset only."""
+def normalize_episodes(
+    repo_ids: Sequence[str], episodes: EpisodesSpec, option: str = "episodes"
+) -> dict[str, tuple[int, ...] | None]:
+    """Per-repo episode ids of `episodes` or `exclude_episodes`; a plain list only for a single dataset."""
     if episodes is not None and not isinstance(episodes, Mapping):
         if len(repo_ids) != 1:
             raise DatasetSourceError(
-                "dataset.episodes: a plain list of episode ids is ambiguous with several datasets; "
+                f"dataset.{option}: a plain list of episode ids is ambiguous with several datasets; "
                 "use a mapping {repo_id: [ids] or null}"
             )
         episodes = {repo_ids[0]: episodes}
-    given = per_dataset("episodes", episodes, repo_ids)
-    return {rid: episode_ids("episodes", rid, given.get(rid)) for rid in repo_ids}
+    given = per_dataset(option, episodes, repo_ids)
+    return {rid: episode_ids(option, rid, given.get(rid)) for rid in repo_ids}
 
 
 def episode_ids(option: str, repo_id: str, sel: object) -> tuple[int, ...] | None:
@@ -307,6 +311,7 @@ def make_sources(spec) -> list[DatasetSource]:
     if isinstance(root, Mapping):
         per_dataset("root", root, ids)
     selection = normalize_episodes(ids, spec.episodes)
+    excluded = normalize_episodes(ids, spec.exclude_episodes, "exclude_episodes")
     weights = normalize_weights(spec.weights, ids) or {}
     revisions = revisions_of(spec.revision, ids)
     renames = per_dataset("rename_map", spec.rename_map, ids)
@@ -324,6 +329,7 @@ def make_sources(spec) -> list[DatasetSource]:
             root=folder,
             explicit_root=explicit,
             episodes=selection[rid],
+            exclude_episodes=excluded[rid] or None,
             revision=revisions[rid],
             weight=weights.get(rid),
             renames=renames_of(rid, renames.get(rid)),

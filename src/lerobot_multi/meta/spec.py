@@ -48,6 +48,9 @@ class MixtureSpec:
     repo_ids: str | Sequence[str]
     root: RootSpec = None
     episodes: EpisodesSpec = None
+    # episode ids left out of `episodes` (all when None), as lerobot main's `DatasetConfig.exclude_episodes`:
+    # a list for a single dataset, else {repo_id or pattern: [ids]}
+    exclude_episodes: EpisodesSpec = None
     # one revision for every dataset, or {repo_id: revision} (a branch, tag or commit SHA: meta/hub.py)
     revision: str | Mapping[str, str] | None = None
     # shares

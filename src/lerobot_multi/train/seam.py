@@ -144,6 +144,11 @@ class TrainSeam:
         """lerobot's own object for a routed name."""
         return self._original[name]
 
+    def run_loop(self, cfg, accelerator=None) -> None:
+        """lerobot's training loop on `cfg`. `lerobot_train.train` is wrapped by lerobot's CLI parser,
+        which would re-parse sys.argv as a plain TrainPipelineConfig; `__wrapped__` is the loop itself."""
+        lerobot_train.train.__wrapped__(cfg, accelerator=accelerator)
+
     # --- the mixture --------------------------------------------------------------------------------
     def open_mixture(self, run_cfg):
         """The training dataset of `run_cfg` (lerobot's for a single repo_id), with the run's state."""
@@ -329,7 +334,22 @@ class Lerobot06Seam(TrainSeam):
         return self.lerobot("compute_sampler_state")(step, num_frames, batch_size, processes)
 
 
-SEAMS: dict[str, type[TrainSeam]] = {"0.4": Lerobot044Seam, "0.6": Lerobot06Seam}
+class LerobotMainSeam(Lerobot06Seam):
+    """lerobot main (0.6.2 unreleased): 0.6's names (`make_dataloaders` asks for the sampler by the
+    same module-level names); `train(cfg)` builds its accelerator from `cfg.accelerator` and
+    `cfg.parallelism` (`lerobot.distributed.make_accelerator`, which imports `accelerate.Accelerator`
+    when it runs) and takes none."""
+
+    def run_loop(self, cfg, accelerator=None) -> None:
+        if accelerator is not None:
+            raise TypeError(
+                "lerobot main's train(cfg) takes no accelerator: configure it with --accelerator.* and "
+                "--parallelism.* (cfg.accelerator, cfg.parallelism)"
+            )
+        lerobot_train.train.__wrapped__(cfg)
+
+
+SEAMS: dict[str, type[TrainSeam]] = {"0.4": Lerobot044Seam, "0.6": Lerobot06Seam, "main": LerobotMainSeam}
 """One seam per lerobot line (`compat.LINES`)."""
 
 

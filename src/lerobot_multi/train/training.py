@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 from accelerate import PartialState
-from lerobot.scripts import lerobot_train
 
 from lerobot_multi.train.report import write_report
 from lerobot_multi.train.seam import seam_class
@@ -15,11 +14,11 @@ logger = logging.getLogger(__name__)
 
 
 def train(cfg, accelerator=None) -> None:
-    """Run lerobot's training loop on `cfg` (a single dataset or a list)."""
+    """Run lerobot's training loop on `cfg` (a single dataset or a list). `accelerator`: an
+    `accelerate.Accelerator` for lines whose loop takes one (0.4.4, 0.6.1); lerobot main builds its own
+    from `cfg.accelerator` / `cfg.parallelism`."""
     with seam_class()(cfg) as seam:
-        # `lerobot_train.train` is wrapped by lerobot's CLI parser, which would re-parse sys.argv as a
-        # plain TrainPipelineConfig; `__wrapped__` is the loop itself.
-        lerobot_train.train.__wrapped__(cfg, accelerator=accelerator)
+        seam.run_loop(cfg, accelerator)
     if seam.state is not None and PartialState().is_main_process:
         seam.state.watch.finish()
         logger.info("Training report written to %s", write_report(cfg.output_dir))
