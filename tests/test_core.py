@@ -137,6 +137,12 @@ def test_info_cli_table_and_json(data_root, capsys):
 def test_info_cli_reports_errors(data_root, capsys):
     assert info.main(["--dataset.repo_id=[lab/sess_a,lab/fps15]", f"--dataset.root={data_root}"]) == 2
     assert "different fps" in capsys.readouterr().err
+    # a list without brackets is one malformed id: the config's own check, reported the same way
+    assert info.main(["--dataset.repo_id=lab/sess_a,lab/sess_b", f"--dataset.root={data_root}"]) == 2
+    assert (
+        "error: dataset.repo_id[0]='lab/sess_a,lab/sess_b' is not a valid dataset id"
+        in capsys.readouterr().err
+    )
 
 
 def test_info_cli_weights_and_plot(data_root, tmp_path, capsys):

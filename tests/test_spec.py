@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from lerobot_multi import DatasetSourceError, MultiTrainPipelineConfig, make_dataset
 from lerobot_multi.meta.spec import MixtureSpec
@@ -17,6 +18,12 @@ TWO = ["lab/sess_a", "lab/sess_b"]
 OPTIONS = {
     "root": (TWO, [], lambda ds: [s.root.name for s in ds.meta.sources], ["sess_a", "sess_b"]),
     "episodes": (TWO, ["--dataset.episodes={lab/sess_a: [0, 2]}"], lambda ds: ds.num_episodes, 6),
+    "exclude_episodes": (
+        TWO,
+        ["--dataset.exclude_episodes={lab/sess_*: [0]}"],
+        lambda ds: ds.num_episodes,
+        5,
+    ),
     "revision": (TWO, ["--dataset.revision=v3.0"], lambda ds: ds.meta.revision, "v3.0"),
     "weights": (TWO, ["--dataset.weights=[1,3]"], lambda ds: ds.sampling_shares.tolist(), [0.25, 0.75]),
     "temperature": (
@@ -138,6 +145,7 @@ def test_config_and_spec_list_the_same_options():
     ("option", "arg"),
     [
         ("episodes", "{lab/typo: [0]}"),
+        ("exclude_episodes", "{lab/typo: [0]}"),
         ("weights", "{lab/sess_a: 1, lab/typo: 1}"),
         ("rename_map", "{lab/typo: {action: act}}"),
         ("delta_timestamps", "{lab/typo: {action: [0.0]}}"),
@@ -201,3 +209,38 @@ def test_bad_option_is_refused_once_for_config_and_spec(tmp_path, data_root, fie
         MixtureSpec(repo_ids=TWO, **{field: value})
     with pytest.raises(DatasetSourceError, match=message):
         _config(tmp_path, data_root, TWO, [f"--dataset.{field}={value}"], False)
+
+
+@pytest.mark.parametrize("kind", ["map", "stream"])
+def test_constructor_applies_per_dataset_delta_overrides(data_root, kind):
+    """`delta_overrides` given to a mixture's constructor window the datasets it names (the factory
+    applied them, the constructors did not); a window of another length is refused, not ignored."""
+    from lerobot_multi import MultiLeRobotDataset, StreamingMultiLeRobotDataset
+
+    cls = {"map": MultiLeRobotDataset, "stream": StreamingMultiLeRobotDataset}[kind]
+    chunk, half_rate = [0.0, 1 / 30, 2 / 30], [0.0, 2 / 30, 4 / 30]
+    with pytest.raises(DatasetSourceError, match=r"has 3 offsets for lab/sess_a but 1 for lab/sess_b"):
+        cls(
+            TWO,
+            root=data_root,
+            delta_timestamps={"action": [0.0]},
+            delta_overrides={"lab/sess_a": {"action": chunk}},
+        )
+    ds = cls(
+        TWO,
+        root=data_root,
+        delta_timestamps={"action": chunk},
+        delta_overrides={"lab/sess_a": {"action": half_rate}},
+    )
+    assert ds.delta_timestamps_by_dataset == {
+        "lab/sess_a": {"action": half_rate},
+        "lab/sess_b": {"action": chunk},
+    }
+    if kind == "map":  # sess_a's chunk spans 5 frames (half rate): its 3rd action is frame 4's
+        first = ds[0]["action"]
+        assert first.shape == (3, 6) and ds[len(ds) - 1]["action"].shape == (3, 6)
+        assert torch.equal(first[2], ds[4]["action"][0]) and not torch.equal(first[2], ds[2]["action"][0])
+    else:
+        item = next(iter(ds))
+        windows = ds.delta_timestamps_by_dataset[ds.repo_ids[int(item["dataset_index"])]]["action"]
+        assert item["action"].shape == (len(windows), 6)

@@ -113,7 +113,7 @@ def set_temporal_context(dataset, policy_cfg, spec: MixtureSpec, rename_map: dic
     lerobot resolves delta indices (frames) to seconds with one fps; with mixed frame rates each dataset
     converts the same indices with its own fps, so a chunk is N of its frames.
     """
-    overrides = {s.repo_id: s.delta_override for s in dataset.meta.sources if s.delta_override is not None}
+    overrides = dataset.meta.delta_overrides or {}
     delta_timestamps = policy_delta_timestamps(policy_cfg, dataset.meta, rename_map)
     if spec.mixed_fps and delta_timestamps is not None:
         fps = dataset.meta.fps

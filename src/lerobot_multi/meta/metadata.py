@@ -256,6 +256,16 @@ class MultiDatasetMetadata:
     def num_episodes_of(self, dataset_index: int) -> int:
         return int(self.episode_offsets[dataset_index + 1] - self.episode_offsets[dataset_index])
 
+    @property
+    def delta_overrides(self) -> dict[str, dict[str, list[float]]] | None:
+        """{repo_id: {key: seconds}} of the spec's per-dataset `delta_overrides`, or None."""
+        given = {
+            s.repo_id: {k: list(v) for k, v in s.delta_override.items()}
+            for s in self.sources
+            if s.delta_override
+        }
+        return given or None
+
     # --- what LeRobotDatasetMetadata offers ---------------------------------------------------
     @property
     def repo_id(self) -> str:

@@ -76,7 +76,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
     ):
         super().__init__()
         spec = make_spec(repo_ids, root, episodes, options)
-        self._open(spec, delta_timestamps, image_transforms, tolerance_s, max_workers)
+        self._open(spec, delta_timestamps, image_transforms, tolerance_s, max_workers, overrides=True)
 
     @classmethod
     def from_spec(
@@ -87,13 +87,16 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         tolerance_s: float = 1e-4,
         max_workers: int | None = None,
     ) -> MultiLeRobotDataset:
-        """The mixture `spec` describes (`MixtureSpec.from_config(cfg.dataset)` for a config)."""
+        """The mixture `spec` describes (`MixtureSpec.from_config(cfg.dataset)` for a config). Its
+        per-dataset `delta_overrides` apply over `delta_timestamps`; without those, over the windows
+        set next (`set_delta_timestamps`, or the policy's in `make_dataset`)."""
         dataset = cls.__new__(cls)
         torch.utils.data.Dataset.__init__(dataset)
-        dataset._open(spec, delta_timestamps, image_transforms, tolerance_s, max_workers)
+        overrides = delta_timestamps is not None
+        dataset._open(spec, delta_timestamps, image_transforms, tolerance_s, max_workers, overrides)
         return dataset
 
-    def _open(self, spec, delta_timestamps, image_transforms, tolerance_s, max_workers) -> None:
+    def _open(self, spec, delta_timestamps, image_transforms, tolerance_s, max_workers, overrides) -> None:
         self.spec = spec
         self.tolerance_s = tolerance_s
         self._hf_table = None
@@ -122,7 +125,7 @@ class MultiLeRobotDataset(torch.utils.data.Dataset):
         self.delta_timestamps: dict[str, list[float]] | None = None
         self.delta_timestamps_by_dataset: dict[str, dict[str, list[float]] | None] = {}
         self.delta_indices_by_dataset: dict[str, dict[str, list[int]] | None] = {}
-        self.set_delta_timestamps(delta_timestamps)
+        self.set_delta_timestamps(delta_timestamps, self.meta.delta_overrides if overrides else None)
 
     @property
     def reader(self) -> BatchAssembler | LerobotReader:

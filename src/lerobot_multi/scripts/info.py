@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         manifest = argv[argv.index("--manifest") + 1]
     if manifest is not None:
         return show_manifest(manifest, "--json" in argv)
-    cfg, as_json, plot = parse(argv)
     try:
+        cfg, as_json, plot = parse(argv)  # the config's own checks (repo ids, options) raise here
         meta = open_config_metadata(cfg.dataset)
         report = mixture_report(meta)
     except DatasetSourceError as e:

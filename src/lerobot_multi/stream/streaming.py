@@ -90,7 +90,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
     ):
         super().__init__()
         spec = make_spec(repo_ids, root, episodes, options)
-        self._open(spec, delta_timestamps, image_transforms, tolerance_s)
+        self._open(spec, delta_timestamps, image_transforms, tolerance_s, overrides=True)
         self.seed, self.infinite = int(seed), infinite
         self.batch_size, self.rank, self.world_size = max(1, int(batch_size)), rank, world_size
 
@@ -107,15 +107,18 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
     ) -> StreamingMultiLeRobotDataset:
-        """The stream of the mixture `spec` describes (`MixtureSpec.from_config(cfg.dataset)`)."""
+        """The stream of the mixture `spec` describes (`MixtureSpec.from_config(cfg.dataset)`); its
+        `delta_overrides` apply as in `MultiLeRobotDataset.from_spec`."""
         stream = cls.__new__(cls)
         torch.utils.data.IterableDataset.__init__(stream)
-        stream._open(spec, delta_timestamps, image_transforms, tolerance_s)
+        stream._open(spec, delta_timestamps, image_transforms, tolerance_s, delta_timestamps is not None)
         stream.seed, stream.infinite = int(seed), infinite
         stream.batch_size, stream.rank, stream.world_size = max(1, int(batch_size)), rank, world_size
         return stream
 
-    def _open(self, spec: MixtureSpec, delta_timestamps, image_transforms, tolerance_s: float) -> None:
+    def _open(
+        self, spec: MixtureSpec, delta_timestamps, image_transforms, tolerance_s: float, overrides: bool
+    ) -> None:
         self.spec = spec
         self.meta = open_mixture_metadata(spec, fetch=False)  # data and videos are read remotely
         unread = {m.repo_id: m.format.name for m in self.meta.sub_metas if not m.format.lerobot_streams}
@@ -152,7 +155,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
             own = [self.meta.source_key(i, k) for k in self.meta.camera_keys]
             src.cameras = [k for k in own if k in src.meta.camera_keys]
         self.epoch, self.position, self.samples_before = 0, 0, 0
-        self.set_delta_timestamps(delta_timestamps)
+        self.set_delta_timestamps(delta_timestamps, self.meta.delta_overrides if overrides else None)
         logger.info("Streaming %s with shares %s", self.repo_ids, np.round(self.sampling_shares, 4).tolist())
 
     def set_delta_timestamps(
