@@ -38,6 +38,7 @@ def run_mixture(args: dict) -> dict:
         "offsets": [int(x) for x in ds.meta.frame_offsets],
         "manifest": build_manifest(ds, None),
         "samples": samples_of(ds, range(len(ds))),
+        "limits": {"rate_limited": hub.LIMITS.rate_limited, "paused_s": hub.LIMITS.paused_s},
     }
 
 

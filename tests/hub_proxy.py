@@ -8,12 +8,16 @@ where olah does not, counts requests by kind, adds latency and injects faults wh
 - GET answers carry `Content-Length` (olah's lack it).
 
 Faults are a queue of `Fault`s matched by path substring: each matching request takes one (a fault with
-`times=n` fires n times). Every socket operation has a timeout, so nothing here can hang a test.
+`times=n` fires n times). `limit(api=, resolves=, window_s=)` meters requests in fixed windows as the
+hub does: every answer carries `RateLimit` / `RateLimit-Policy` for its kind, and a request past the
+quota is answered 429 with them (r=0, t = seconds to the window's end). Every socket operation has a
+timeout, so nothing here can hang a test.
 """
 
 from __future__ import annotations
 
 import http.client
+import math
 import random
 import re
 import threading
@@ -40,6 +44,34 @@ class Fault:
     retry_after: float | None = 0.2
 
 
+@dataclass
+class FixedWindows:
+    """The hub's fixed-window quotas per kind ("api", "resolves"), windows counted from the first
+    request after `HubProxy.limit`."""
+
+    quotas: dict[str, int]
+    window_s: float
+    start: float | None = None
+    window: int = -1
+    used: Counter | None = None
+
+    def take(self, kind: str, now: float) -> tuple[bool, dict[str, str]]:
+        """(allowed, the ratelimit headers of the answer) for one request of `kind`."""
+        if self.start is None:
+            self.start = now
+        index = int((now - self.start) // self.window_s)
+        if index != self.window:
+            self.window, self.used = index, Counter()
+        quota = self.quotas[kind]
+        allowed = self.used[kind] < quota
+        self.used[kind] += allowed
+        reset = self.start + (index + 1) * self.window_s - now
+        return allowed, {
+            "RateLimit": f'"{kind}";r={quota - self.used[kind]};t={max(1, math.ceil(reset))}',
+            "RateLimit-Policy": f'"fixed window";"{kind}";q={quota};w={self.window_s:g}',
+        }
+
+
 def request_kind(path: str) -> str:
     if path.startswith("/api/"):
         return "api"
@@ -57,6 +89,7 @@ class HubProxy:
         self.faults: list[Fault] = []
         self.fault_rate, self.fault_kinds, self.rng = 0.0, ("503",), random.Random(0)
         self.counts: Counter = Counter()
+        self.windows: FixedWindows | None = None
         self.paths: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -83,6 +116,24 @@ class HubProxy:
             self.faults.clear()
             self.latency_s = 0.0
             self.fault_rate = 0.0
+            self.windows = None
+
+    def limit(self, api: int, resolves: int, window_s: float) -> None:
+        """Meter requests as the hub does: `api` calls and `resolves` of files per fixed window."""
+        with self.lock:
+            self.windows = FixedWindows({"api": api, "resolves": resolves}, window_s)
+
+    def rate(self, path: str) -> tuple[bool, dict[str, str]]:
+        """(allowed, ratelimit headers) of a request under `limit`, counting 429s by kind."""
+        kind = {"api": "api", "resolve": "resolves"}.get(request_kind(path))
+        with self.lock:
+            if self.windows is None or kind is None:
+                return True, {}
+            allowed, headers = self.windows.take(kind, time.monotonic())
+            if not allowed:
+                self.counts["429"] += 1
+                self.counts[f"429_{kind}"] += 1
+            return allowed, headers
 
     def random_faults(self, rate: float, kinds: tuple[str, ...], seed: int = 0) -> None:
         """Fail a `rate` share of requests (seeded), with a kind drawn from `kinds` each time."""
@@ -129,11 +180,16 @@ def _handler(proxy: HubProxy) -> type[BaseHTTPRequestHandler]:
             path = self.path
             if re.fullmatch(r"/api/datasets/[^/]+/[^/?]+", path.split("?")[0]):
                 path = path.split("?")[0] + "/revision/main"
+            allowed, limits = proxy.rate(path)
+            if not allowed:
+                proxy.count(method, path, 0)
+                return self.fail(Fault(path, "429", retry_after=None), limits)
             fault = proxy.take_fault(method, path)
-            if fault is not None and fault.kind in ("503", "500", "429", "drop"):
+            if fault is not None and fault.kind in ("503", "500", "429", "408", "drop"):
                 proxy.count(method, path, 0)
                 return self.fail(fault)
             status, headers, body = self.upstream(method, path)
+            headers.update(limits)
             missing_entry = "/resolve/" in path or re.search(r"/tree/[^/?]+/[^?]+", path)
             if status in (401, 500) and missing_entry:
                 status, body = 404, b'{"error": "Entry not found"}'
@@ -200,7 +256,7 @@ def _handler(proxy: HubProxy) -> type[BaseHTTPRequestHandler]:
             if cut:
                 self.close_connection = True
 
-        def fail(self, fault: Fault) -> None:
+        def fail(self, fault: Fault, headers: dict | None = None) -> None:
             if fault.kind == "drop":
                 self.close_connection = True
                 self.connection.close()
@@ -208,6 +264,8 @@ def _handler(proxy: HubProxy) -> type[BaseHTTPRequestHandler]:
             self.send_response(int(fault.kind))
             if fault.retry_after is not None:
                 self.send_header("Retry-After", f"{fault.retry_after:g}")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             body = b'{"error": "injected"}'
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

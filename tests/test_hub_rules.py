@@ -71,13 +71,15 @@ def test_resume_pins_the_recorded_commits_of_unchanged_revisions():
 
 
 class Answer(Exception):
-    def __init__(self, status: int, retry_after: str | None = None):
+    def __init__(self, status: int, retry_after: str | None = None, headers: dict | None = None):
         super().__init__(f"HTTP {status}")
-        self.response = type("R", (), {"status_code": status, "headers": {"Retry-After": retry_after}})()
+        headers = {"Retry-After": retry_after, **(headers or {})}
+        self.response = type("R", (), {"status_code": status, "headers": headers})()
 
 
 def test_which_failures_are_retried():
-    assert hub.is_transient(Answer(503)) and hub.is_transient(Answer(429)) and hub.is_transient(Answer(500))
+    assert hub.is_transient(Answer(503)) and hub.is_transient(Answer(500))
+    assert not hub.is_transient(Answer(429))  # a rate limit: waited out, not a fault (rate_limits.py)
     assert not hub.is_transient(Answer(404)) and not hub.is_transient(Answer(401))
     assert hub.is_transient(OSError("Consistency check failed: file should be of size 10 but has size 5"))
     assert not hub.is_transient(ValueError("bad"))
@@ -131,3 +133,23 @@ def test_config_pins_a_commit_per_dataset():
     assert [s.revision for s in MixtureSpec.from_config(cfg).sources()] == [None, sha]
     with pytest.raises(DatasetSourceError, match=r"dataset.revision names \['org/c'\]"):
         MultiDatasetConfig(repo_id="[org/a,org/b]", revision="{org/c: main}")
+
+
+def test_a_rate_limit_is_waited_out_beyond_the_fault_budget(monkeypatch):
+    """Two 429s naming a 30 s window end: the request waits them out (fake clock) though its fault
+    budget is 0.1 s, and a fault after them still gets the whole budget."""
+    from lerobot_multi.meta.rate_limits import HubRateLimits
+
+    now = [0.0]
+    limits = HubRateLimits(clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    monkeypatch.setattr(hub, "LIMITS", limits)
+    monkeypatch.setattr(hub, "watch_answers", lambda: None)  # no session here: the error path alone
+    answers = [Answer(429, headers={"RateLimit": '"api";r=0;t=30'})] * 2 + [Answer(503, "0.01")]
+
+    def call():
+        if answers:
+            raise answers.pop(0)
+        return "ok"
+
+    assert hub.with_retries("org/a", "refs", call, budget_s=0.1, kind="api") == "ok"
+    assert now[0] >= 60 and limits.held("api") == 0 and limits.held("resolves") == 0

@@ -55,6 +55,9 @@ class LerobotLine:
     """`LeRobotDataset` keeps its windows and metadata on a `DatasetReader` (`dataset.reader`, 0.6)."""
     train_config_fields: frozenset[str]
     """`TrainPipelineConfig` fields this line has that another supported line lacks."""
+    hub_http: str
+    """The HTTP client of the huggingface_hub the line pins: "requests" (0.35, lerobot 0.4.4) or "httpx"
+    (1.x); how a hook sees every answer of its session."""
     hub_cache: str
     """Where a hub dataset lives without a root: "folder" (`HF_LEROBOT_HOME/<repo_id>`, 0.4.4) or
     "snapshot" (huggingface_hub's cache under `HF_LEROBOT_HOME/hub`, 0.6)."""
@@ -134,6 +137,7 @@ _LINE_06 = LerobotLine(
     eval_split=True,
     dataset_reader=True,
     train_config_fields=frozenset({"sample_weighting", "trainable_config", "eval_steps"}),
+    hub_http="httpx",
     hub_cache="snapshot",
     info_dataclass=True,
     depth_maps=True,
@@ -156,6 +160,7 @@ LINES = {
         eval_split=False,
         dataset_reader=False,
         train_config_fields=frozenset({"use_rabc", "rabc_progress_path"}),
+        hub_http="requests",
         hub_cache="folder",
         info_dataclass=False,
         depth_maps=False,
@@ -268,6 +273,7 @@ __all__ = [
     "train_option",
     "trainable_config",
     "video_codec_options",
+    "watch_hub_answers",
     "with_features",
     *_MOVED,  # imported on first use (__getattr__)
 ]
@@ -296,6 +302,17 @@ def policy_delta_timestamps(policy_cfg, meta, rename_map: dict[str, str] | None 
     if LINE.delta_timestamps_rename_map:
         return resolve_delta_timestamps(policy_cfg, meta, rename_map)
     return resolve_delta_timestamps(policy_cfg, meta)
+
+
+def watch_hub_answers(hook) -> None:
+    """Call `hook(response)` on every answer of huggingface_hub's session in this thread (0.35: a
+    requests session per thread; 1.x: one httpx client), once per session."""
+    from huggingface_hub.utils import get_session
+
+    session = get_session()
+    hooks = session.hooks["response"] if LINE.hub_http == "requests" else session.event_hooks["response"]
+    if hook not in hooks:
+        hooks.append(hook)
 
 
 def train_option(cfg, name: str, default=None):

@@ -28,6 +28,7 @@ from huggingface_hub.utils import are_progress_bars_disabled
 from lerobot.utils.constants import HF_LEROBOT_HOME
 
 from lerobot_multi import compat
+from lerobot_multi.meta.rate_limits import HubRateLimits, parse_headers
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,15 @@ CONNECTIONS = 16
 """Requests to the hub at once, over all datasets and threads (a link to the hub is latency-bound)."""
 _SLOTS = threading.BoundedSemaphore(CONNECTIONS)
 RETRY_SECONDS = 120.0
-"""How long one request is retried (5xx, 429, dropped or cut connections) before the open fails."""
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""How long one request is retried (5xx, dropped or cut connections) before the open fails; a rate
+limit (429) is waited out whatever it takes (rate_limits.py)."""
+RETRY_STATUSES = frozenset({408, 425, 500, 502, 503, 504})
+RATE_LIMIT_MAX_S = 3600.0
+"""How long one request waits out rate limits in all before it is an error (a server that never
+lets it through); the hub's windows last 300 s."""
+LIMITS = HubRateLimits()
+"""The hub's rate-limit windows as its answers report them, shared by every request of the process."""
+_HOOK_LOCK = threading.Lock()
 READ_VERSION = compat.tag_version(compat.CODEBASE_VERSION)
 
 
@@ -90,7 +98,9 @@ def pick_version(repo_id: str, tags: Sequence[str]) -> str:
 
 def resolve_revision(repo_id: str, revision: str | None) -> tuple[str, str]:
     """(the revision's name, its commit) from the hub: one API call, retried."""
-    refs = with_retries(repo_id, "refs", lambda: HfApi().list_repo_refs(repo_id, repo_type="dataset"))
+    refs = with_retries(
+        repo_id, "refs", lambda: HfApi().list_repo_refs(repo_id, repo_type="dataset"), kind="api"
+    )
     tags = {t.name: t.target_commit for t in refs.tags}
     branches = {b.name: b.target_commit for b in refs.branches}
     if revision in tags or revision in branches:
@@ -195,6 +205,7 @@ def fetch_metadata(repo_id: str, commit: str) -> Path:
                 repo_id, path_in_repo="meta", recursive=True, revision=commit, repo_type="dataset"
             )
         ),
+        kind="api",
     )
     files = sorted(e.path for e in listing if isinstance(e, RepoFile))
     if "meta/info.json" not in files:
@@ -242,6 +253,7 @@ def fetch_file(item: tuple[str, str, str]) -> int:
         repo_id,
         rel,
         lambda: hf_hub_download(repo_id, rel, repo_type="dataset", revision=commit, **where),
+        kind="resolves",
     )
     return Path(path).stat().st_size
 
@@ -260,16 +272,21 @@ def response_of(error: BaseException):
     return vars(error).get("response")
 
 
-def http_status(error: BaseException | None) -> int | None:
-    """The HTTP status of a failure, or of the failure that caused it (huggingface_hub wraps some)."""
+def response_of_chain(error: BaseException | None):
+    """The HTTP response of a failure, or of the failure that caused it (huggingface_hub wraps some)."""
     for _ in range(4):
         if error is None:
             return None
         response = response_of(error)
         if response is not None:
-            return response.status_code
+            return response
         error = error.__cause__
     return None
+
+
+def http_status(error: BaseException | None) -> int | None:
+    response = response_of_chain(error)
+    return None if response is None else response.status_code
 
 
 def is_transient(error: BaseException) -> bool:
@@ -299,30 +316,69 @@ def retry_after(error: BaseException, attempt: int) -> float:
         return min(8.0, 0.5 * 2**attempt)
 
 
-def with_retries(repo_id: str, what: str, call: Callable[[], T], budget_s: float | None = None) -> T:
-    """`call()`, retried on transient failures for up to `budget_s` (RETRY_SECONDS); a failure that is
-    not transient, or outlasts the budget, is a `DatasetSourceError` naming the dataset, the file and
-    the HTTP status."""
+def observe_answer(response, *args, **kwargs) -> None:
+    """huggingface_hub's session hook: every answer's ratelimit headers reach `LIMITS`."""
+    LIMITS.observe(response.status_code, response.headers)
+
+
+def watch_answers() -> None:
+    with _HOOK_LOCK:
+        compat.watch_hub_answers(observe_answer)
+
+
+def with_retries(
+    repo_id: str, what: str, call: Callable[[], T], budget_s: float | None = None, kind: str = "resolves"
+) -> T:
+    """`call()`, a request of `kind` ("api" or "resolves"): sent once that kind's rate-limit window
+    allows it, sent again after a 429 once the window the hub names ends (any number of times), and
+    retried on transient failures for up to `budget_s` (RETRY_SECONDS); a failure that is not
+    transient, or outlasts the budget, is a `DatasetSourceError` naming the dataset, the file and the
+    HTTP status."""
     budget = RETRY_SECONDS if budget_s is None else budget_s
-    start, attempt = time.monotonic(), 0
+    start = first = time.monotonic()
+    attempt = 0
     while True:
+        LIMITS.wait(kind)
+        watch_answers()
         try:
             with _SLOTS:
                 return call()
         except DatasetSourceError:
             raise
         except Exception as e:  # huggingface_hub, requests and httpx raise many types
-            status = http_status(e)
-            wait = retry_after(e, attempt)
-            spent = time.monotonic() - start
+            if http_status(e) == 429:
+                wait_out_rate_limit(repo_id, what, e, kind, time.monotonic() - first)
+                start, attempt = time.monotonic(), attempt + 1
+                continue
+            wait, spent = retry_after(e, attempt), time.monotonic() - start
             if not is_transient(e) or spent + wait > budget:
-                tries = f" (gave up after {attempt + 1} tries in {spent:.1f} s)" if is_transient(e) else ""
-                raise DatasetSourceError(
-                    f"dataset {repo_id!r}: cannot fetch {what}: "
-                    f"{f'HTTP {status}' if status else type(e).__name__}{tries}: {e}"
-                ) from e
-            logger.info(
-                "dataset %r: %s: %s; retrying in %.1f s", repo_id, what, status or type(e).__name__, wait
-            )
+                raise fetch_error(repo_id, what, e, attempt, spent) from e
+            logger.info("dataset %r: %s: %s; retrying in %.1f s", repo_id, what, describe(e), wait)
             time.sleep(wait)
             attempt += 1
+
+
+def wait_out_rate_limit(repo_id: str, what: str, error: BaseException, kind: str, waited_s: float) -> None:
+    """After a 429: `kind` waits for the end of the window the answer names (the session hook has
+    usually paused it already); an error only once one request has waited `RATE_LIMIT_MAX_S`."""
+    if waited_s >= RATE_LIMIT_MAX_S:
+        raise DatasetSourceError(
+            f"dataset {repo_id!r}: cannot fetch {what}: HTTP 429 for {waited_s:.0f} s, longer than "
+            f"a request waits out rate limits ({RATE_LIMIT_MAX_S:g} s): {error}"
+        ) from error
+    if LIMITS.held(kind) <= 0:
+        response = response_of_chain(error)
+        state = parse_headers(response.headers) if response is not None else None
+        LIMITS.pause(kind, state.reset_s if state else retry_after(error, 0), state)
+
+
+def describe(error: BaseException) -> str:
+    status = http_status(error)
+    return f"HTTP {status}" if status else type(error).__name__
+
+
+def fetch_error(
+    repo_id: str, what: str, error: BaseException, attempt: int, spent: float
+) -> DatasetSourceError:
+    tries = f" (gave up after {attempt + 1} tries in {spent:.1f} s)" if is_transient(error) else ""
+    return DatasetSourceError(f"dataset {repo_id!r}: cannot fetch {what}: {describe(error)}{tries}: {error}")

@@ -5,6 +5,7 @@ resolved, and with `on_error: skip` the datasets and episodes that fail left out
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -189,9 +190,36 @@ def load_all_metadata(
     """Every dataset's metadata, in the given order (see `sources.map_sources`), a failure kept as a
     `SkippedDataset` with `skip`; on `hub.CONNECTIONS` threads when some come from the hub (waiting on
     the network, not the CPU)."""
-    if max_workers is None and any(not s.explicit_root and not hub.is_local_folder(s.root) for s in sources):
+    remote = any(not s.explicit_root and not hub.is_local_folder(s.root) for s in sources)
+    if max_workers is None and remote:
         max_workers = hub.CONNECTIONS
-    return map_sources(load_or_skip if skip else load_source_metadata, sources, max_workers, open_processes)
+    load = load_or_skip if skip else load_source_metadata
+    if not remote or (open_processes or 0) > 1:  # a count across processes would not add up
+        return map_sources(load, sources, max_workers, open_processes)
+    counted = CountedLoad(load, len(sources))
+    hub.LIMITS.progress = counted.progress  # a rate-limit wait says where the open stands
+    try:
+        return map_sources(counted, sources, max_workers, open_processes)
+    finally:
+        hub.LIMITS.progress = None
+
+
+class CountedLoad:
+    """A per-dataset load that counts the datasets it has opened, on threads."""
+
+    def __init__(self, load, total: int) -> None:
+        self.load, self.total, self.done = load, total, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, source: DatasetSource):
+        try:
+            return self.load(source)
+        finally:
+            with self.lock:
+                self.done += 1
+
+    def progress(self) -> str:
+        return f"{self.done:,}/{self.total:,} datasets open"
 
 
 def open_mixture_metadata(
