@@ -214,7 +214,7 @@ def test_streaming_from_the_hub_keeps_only_metadata_on_disk(hub, tmp_path):
 def test_training_resumes_on_the_commits_it_recorded(hub, tmp_path):
     """lerobot-multi-train on hub ids records each commit and trains offline from the cache with no
     request; resumed on a machine with a fresh cache after the hub's tag moved, it reads the recorded
-    commit (no mixture-change error)."""
+    commit (no mixture-change error) with no API call: no refs, no tree listing."""
     built, out = tmp_path / "built", tmp_path / "run"
     old = hub.publish(build_dataset(built / "t1", "org/t", [6, 5], seed=7), "org/t")
     first = [*train_cmd("--dataset.repo_id=[org/t,org/a]", "--steps=2", "--save_freq=2", "--num_workers=0")]
@@ -228,7 +228,10 @@ def test_training_resumes_on_the_commits_it_recorded(hub, tmp_path):
 
     hub.publish(build_dataset(built / "t2", "org/t", [7], seed=8), "org/t")  # the v3.0 tag moves
     resume = train_cmd(f"--config_path={saved / 'train_config.json'}", "--resume=true", "--steps=3")
+    hub.proxy.reset()  # a fresh node, empty cache: the commits and meta/ files come from mixture.json
     train(hub, tmp_path / "elsewhere", resume, tmp_path)
+    assert hub.proxy.counts["api"] == 0, [p for _, p in hub.proxy.paths if p.startswith("/api/")]
+    assert hub.proxy.counts["resolve"] > 0  # the files themselves are fetched
     resumed = json.loads((saved.parent.parent / "last" / "pretrained_model" / "mixture.json").read_text())
     assert [d["commit"] for d in resumed["datasets"]] == commits
 

@@ -48,6 +48,8 @@ lets it through); the hub's windows last 300 s."""
 LIMITS = HubRateLimits()
 """The hub's rate-limit windows as its answers report them, shared by every request of the process."""
 _HOOK_LOCK = threading.Lock()
+_LISTINGS: dict[tuple[str, str], list[str]] = {}
+"""(repo_id, commit) -> its meta/ files, known from a recorded mixture: fetched without a tree listing."""
 READ_VERSION = compat.tag_version(compat.CODEBASE_VERSION)
 
 
@@ -186,6 +188,12 @@ def commit_of(repo_id: str, revision: str | None) -> str:
 
 
 # --- files ----------------------------------------------------------------------------------------
+def remember_listings(listings: dict[tuple[str, str], list[str]]) -> None:
+    """Metadata files a recorded mixture names per (repo_id, commit) (a commit's files never change):
+    `fetch_metadata` fetches them without listing the repo's tree (an API call)."""
+    _LISTINGS.update({key: list(files) for key, files in listings.items()})
+
+
 def fetch_metadata(repo_id: str, commit: str) -> Path:
     """The dataset's `meta/` at `commit` in lerobot's cache (one tree listing and its files, unless
     cached); returns the dataset's folder. info.json is fetched last: present, the metadata is whole."""
@@ -197,6 +205,17 @@ def fetch_metadata(repo_id: str, commit: str) -> Path:
             f"dataset {repo_id!r}: metadata at {commit} is not in lerobot's cache ({folder}) and "
             "HF_HUB_OFFLINE=1 forbids downloading it"
         )
+    files = _LISTINGS.get((repo_id, commit)) or list_metadata(repo_id, commit)
+    if "meta/info.json" not in files:
+        raise DatasetSourceError(f"dataset {repo_id!r}: no meta/info.json at {commit}: not a LeRobot dataset")
+    files = [f for f in files if f != "meta/info.json"]
+    fetch_files([(repo_id, commit, f) for f in files])
+    fetch_files([(repo_id, commit, "meta/info.json")])
+    return folder
+
+
+def list_metadata(repo_id: str, commit: str) -> list[str]:
+    """The repo's `meta/` files at `commit`: one tree listing (an API call)."""
     listing = with_retries(
         repo_id,
         "meta/ listing",
@@ -207,13 +226,7 @@ def fetch_metadata(repo_id: str, commit: str) -> Path:
         ),
         kind="api",
     )
-    files = sorted(e.path for e in listing if isinstance(e, RepoFile))
-    if "meta/info.json" not in files:
-        raise DatasetSourceError(f"dataset {repo_id!r}: no meta/info.json at {commit}: not a LeRobot dataset")
-    files.remove("meta/info.json")
-    fetch_files([(repo_id, commit, f) for f in files])
-    fetch_files([(repo_id, commit, "meta/info.json")])
-    return folder
+    return sorted(e.path for e in listing if isinstance(e, RepoFile))
 
 
 def fetch_files(wanted: Sequence[tuple[str, str, str]], progress: bool = False) -> int:

@@ -34,6 +34,13 @@ def fingerprint(root: Path) -> str:
     return digest.hexdigest()
 
 
+def meta_files(root: Path) -> list[str]:
+    """A hub dataset's `meta/` files as read (paths in the repo): what a resumed open fetches without
+    listing the repo's tree."""
+    meta = Path(root) / "meta"
+    return sorted(p.relative_to(root).as_posix() for p in meta.rglob("*") if p.is_file())
+
+
 def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
     """The manifest of a training mixture (`MultiLeRobotDataset` or stream): its spec, shares, held-out
     episodes and each dataset's fingerprint."""
@@ -57,6 +64,7 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
                 "robot_type": sub.robot_type,
                 "normalization_group": source.normalization_group,
                 "fingerprint": fingerprint(source.root),
+                "meta_files": meta_files(source.root) if source.commit else None,
             }
         )
     options = spec.identity_options()
@@ -69,6 +77,15 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
         {"repo_id": s.repo_id, "episode": s.episode, "reason": s.reason} for s in meta.skipped_episodes
     ]
     return {"datasets": rows, "options": options, "skipped": skipped, "skipped_episodes": episodes}
+
+
+def recorded_listings(saved: dict) -> dict[tuple[str, str], list[str]]:
+    """{(repo_id, commit): its meta/ files} of a manifest's hub datasets (older manifests: none)."""
+    return {
+        (d["repo_id"], d["commit"]): d["meta_files"]
+        for d in saved["datasets"]
+        if d.get("commit") and d.get("meta_files")
+    }
 
 
 def pinned_revisions(given, saved: dict, repo_ids: list[str]) -> str | dict[str, str] | None:
