@@ -118,3 +118,11 @@ def test_a_single_repo_id_is_lerobot_mains_own_exclusion(data_root):
     assert ours.episodes == stock.episodes == [0, 2]
     for i in (0, 9, len(stock) - 1):
         assert_same(ours[i], stock[i], i)
+
+
+@pytest.mark.skipif("repo_type" in LINE.dataset_config_fields, reason="lerobot 0.6 streams buckets itself")
+def test_a_single_repo_id_bucket_is_refused_where_lerobot_has_none(data_root):
+    cfg = _single(data_root, None)
+    cfg.dataset.repo_type = "bucket"
+    with pytest.raises(DatasetSourceError, match=r"dataset.repo_type with the single dataset 'lab/sess_a'"):
+        make_dataset(cfg)

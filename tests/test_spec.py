@@ -25,6 +25,7 @@ OPTIONS = {
         5,
     ),
     "revision": (TWO, ["--dataset.revision=v3.0"], lambda ds: ds.meta.revision, "v3.0"),
+    "repo_type": (TWO, ["--dataset.repo_type=dataset"], lambda ds: ds.spec.repo_type, "dataset"),
     "weights": (TWO, ["--dataset.weights=[1,3]"], lambda ds: ds.sampling_shares.tolist(), [0.25, 0.75]),
     "temperature": (
         TWO,
@@ -202,6 +203,8 @@ def test_streaming_with_mixed_fps_from_a_config(tmp_path, data_root):
         ("stop_strategy", "first_exhausted", "stop_strategy"),
         ("epoch_size", 0, "epoch_size"),
         ("buffer_size", 0, "buffer_size"),
+        ("repo_type", "model", "repo_type"),
+        ("repo_type", "bucket", r"dataset.repo_type = 'bucket': a mixture reads dataset repos"),
     ],
 )
 def test_bad_option_is_refused_once_for_config_and_spec(tmp_path, data_root, field, value, message):
@@ -244,3 +247,15 @@ def test_constructor_applies_per_dataset_delta_overrides(data_root, kind):
         item = next(iter(ds))
         windows = ds.delta_timestamps_by_dataset[ds.repo_ids[int(item["dataset_index"])]]["action"]
         assert item["action"].shape == (len(windows), 6)
+
+
+def test_a_single_repo_id_bucket_is_refused_as_a_mixture(data_root):
+    """A string repo_id with repo_type bucket parses (lerobot streams it itself); opened as a mixture it
+    is refused, never read as the dataset repo of that name."""
+    from lerobot_multi import MultiLeRobotDataset, StreamingMultiLeRobotDataset
+    from lerobot_multi.config import MultiDatasetConfig
+
+    assert MultiDatasetConfig(repo_id="lab/sess_a", repo_type="bucket", streaming=True).repo_type == "bucket"
+    for cls in (MultiLeRobotDataset, StreamingMultiLeRobotDataset):
+        with pytest.raises(DatasetSourceError, match="dataset.repo_type = 'bucket'"):
+            cls("lab/sess_a", root=data_root / "lab/sess_a", repo_type="bucket")

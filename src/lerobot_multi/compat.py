@@ -74,7 +74,8 @@ class LerobotLine:
     """`StreamingLeRobotDataset` ends a shard on its private `_ShardExhaustedError` (0.6), not on the
     `StopIteration` a generator makes (0.4.4)."""
     dataset_config_fields: frozenset[str]
-    """`DatasetConfig` fields this line has that another supported line lacks (main: `exclude_episodes`)."""
+    """`DatasetConfig` fields this line has that another supported line lacks (0.6: `repo_type`; main:
+    `exclude_episodes` too)."""
     delta_timestamps_rename_map: bool
     """`resolve_delta_timestamps` maps dataset keys through the run's `rename_map` to the policy's keys
     before windowing them (main)."""
@@ -144,7 +145,7 @@ _LINE_06 = LerobotLine(
     episode_filter=True,
     video_encoder_config=True,
     stream_shard_error=True,
-    dataset_config_fields=frozenset(),
+    dataset_config_fields=frozenset({"repo_type"}),
     delta_timestamps_rename_map=False,
     moved=_MOVED_06,
 )
@@ -180,7 +181,7 @@ LINES = {
         tested=("0.6.2",),
         train_config_fields=_LINE_06.train_config_fields
         | {"accelerator", "parallelism", "ema", "checkpoint_format"},
-        dataset_config_fields=frozenset({"exclude_episodes"}),
+        dataset_config_fields=frozenset({"repo_type", "exclude_episodes"}),
         delta_timestamps_rename_map=True,
         # training_state/ records the step with the batch size and topology, read in one pass
         moved={

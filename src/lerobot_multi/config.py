@@ -49,6 +49,8 @@ class MultiDatasetConfig(DatasetConfig):
     # Episode ids left out of `episodes` (lerobot main's field, on every line here): a list for one
     # dataset, else {repo_id or pattern: [ids]}; an id out of range is an error, as in `episodes`.
     exclude_episodes: list[int] | dict[str, list[int] | None] | None = None
+    # lerobot 0.6's repo kind ("dataset"; "bucket" only with a single repo_id: lerobot's own dataset)
+    repo_type: str = "dataset"
     # a branch, tag or commit SHA for every dataset, or {repo_id: revision} (README "Hub datasets")
     revision: str | dict[str, str] | None = None
     # Mixing (docs/mixing.md): each dataset's share of the samples drawn, as a list aligned with

@@ -46,7 +46,7 @@ def make_dataset(cfg):
     ds_cfg = cfg.dataset
     ds_cfg.video_backend = resolve_video_backend(ds_cfg.video_backend)
     if isinstance(ds_cfg.repo_id, str):
-        single_dataset_exclusions(ds_cfg)
+        single_dataset_fields(ds_cfg)
         return lerobot_factory.make_dataset(cfg)
     fill_min_episode_frames(cfg)
     spec = MixtureSpec.from_config(ds_cfg, return_uint8=LINE.training_frames_uint8)
@@ -70,18 +70,25 @@ def make_dataset(cfg):
     return _announce(dataset, ds_cfg)
 
 
-def single_dataset_exclusions(ds_cfg) -> None:
-    """`exclude_episodes` with one repo_id goes to lerobot's own `make_dataset`: as lerobot main's list
-    there, and refused where lerobot has no such field (it would be ignored)."""
-    excluded = dataset_option(ds_cfg, "exclude_episodes")
-    if not excluded:
-        return
-    if "exclude_episodes" not in LINE.dataset_config_fields:
+def single_dataset_fields(ds_cfg) -> None:
+    """A single repo_id goes to lerobot's own `make_dataset`: our fields that only some lerobot lines
+    have (`exclude_episodes`, `repo_type`) are refused where the installed lerobot would ignore them;
+    `exclude_episodes` given per dataset becomes lerobot main's list."""
+    given = {
+        "exclude_episodes": bool(dataset_option(ds_cfg, "exclude_episodes")),
+        "repo_type": dataset_option(ds_cfg, "repo_type", "dataset") != "dataset",
+    }
+    for name in [n for n, set_ in given.items() if set_ and n not in LINE.dataset_config_fields]:
         raise DatasetSourceError(
-            f"dataset.exclude_episodes with the single dataset {ds_cfg.repo_id!r}: lerobot "
-            f"{LINE.tested[0]}'s make_dataset has no such field; give dataset.repo_id as a list "
-            f"(['{ds_cfg.repo_id}']) or select with dataset.episodes"
+            f"dataset.{name} with the single dataset {ds_cfg.repo_id!r}: lerobot {LINE.tested[0]}'s "
+            f"make_dataset has no such field and would ignore it"
+            + (
+                "; give dataset.repo_id as a list or select with dataset.episodes"
+                if name != "repo_type"
+                else ""
+            )
         )
+    excluded = dataset_option(ds_cfg, "exclude_episodes")
     if isinstance(excluded, dict):  # {repo_id or pattern: ids}: lerobot's field is the list
         sources = MixtureSpec.from_config(ds_cfg).sources()
         ds_cfg.exclude_episodes = list(sources[0].exclude_episodes or [])

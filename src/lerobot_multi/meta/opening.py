@@ -29,7 +29,7 @@ from lerobot_multi.meta.source_meta import (
     selected_episodes,
 )
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, map_sources
-from lerobot_multi.meta.spec import MixtureSpec, group_of_datasets
+from lerobot_multi.meta.spec import MixtureSpec, bucket_error, group_of_datasets
 from lerobot_multi.meta.stats import source_stats
 
 
@@ -136,6 +136,8 @@ def open_sources(spec: MixtureSpec, max_workers: int | None = None):
     """(sources, metadata, skipped datasets, skipped episodes) of a spec: each dataset's metadata, and
     its source completed with what the files say (episode filter and checks resolved in this process,
     format, normalization group); with `on_error: skip` what failed, left out (quality.py)."""
+    if spec.repo_type != "dataset":  # a single repo as a mixture (the constructors): not read either
+        raise bucket_error()
     sources, skip = spec.sources(), spec.on_error == "skip"
     if "short" in spec.episode_checks and spec.min_episode_frames is None:
         raise DatasetSourceError(

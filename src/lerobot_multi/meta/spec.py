@@ -27,6 +27,7 @@ CONDITION_ON = ("none", "dataset", "task", "robot")
 READERS = ("fast", "lerobot")
 DEPTH_UNITS = ("mm", "m")
 ON_ERROR = ("raise", "skip")
+REPO_TYPES = ("dataset", "bucket")
 # spec field -> `MultiDatasetConfig` field, where the names differ
 CONFIG_NAMES = {"repo_ids": "repo_id", "delta_overrides": "delta_timestamps"}
 # a field marked so is part of what a checkpoint was trained on: the manifest records it (manifest.py)
@@ -53,6 +54,9 @@ class MixtureSpec:
     exclude_episodes: EpisodesSpec = None
     # one revision for every dataset, or {repo_id: revision} (a branch, tag or commit SHA: meta/hub.py)
     revision: str | Mapping[str, str] | None = None
+    # lerobot 0.6's kind of hub repo: "dataset"; its streaming-only "bucket" (HF Storage Buckets) is
+    # refused by a mixture rather than read as a dataset repo of the same name (docs/lerobot-lines.md)
+    repo_type: str = "dataset"
     # shares
     weights: Sequence[float] | Mapping[str, float] | None = None
     temperature: float | None = _identity(None)
@@ -176,6 +180,9 @@ def validate_options(spec: MixtureSpec) -> None:
     _choice("stop_strategy", spec.stop_strategy, tuple(STOP_STRATEGIES))
     _choice("depth_output_unit", spec.depth_output_unit, DEPTH_UNITS)
     _choice("on_error", spec.on_error, ON_ERROR)
+    _choice("repo_type", spec.repo_type, REPO_TYPES)
+    if spec.repo_type == "bucket" and not isinstance(spec.repo_ids, str):
+        raise bucket_error()
     if isinstance(spec.max_skipped, bool) or not 0 <= float(spec.max_skipped) <= 1:
         raise DatasetSourceError(f"dataset.max_skipped = {spec.max_skipped!r}: expected a share in [0, 1]")
     checks = [spec.episode_checks] if isinstance(spec.episode_checks, str) else list(spec.episode_checks)
@@ -198,6 +205,15 @@ def validate_options(spec: MixtureSpec) -> None:
         )
     if int(spec.buffer_size) < 1:
         raise DatasetSourceError(f"dataset.buffer_size = {spec.buffer_size!r}: expected at least 1")
+
+
+def bucket_error() -> DatasetSourceError:
+    """`repo_type: bucket` in a mixture: not read (rather than reading dataset repos of the same names)."""
+    return DatasetSourceError(
+        "dataset.repo_type = 'bucket': a mixture reads dataset repos (and local folders) only; HF Storage "
+        "Buckets are not supported by lerobot-multi (a single repo_id as a string is lerobot's own "
+        "dataset, which streams a bucket with dataset.streaming=true)"
+    )
 
 
 def parse_val_episodes(value) -> float | int | dict[str, list[int]] | None:
