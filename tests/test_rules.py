@@ -93,3 +93,35 @@ def test_rules_reach_the_mixture(data_root):
     assert ds[len(ds) - 1]["observation.images.top"].shape == ds[0]["observation.images.top"].shape
     with pytest.raises(DatasetSourceError, match=r"dataset.episodes: patterns \['lab/nothing\*'\] match no"):
         MultiLeRobotDataset(SAME, root=data_root, episodes={"lab/nothing*": [0]})
+
+
+FIXED, TOP = "observation.images.fixed", "observation.images.top"
+
+
+def test_a_plain_key_in_a_pattern_rule_renames_the_datasets_that_have_it(data_root):
+    """The community rule: every camera alias once under a pattern. A dataset without the key is left
+    as it is (it was an error naming that dataset's id, a key the user never wrote)."""
+    ids = ["lab/sess_a", "lab/fixedcam"]
+    ds = MultiLeRobotDataset(ids, root=data_root, rename_map={"lab/*": {FIXED: TOP}})
+    assert ds.meta.rename_map == {"lab/sess_a": {}, "lab/fixedcam": {FIXED: TOP}}
+    assert ds.camera_keys == [TOP] and ds.disabled_features == set()
+    assert ds[len(ds) - 1][TOP].shape == ds[0][TOP].shape
+
+
+@pytest.mark.parametrize(
+    ("rename_map", "message"),
+    [  # a typo no matched dataset has: the rule as written
+        (
+            {"lab/*": {"observation.images.fixd": TOP}},
+            r"dataset.rename_map\['lab/\*'\]\['observation.images.fixd'\]: no dataset it matches has that key",
+        ),
+        # an exact repo id stays strict
+        (
+            {"lab/sess_a": {FIXED: TOP}},
+            r"dataset.rename_map\['lab/sess_a'\]: lab/sess_a has no feature 'observation.images.fixed'",
+        ),
+    ],
+)
+def test_a_rename_no_dataset_can_take_is_an_error(data_root, rename_map, message):
+    with pytest.raises(DatasetSourceError, match=message):
+        MultiLeRobotDataset(["lab/sess_a", "lab/fixedcam"], root=data_root, rename_map=rename_map)

@@ -22,7 +22,7 @@ from lerobot_multi.compat import LANGUAGE_DTYPE, dataset_info, default_tools
 from lerobot_multi.meta.conditioning import Conditioning, build_conditioning, grow_feature, grow_stats
 from lerobot_multi.meta.episodes_table import build_episodes_table
 from lerobot_multi.meta.indexing import cumulative_offsets
-from lerobot_multi.meta.rules import resolve_renames
+from lerobot_multi.meta.rules import renames_in_use
 from lerobot_multi.meta.schema import (
     FeatureSchema,
     apply_renames,
@@ -32,7 +32,7 @@ from lerobot_multi.meta.schema import (
     reconcile_features,
 )
 from lerobot_multi.meta.source_meta import SourceMetadata
-from lerobot_multi.meta.sources import DatasetSource, MixtureHasNoFolderError
+from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, MixtureHasNoFolderError
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.meta.stats import (
     Stats,
@@ -89,6 +89,14 @@ def _merge_names(
     return table, maps
 
 
+def mixture_renames(spec, sources: Sequence[DatasetSource], metas: Sequence[SourceMetadata]) -> dict:
+    """{repo_id: {old: new}} of the spec's `rename_map` over the datasets' own features (rules.py)."""
+    try:
+        return renames_in_use(spec.rename_map, {s.repo_id: list(m.features) for s, m in zip(sources, metas)})
+    except ValueError as e:
+        raise DatasetSourceError(str(e)) from None
+
+
 class MultiDatasetMetadata:
     """Merged metadata over `sources` in order: global episode/frame/task indices, common features."""
 
@@ -102,9 +110,7 @@ class MultiDatasetMetadata:
         self.repo_ids = [s.repo_id for s in self.sources]
         self.repo_id_to_index = {rid: i for i, rid in enumerate(self.repo_ids)}
 
-        self.rename_map = {
-            s.repo_id: resolve_renames(s.renames, list(m.features)) for s, m in zip(sources, metas)
-        }
+        self.rename_map = mixture_renames(spec, sources, metas)
         features = apply_renames(
             {s.repo_id: _with_subtasks(m) for s, m in zip(sources, metas)}, self.rename_map
         )

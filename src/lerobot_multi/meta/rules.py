@@ -65,19 +65,58 @@ def resolve_renames(renames: Mapping[str, str], features: Sequence[str]) -> dict
     return out
 
 
-def explain_renames(
+def applied_rules(
     rename_map: Mapping[str, Mapping[str, str] | None] | None, repo_id: str, features: Sequence[str]
-) -> dict[str, tuple[str, str]]:
-    """{old key: (new key, the rule that renamed it)} for one dataset, as `resolve` and
-    `resolve_renames` apply `rename_map` (the rule written as `rename_map[<repo key>][<old key>]`)."""
+) -> list[tuple[str, str, str, str]]:
+    """(feature, new key, entry key, old key as written) for each rename `rename_map` gives one
+    dataset, as `resolve` and `resolve_renames` apply it; a plain old key is listed whether or not the
+    dataset has it."""
     rename_map = rename_map or {}
     merged: dict[str, tuple[str, str]] = {}
     keys = [k for k in rename_map if is_pattern(k) and fnmatchcase(repo_id, k)]
     for entry_key in [*keys, *([repo_id] if repo_id in rename_map else [])]:
         for old, new in (rename_map[entry_key] or {}).items():
             merged[old] = (new, entry_key)
-    out: dict[str, tuple[str, str]] = {}
+    out: dict[str, tuple[str, str, str, str]] = {}
     for old, (new, entry_key) in merged.items():
         matched = [f for f in features if fnmatchcase(f, old) and f != new] if is_pattern(old) else [old]
-        out.update({key: (new, f"rename_map[{entry_key!r}][{old!r}]") for key in matched})
+        out.update({key: (key, new, entry_key, old) for key in matched})
+    return list(out.values())
+
+
+def explain_renames(
+    rename_map: Mapping[str, Mapping[str, str] | None] | None, repo_id: str, features: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """{old key: (new key, the rule that renamed it)} for one dataset (the rule written as
+    `rename_map[<repo key>][<old key>]`)."""
+    return {
+        key: (new, f"rename_map[{entry!r}][{old!r}]")
+        for key, new, entry, old in applied_rules(rename_map, repo_id, features)
+    }
+
+
+def renames_in_use(
+    rename_map: Mapping[str, Mapping[str, str] | None] | None, features: Mapping[str, Sequence[str]]
+) -> dict[str, dict[str, str]]:
+    """{repo_id: {old: new}} as each dataset of `features` ({repo_id: its feature names}) applies
+    `rename_map`, less the plain keys of pattern entries that the dataset lacks. A plain key of a
+    pattern entry that no matched dataset has is a `ValueError` naming the rule as written."""
+    out: dict[str, dict[str, str]] = {}
+    found: dict[str, bool] = {}  # rule of a plain key in a pattern entry -> some dataset has the key
+    for repo_id, names in features.items():
+        present = set(names)
+        out[repo_id] = {}
+        for key, new, entry, old in applied_rules(rename_map, repo_id, list(names)):
+            if is_pattern(entry) and not is_pattern(old):
+                rule = f"rename_map[{entry!r}][{old!r}]"
+                found[rule] = found.get(rule, False) or key in present
+                if key not in present:
+                    continue
+            out[repo_id][key] = new
+    missing = [rule for rule, seen in found.items() if not seen]
+    if missing:
+        raise ValueError(
+            f"dataset.{missing[0]}: no dataset it matches has that key (a typo?)"
+            + (f"; also {', '.join(missing[1:])}" if len(missing) > 1 else "")
+        )
     return out
