@@ -5,6 +5,7 @@ environment `LoopbackHub.client_env` gives. Writes what it read to a torch file.
     python hub_client.py mixture OUT '{"repo_ids": [...], "options": {...}}'
     python hub_client.py stream OUT '{"repo_ids": [...], "options": {...}, "samples": n}'
     python hub_client.py stock OUT '{"repo_ids": [...]}'
+    python hub_client.py pack OUT '{"repo_ids": [...], "options": {...}, "path": PACK}'
 """
 
 from __future__ import annotations
@@ -54,6 +55,18 @@ def run_stream(args: dict) -> dict:
     return {"samples": out, "roots": [str(s.root) for s in ds.meta.sources]}
 
 
+def run_pack(args: dict) -> dict:
+    from lerobot_multi.meta.pack import write_pack
+    from lerobot_multi.meta.spec import MixtureSpec
+
+    try:
+        return {
+            "header": write_pack(MixtureSpec(args["repo_ids"], **args.get("options", {})), Path(args["path"]))
+        }
+    except Exception as e:  # the test reads the error
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 def run_stock(args: dict) -> dict:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
@@ -66,5 +79,6 @@ def run_stock(args: dict) -> dict:
 
 if __name__ == "__main__":
     scenario, out, args = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
-    result = {"mixture": run_mixture, "stream": run_stream, "stock": run_stock}[scenario](args)
+    scenarios = {"mixture": run_mixture, "stream": run_stream, "stock": run_stock, "pack": run_pack}
+    result = scenarios[scenario](args)
     torch.save(result, out)

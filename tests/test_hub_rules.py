@@ -13,7 +13,7 @@ from huggingface_hub.utils import tqdm as hub_tqdm
 from tqdm.contrib.concurrent import thread_map
 
 from lerobot_multi.compat import CODEBASE_VERSION
-from lerobot_multi.meta import hub
+from lerobot_multi.meta import http_answers, hub
 from lerobot_multi.meta.parallel import hold_progress_bar_locks
 from lerobot_multi.meta.sources import DatasetSourceError, revisions_of
 from lerobot_multi.train.manifest import pinned_revisions
@@ -78,14 +78,20 @@ class Answer(Exception):
 
 
 def test_which_failures_are_retried():
-    assert hub.is_transient(Answer(503)) and hub.is_transient(Answer(500))
-    assert not hub.is_transient(Answer(429))  # a rate limit: waited out, not a fault (rate_limits.py)
-    assert not hub.is_transient(Answer(404)) and not hub.is_transient(Answer(401))
-    assert hub.is_transient(OSError("Consistency check failed: file should be of size 10 but has size 5"))
-    assert not hub.is_transient(ValueError("bad"))
-    assert hub.is_transient(json.JSONDecodeError("Unterminated string", "{", 1))
-    assert hub.retry_after(Answer(429, "2.5"), 0) == 2.5
-    assert hub.retry_after(Answer(503), 3) == 4.0 and hub.retry_after(Answer(503), 10) == 8.0
+    assert http_answers.is_transient(Answer(503)) and http_answers.is_transient(Answer(500))
+    assert not http_answers.is_transient(
+        Answer(429)
+    )  # a rate limit: waited out, not a fault (rate_limits.py)
+    assert not http_answers.is_transient(Answer(404)) and not http_answers.is_transient(Answer(401))
+    assert http_answers.is_transient(
+        OSError("Consistency check failed: file should be of size 10 but has size 5")
+    )
+    assert not http_answers.is_transient(ValueError("bad"))
+    assert http_answers.is_transient(json.JSONDecodeError("Unterminated string", "{", 1))
+    assert http_answers.retry_after(Answer(429, "2.5"), 0) == 2.5
+    assert (
+        http_answers.retry_after(Answer(503), 3) == 4.0 and http_answers.retry_after(Answer(503), 10) == 8.0
+    )
 
 
 def test_with_retries_honours_retry_after_and_its_budget():

@@ -100,6 +100,13 @@ OPTIONS = {
         ("non_finite", "short"),
     ),
     "min_episode_frames": (TWO, ["--dataset.min_episode_frames=3"], lambda ds: ds.spec.min_episode_frames, 3),
+    # {pack}: a pack of TWO the test writes first (test_pack.py has the rest)
+    "metadata_pack": (
+        TWO,
+        ["--dataset.metadata_pack={pack}"],
+        lambda ds: ds.spec.metadata_pack.endswith(".pack"),
+        True,
+    ),
     "depth_output_unit": (TWO, ["--dataset.depth_output_unit=m"], lambda ds: ds.depth_output_unit, "m"),
     "val_episodes": (
         TWO,
@@ -172,6 +179,11 @@ def _config(tmp_path, data_root, repo_ids, args, streaming):
 @pytest.mark.parametrize("option", sorted(OPTIONS))
 def test_option_reaches_the_mixture_through_the_config(tmp_path, data_root, option, streaming):
     repo_ids, args, shown, expected = OPTIONS[option]
+    if any("{pack}" in a for a in args):
+        from lerobot_multi.meta.pack import write_pack
+
+        write_pack(MixtureSpec(repo_ids, root=data_root), tmp_path / "two.pack")
+        args = [a.format(pack=tmp_path / "two.pack") for a in args]
     cfg = _config(tmp_path, data_root, repo_ids, args, streaming)
     dataset = make_dataset(cfg)
     kind = "stream" if streaming else "map"

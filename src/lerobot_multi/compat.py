@@ -249,35 +249,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'lerobot_multi.compat' has no attribute {name!r}")
 
 
-__all__ = [
-    "CODEBASE_VERSION",
-    "LANGUAGE_DTYPE",
-    "LINE",
-    "LINES",
-    "LEROBOT_VERSION",
-    "LerobotLine",
-    "collate_for",
-    "dataset_info",
-    "dataset_option",
-    "default_tools",
-    "eval_split",
-    "eval_steps",
-    "lerobot_dataset_options",
-    "lerobot_delta_indices",
-    "tag_version",
-    "line_for",
-    "load_training_step",
-    "policy_delta_timestamps",
-    "SUPPORTED",
-    "UntestedLerobotWarning",
-    "set_lerobot_deltas",
-    "train_option",
-    "trainable_config",
-    "video_codec_options",
-    "watch_hub_answers",
-    "with_features",
-    *_MOVED,  # imported on first use (__getattr__)
-]
+# the public names, and those imported on first use (__getattr__)
+__all__ = ["CODEBASE_VERSION", "LANGUAGE_DTYPE", "LEROBOT_VERSION", "LINE", "LINES", "LerobotLine", "SUPPORTED", "UntestedLerobotWarning", "collate_for", "dataset_info", "dataset_option", "default_tools", "eval_split", "eval_steps", "lerobot_dataset_options", "lerobot_delta_indices", "line_for", "load_training_step", "policy_delta_timestamps", "set_lerobot_deltas", "tag_version", "train_option", "trainable_config", "video_codec_options", "watch_hub_answers", "with_features", *_MOVED]  # fmt: skip
 
 
 def load_training_step(training_state_dir) -> int:

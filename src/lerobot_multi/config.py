@@ -102,6 +102,10 @@ class MultiDatasetConfig(DatasetConfig):
     # the frames the policy's window spans), "non_finite", "video_frames" (demuxes the videos).
     episode_checks: list[str] = field(default_factory=list)
     min_episode_frames: int | None = None
+    # A metadata pack written by lerobot-multi-pack (docs/reading.md "Metadata packs"): a path or
+    # hf://datasets/<owner>/<repo>[@<revision>]/<file>; every dataset's metadata, commit and episode-check
+    # results come from it, so opening makes no API call and fetches only data and video files.
+    metadata_pack: str | None = None
 
     def __post_init__(self) -> None:
         self.repo_id = _parse_listish(self.repo_id, "repo_id")

@@ -28,6 +28,13 @@ from huggingface_hub.utils import are_progress_bars_disabled
 from lerobot.utils.constants import HF_LEROBOT_HOME
 
 from lerobot_multi import compat
+from lerobot_multi.meta.http_answers import (
+    describe,
+    http_status,
+    is_transient,
+    response_of_chain,
+    retry_after,
+)
 from lerobot_multi.meta.rate_limits import HubRateLimits, parse_headers
 from lerobot_multi.meta.sources import DatasetSourceError
 
@@ -41,7 +48,6 @@ _SLOTS = threading.BoundedSemaphore(CONNECTIONS)
 RETRY_SECONDS = 120.0
 """How long one request is retried (5xx, dropped or cut connections) before the open fails; a rate
 limit (429) is waited out whatever it takes (rate_limits.py)."""
-RETRY_STATUSES = frozenset({408, 425, 500, 502, 503, 504})
 RATE_LIMIT_MAX_S = 3600.0
 """How long one request waits out rate limits in all before it is an error (a server that never
 lets it through); the hub's windows last 300 s."""
@@ -129,11 +135,18 @@ def is_cached(repo_id: str, commit: str, rel: str) -> bool:
     return recorded_commit(repo_id, rel) == commit
 
 
+def download_record(repo_id: str, rel: str) -> Path | None:
+    """huggingface_hub's download record of a file of lerobot 0.4.4's folder (None on 0.6's cache)."""
+    if compat.LINE.hub_cache != "folder":
+        return None
+    return HF_LEROBOT_HOME / repo_id / ".cache" / "huggingface" / "download" / f"{rel}.metadata"
+
+
 def recorded_commit(repo_id: str, rel: str) -> str | None:
     """The commit huggingface_hub's download record gives a file of lerobot 0.4.4's folder (the first
     line of `.cache/huggingface/download/<rel>.metadata`), or None."""
-    record = HF_LEROBOT_HOME / repo_id / ".cache" / "huggingface" / "download" / f"{rel}.metadata"
-    return record.read_text().split("\n", 1)[0].strip() if record.is_file() else None
+    record = download_record(repo_id, rel)
+    return record.read_text().split("\n", 1)[0].strip() if record and record.is_file() else None
 
 
 def pinned_elsewhere(repo_id: str, revision: str | None) -> bool:
@@ -279,56 +292,6 @@ def _progress(missing: Sequence[tuple[str, str, str]]):
 
 
 # --- retries --------------------------------------------------------------------------------------
-def response_of(error: BaseException):
-    """The HTTP response an error carries (huggingface_hub's, requests' and httpx's errors keep it as
-    `response`), or None."""
-    return vars(error).get("response")
-
-
-def response_of_chain(error: BaseException | None):
-    """The HTTP response of a failure, or of the failure that caused it (huggingface_hub wraps some)."""
-    for _ in range(4):
-        if error is None:
-            return None
-        response = response_of(error)
-        if response is not None:
-            return response
-        error = error.__cause__
-    return None
-
-
-def http_status(error: BaseException | None) -> int | None:
-    response = response_of_chain(error)
-    return None if response is None else response.status_code
-
-
-def is_transient(error: BaseException) -> bool:
-    """5xx/429/408 answers, dropped or cut connections (a file, or an API answer's JSON, cut short),
-    timeouts: worth another try."""
-    status = http_status(error)
-    if status is not None:
-        return status in RETRY_STATUSES
-    names = {c.__name__ for c in type(error).__mro__}
-    transient = {
-        "ConnectionError", "ChunkedEncodingError", "Timeout", "TransportError", "RemoteProtocolError",
-        "LocalEntryNotFoundError", "ProtocolError", "IncompleteRead", "ConnectTimeout", "ReadTimeout",
-        "JSONDecodeError",  # an API answer cut short
-    }  # fmt: skip
-    if names & transient:
-        return True
-    return isinstance(error, OSError) and "Consistency check failed" in str(error)
-
-
-def retry_after(error: BaseException, attempt: int) -> float:
-    """The server's `Retry-After` (seconds) when it gives one, else exponential backoff (0.5 s .. 8 s)."""
-    response = response_of(error)
-    value = None if response is None else response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else min(8.0, 0.5 * 2**attempt)
-    except ValueError:
-        return min(8.0, 0.5 * 2**attempt)
-
-
 def observe_answer(response, *args, **kwargs) -> None:
     """huggingface_hub's session hook: every answer's ratelimit headers reach `LIMITS`."""
     LIMITS.observe(response.status_code, response.headers)
@@ -383,11 +346,6 @@ def wait_out_rate_limit(repo_id: str, what: str, error: BaseException, kind: str
         response = response_of_chain(error)
         state = parse_headers(response.headers) if response is not None else None
         LIMITS.pause(kind, state.reset_s if state else retry_after(error, 0), state)
-
-
-def describe(error: BaseException) -> str:
-    status = http_status(error)
-    return f"HTTP {status}" if status else type(error).__name__
 
 
 def fetch_error(

@@ -22,17 +22,17 @@ from lerobot_multi.compat import LANGUAGE_DTYPE, dataset_info, default_tools
 from lerobot_multi.meta.conditioning import Conditioning, build_conditioning, grow_feature, grow_stats
 from lerobot_multi.meta.episodes_table import build_episodes_table
 from lerobot_multi.meta.indexing import cumulative_offsets
-from lerobot_multi.meta.rules import renames_in_use
 from lerobot_multi.meta.schema import (
     FeatureSchema,
     apply_renames,
     check_fps,
     check_robot_types,
     is_depth,
+    mixture_renames,
     reconcile_features,
 )
 from lerobot_multi.meta.source_meta import SourceMetadata
-from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, MixtureHasNoFolderError
+from lerobot_multi.meta.sources import DatasetSource, MixtureHasNoFolderError
 from lerobot_multi.meta.spec import MixtureSpec
 from lerobot_multi.meta.stats import (
     Stats,
@@ -87,14 +87,6 @@ def _merge_names(
         local[ids] = [index[name] for name in names]
         maps.append(local)
     return table, maps
-
-
-def mixture_renames(spec, sources: Sequence[DatasetSource], metas: Sequence[SourceMetadata]) -> dict:
-    """{repo_id: {old: new}} of the spec's `rename_map` over the datasets' own features (rules.py)."""
-    try:
-        return renames_in_use(spec.rename_map, {s.repo_id: list(m.features) for s, m in zip(sources, metas)})
-    except ValueError as e:
-        raise DatasetSourceError(str(e)) from None
 
 
 class MultiDatasetMetadata:

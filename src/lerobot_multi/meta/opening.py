@@ -5,6 +5,7 @@ resolved, and with `on_error: skip` the datasets and episodes that fail left out
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections.abc import Sequence
 
@@ -13,6 +14,7 @@ import pyarrow as pa
 
 from lerobot_multi.meta import hub
 from lerobot_multi.meta.metadata import MultiDatasetMetadata
+from lerobot_multi.meta.pack import MetadataPack
 from lerobot_multi.meta.quality import (
     SkippedDataset,
     SkippedEpisode,
@@ -76,12 +78,16 @@ def apply_exclusions(source: DatasetSource, meta: SourceMetadata) -> DatasetSour
 
 
 def apply_episode_checks(
-    source: DatasetSource, meta: SourceMetadata, spec: MixtureSpec, skip: bool
+    source: DatasetSource, meta: SourceMetadata, spec: MixtureSpec, skip: bool, known: dict | None = None
 ) -> tuple[DatasetSource, list[SkippedEpisode]]:
     """The source without the episodes that fail `spec.episode_checks` (quality.py), and those episodes;
-    without `skip`, the first failure is an error. Every episode failing is the dataset's failure."""
+    without `skip`, the first failure is an error. Every episode failing is the dataset's failure.
+    `known`: the failures a metadata pack recorded for these checks (no check runs again)."""
     episodes, checks = selected_episodes(source, meta), spec.episode_checks
     failed: dict[int, str] = {}
+    if known is not None:
+        failed = {int(e): known[int(e)] for e in episodes if int(e) in known}
+        checks = ()
     if "short" in checks:
         failed |= short_episodes(meta.column("length"), episodes, int(spec.min_episode_frames))
     if "non_finite" in checks:
@@ -118,6 +124,12 @@ def short_videos(source: DatasetSource, meta: SourceMetadata, episodes: np.ndarr
     return short_video_episodes(spans, meta.fps)
 
 
+@functools.lru_cache(maxsize=4)
+def load_pack(location: str) -> MetadataPack:
+    """A metadata pack read once per process (a run opens its mixture more than once)."""
+    return MetadataPack(location)
+
+
 def load_or_skip(source: DatasetSource) -> SourceMetadata | SkippedDataset:
     """`load_source_metadata`, a failure kept as a `SkippedDataset` (module-level: it may run in a
     spawned process)."""
@@ -139,6 +151,9 @@ def open_sources(spec: MixtureSpec, max_workers: int | None = None):
     if spec.repo_type != "dataset":  # a single repo as a mixture (the constructors): not read either
         raise bucket_error()
     sources, skip = spec.sources(), spec.on_error == "skip"
+    pack = load_pack(spec.metadata_pack) if spec.metadata_pack else None
+    if pack is not None:
+        sources = pack.prepare(sources)
     if "short" in spec.episode_checks and spec.min_episode_frames is None:
         raise DatasetSourceError(
             "dataset.episode_checks 'short' needs dataset.min_episode_frames (lerobot-multi-train sets it "
@@ -153,7 +168,8 @@ def open_sources(spec: MixtureSpec, max_workers: int | None = None):
         try:
             source, out = apply_episode_filter(apply_exclusions(source, meta), meta), []
             if spec.episode_checks:
-                source, out = apply_episode_checks(source, meta, spec, skip)
+                known = pack.failed_episodes(source.repo_id, spec) if pack is not None else None
+                source, out = apply_episode_checks(source, meta, spec, skip, known)
             if skip:  # what the merge would refuse, refused for this dataset alone
                 source_stats(meta, source.repo_id, source.episodes, meta.features)
             kept.append((source, meta))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from lerobot_multi import compat
 from lerobot_multi.compat import LANGUAGE_DTYPE
 from lerobot_multi.meta import sources
+from lerobot_multi.meta.rules import renames_in_use
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,14 @@ class FeatureSchema:
     @property
     def disabled_features(self) -> set[str]:
         return {k for keys in self.disabled_by_dataset.values() for k in keys}
+
+
+def mixture_renames(spec, sources: Sequence, metas: Sequence) -> dict:
+    """{repo_id: {old: new}} of the spec's `rename_map` over the datasets' own features (rules.py)."""
+    try:
+        return renames_in_use(spec.rename_map, {s.repo_id: list(m.features) for s, m in zip(sources, metas)})
+    except ValueError as e:
+        raise DatasetSourceError(str(e)) from None
 
 
 def apply_renames(

@@ -252,7 +252,9 @@ def load_source_metadata(source: DatasetSource) -> SourceMetadata:
     """
     if source.explicit_root:
         return read_local_metadata(source)
-    if hub.is_local_folder(source.root) and not hub.pinned_elsewhere(source.repo_id, source.revision):
+    if hub.is_local_folder(source.root) and not hub.pinned_elsewhere(
+        source.repo_id, source.commit or source.revision
+    ):
         try:
             meta = read_local_metadata(source)
         except IncompleteDatasetError:
@@ -260,7 +262,7 @@ def load_source_metadata(source: DatasetSource) -> SourceMetadata:
         else:
             meta.commit = hub.cached_commit(source.repo_id, source.revision)
             return meta
-    commit = hub.commit_of(source.repo_id, source.revision)
+    commit = source.commit or hub.commit_of(source.repo_id, source.revision)  # a pack pins the commit
     folder = hub.fetch_metadata(source.repo_id, commit)
     meta = read_local_metadata(dataclasses.replace(source, root=folder, commit=commit), check_files=False)
     return meta

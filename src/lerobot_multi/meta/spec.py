@@ -97,6 +97,9 @@ class MixtureSpec:
     # episode checks (quality.py): "short" (fewer than `min_episode_frames`), "non_finite", "video_frames"
     episode_checks: Sequence[str] = ()
     min_episode_frames: int | None = None
+    # a metadata pack (pack.py: `lerobot-multi-pack`): a path or hf://datasets/<repo>[@rev]/<file>; the
+    # datasets' metadata, commits and check results come from it instead of the hub
+    metadata_pack: str | None = None
 
     def __getstate__(self) -> dict:
         # a predicate need not pickle; the sources it selected carry its result
