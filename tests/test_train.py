@@ -135,6 +135,7 @@ def test_two_process_accelerate_run(data_root, tmp_path):
         # validation and per-dataset normalization under 2 processes (tests/test_watch.py has the rest)
         "--dataset.val_episodes=1",
         "--dataset.normalization_mode=per_dataset",
+        "--dataset.episode_checks=[short,non_finite]",
         "--steps=2",
         "--num_workers=0",
         f"--output_dir={out}",
@@ -148,6 +149,8 @@ def test_two_process_accelerate_run(data_root, tmp_path):
     assert list(rows) == ["lab/sess_a", "lab/sess_c"]
     assert all(len(d["held_out"]) == 1 for d in rows.values())  # val_episodes=1 in each dataset
     assert {d["normalization_group"] for d in rows.values()} == {"lab/sess_a", "lab/sess_c"}
+    # the held-out split, training and validation mixtures share one open and one check per dataset
+    assert "Dataset metadata read 2 times, episodes checked 2 times" in text, text[-3000:]  # rank 0 logs
     records = (out / "val_metrics.jsonl").read_text().splitlines()  # once, not once per rank
     assert len(records) == 1 and json.loads(records[0])["step"] == 2
     shares = [json.loads(line) for line in (out / "mixture_shares.jsonl").read_text().splitlines()]

@@ -24,6 +24,7 @@ from lerobot_multi.meta.quality import (
     short_episodes,
     short_video_episodes,
 )
+from lerobot_multi.meta.run_opens import current_run
 from lerobot_multi.meta.source_meta import (
     SourceMetadata,
     fetch_read_files,
@@ -83,18 +84,22 @@ def apply_episode_checks(
     """The source without the episodes that fail `spec.episode_checks` (quality.py), and those episodes;
     without `skip`, the first failure is an error. Every episode failing is the dataset's failure.
     `known`: the failures a metadata pack recorded for these checks (no check runs again)."""
-    episodes, checks = selected_episodes(source, meta), spec.episode_checks
-    failed: dict[int, str] = {}
+    episodes = selected_episodes(source, meta)
     if known is not None:
         failed = {int(e): known[int(e)] for e in episodes if int(e) in known}
-        checks = ()
-    if "short" in checks:
-        failed |= short_episodes(meta.column("length"), episodes, int(spec.min_episode_frames))
-    if "non_finite" in checks:
-        rows = meta.episode_stats().take(pa.array(episodes, pa.int64())).to_pylist()
-        failed = non_finite_episodes(rows, episodes) | failed  # an episode keeps its first reason
-    if "video_frames" in checks and meta.video_keys and meta.video_path:
-        failed = short_videos(source, meta, episodes) | failed
+    elif (run := current_run()) is not None:  # checked once per run, whatever the selection
+        key = (
+            source.repo_id,
+            str(meta.root),
+            meta.commit,
+            tuple(spec.episode_checks),
+            spec.min_episode_frames,
+        )
+        failed = run.failures(
+            key, episodes, lambda todo: episode_failures(source, meta, spec, np.asarray(todo))
+        )
+    else:
+        failed = episode_failures(source, meta, spec, episodes)
     if failed and not skip:
         ep = min(failed)
         raise DatasetSourceError(
@@ -107,6 +112,21 @@ def apply_episode_checks(
     kept = tuple(int(e) for e in episodes if int(e) not in failed)
     out = [SkippedEpisode(source.repo_id, e, failed[e]) for e in sorted(failed)]
     return (dataclasses.replace(source, episodes=kept) if failed else source), out
+
+
+def episode_failures(
+    source: DatasetSource, meta: SourceMetadata, spec: MixtureSpec, episodes
+) -> dict[int, str]:
+    """{episode: the first check it fails} among `episodes`, for `spec.episode_checks`."""
+    checks, failed = spec.episode_checks, {}
+    if "short" in checks:
+        failed |= short_episodes(meta.column("length"), episodes, int(spec.min_episode_frames))
+    if "non_finite" in checks:
+        rows = meta.episode_stats().take(pa.array(episodes, pa.int64())).to_pylist()
+        failed = non_finite_episodes(rows, episodes) | failed  # an episode keeps its first reason
+    if "video_frames" in checks and meta.video_keys and meta.video_path:
+        failed = short_videos(source, meta, episodes) | failed
+    return failed
 
 
 def short_videos(source: DatasetSource, meta: SourceMetadata, episodes: np.ndarray) -> dict[int, str]:
@@ -212,6 +232,9 @@ def load_all_metadata(
     if max_workers is None and remote:
         max_workers = hub.CONNECTIONS
     load = load_or_skip if skip else load_source_metadata
+    run = current_run()
+    if run is not None and (open_processes or 0) <= 1:  # threads share the run's opens
+        load = functools.partial(run.metadata, load=load)
     if not remote or (open_processes or 0) > 1:  # a count across processes would not add up
         return map_sources(load, sources, max_workers, open_processes)
     counted = CountedLoad(load, len(sources))

@@ -7,6 +7,7 @@ import logging
 
 from accelerate import PartialState
 
+from lerobot_multi.meta.run_opens import one_open_per_run
 from lerobot_multi.train.report import write_report
 from lerobot_multi.train.seam import seam_class
 
@@ -17,8 +18,10 @@ def train(cfg, accelerator=None) -> None:
     """Run lerobot's training loop on `cfg` (a single dataset or a list). `accelerator`: an
     `accelerate.Accelerator` for lines whose loop takes one (0.4.4, 0.6.1); lerobot main builds its own
     from `cfg.accelerator` / `cfg.parallelism`."""
-    with seam_class()(cfg) as seam:
+    with one_open_per_run() as opens, seam_class()(cfg) as seam:
         seam.run_loop(cfg, accelerator)
+    if seam.state is not None:  # the held-out split, training and validation mixtures shared them
+        logger.info("Dataset metadata read %d times, episodes checked %d times", opens.opens, opens.checks)
     if seam.state is not None and PartialState().is_main_process:
         seam.state.watch.finish()
         logger.info("Training report written to %s", write_report(cfg.output_dir))
