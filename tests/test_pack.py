@@ -125,6 +125,12 @@ def test_a_pack_of_local_folders_checks_them(data_root, tmp_path, capsys):
     assert "2 datasets (0 from the hub)" in capsys.readouterr().out
     ds = MultiLeRobotDataset(["lab/sess_a", "lab/sess_c"], root=root, metadata_pack=str(pack))
     assert len(ds) == 29 + 19
+    with pytest.raises(
+        DatasetSourceError, match=r"was written with .*'episode_checks': \[\].*the mixture asks for"
+    ):
+        MultiLeRobotDataset(
+            ["lab/sess_a", "lab/sess_c"], root=root, metadata_pack=str(pack), episode_checks=["non_finite"]
+        )
 
     info = root / "lab/sess_c/meta/info.json"  # the folder changed since the pack was written
     info.write_text(json.dumps({**json.loads(info.read_text()), "robot_type": "other"}))

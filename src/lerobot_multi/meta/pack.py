@@ -148,19 +148,27 @@ class MetadataPack:
                     )
 
     def entry(self, source: DatasetSource) -> dict:
-        entry = self.entries.get(source.repo_id)
+        return self.entry_of(source.repo_id)
+
+    def entry_of(self, repo_id: str) -> dict:
+        entry = self.entries.get(repo_id)
         if entry is None:
             raise DatasetSourceError(
-                f"dataset {source.repo_id!r}: not in dataset.metadata_pack {self.location!r} (it holds "
+                f"dataset {repo_id!r}: not in dataset.metadata_pack {self.location!r} (it holds "
                 f"{len(self.entries)} datasets, e.g. {sorted(self.entries)[:3]}); write a pack for this mixture"
             )
         return entry
 
-    def failed_episodes(self, repo_id: str, spec) -> dict[int, str] | None:
-        """The episodes the pack's checks failed, when they are the checks `spec` asks for."""
-        if self.header["checks"] != check_options(spec) or repo_id not in self.entries:
-            return None
-        return {int(e): r for e, r in self.entries[repo_id]["failed_episodes"].items()}
+    def failed_episodes(self, repo_id: str, spec) -> dict[int, str]:
+        """The episodes the pack's checks failed; the checks must be the ones `spec` asks for."""
+        wanted = check_options(spec)
+        if self.header["checks"] != wanted:
+            raise DatasetSourceError(
+                f"dataset.metadata_pack {self.location!r} was written with {self.header['checks']}, the "
+                f"mixture asks for {wanted}: write the pack with the mixture's dataset.episode_checks and "
+                "dataset.min_episode_frames"
+            )
+        return {int(e): r for e, r in self.entry_of(repo_id)["failed_episodes"].items()}
 
     def prepare(self, sources: Sequence[DatasetSource]) -> list[DatasetSource]:
         """The sources pinned at the pack's commits (`commit`), their metadata in lerobot's cache (hub datasets),
