@@ -147,3 +147,21 @@ def test_a_pack_of_local_folders_checks_them(data_root, tmp_path, capsys):
     ):
         MultiLeRobotDataset(["lab/sess_a"], root=root, metadata_pack=str(tmp_path / "junk.pack"))
     assert pack_cli.main(["--dataset.repo_id=[lab/sess_a]", f"--dataset.root={root}"]) == 2  # no --output
+
+
+def test_what_the_packs_writer_left_out_is_left_out_again(data_root, tmp_path):
+    from lerobot_multi.meta.pack import write_pack
+    from lerobot_multi.meta.spec import MixtureSpec
+
+    ids, pack = ["lab/sess_a", "lab/sess_c", "lab/gone"], tmp_path / "skip.pack"
+    options = {"root": data_root, "on_error": "skip", "max_skipped": 0.5}
+    header = write_pack(MixtureSpec(ids, **options), pack)
+    assert [s["repo_id"] for s in header["skipped"]] == ["lab/gone"]
+    ds = MultiLeRobotDataset(ids, metadata_pack=str(pack), **options)
+    assert ds.repo_ids == ["lab/sess_a", "lab/sess_c"]
+    [(repo_id, reason)] = [(s.repo_id, s.reason) for s in ds.meta.skipped]
+    assert repo_id == "lab/gone" and reason.startswith(f"left out when {pack} was written: ")
+    with pytest.raises(
+        DatasetSourceError, match=r"dataset 'lab/gone': left out when .* \(dataset.metadata_pack\)"
+    ):
+        MultiLeRobotDataset(ids, root=data_root, metadata_pack=str(pack))

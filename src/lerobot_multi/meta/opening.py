@@ -171,16 +171,20 @@ def open_sources(spec: MixtureSpec, max_workers: int | None = None):
     if spec.repo_type != "dataset":  # a single repo as a mixture (the constructors): not read either
         raise bucket_error()
     sources, skip = spec.sources(), spec.on_error == "skip"
+    total, left_out = len(sources), []
     pack = load_pack(spec.metadata_pack) if spec.metadata_pack else None
-    if pack is not None:
-        sources = pack.prepare(sources)
+    if pack is not None:  # what the pack's writer left out is left out again, with its reason
+        sources, left_out = pack.prepare(sources, skip)
     if "short" in spec.episode_checks and spec.min_episode_frames is None:
         raise DatasetSourceError(
             "dataset.episode_checks 'short' needs dataset.min_episode_frames (lerobot-multi-train sets it "
             "to the frames the policy's window spans; elsewhere, give it)"
         )
     loaded = load_all_metadata(sources, max_workers, spec.open_processes, skip)
-    kept, skipped = [], [m for m in loaded if isinstance(m, SkippedDataset)]
+    kept = []
+    skipped = [SkippedDataset(r, why) for r, why in left_out] + [
+        m for m in loaded if isinstance(m, SkippedDataset)
+    ]
     episodes_out: list[SkippedEpisode] = []
     for source, meta in zip(sources, loaded):
         if isinstance(meta, SkippedDataset):
@@ -198,7 +202,7 @@ def open_sources(spec: MixtureSpec, max_workers: int | None = None):
             if not skip:
                 raise
             skipped.append(SkippedDataset(source.repo_id, reason_of(e)))
-    check_skipped(skipped, len(sources), spec.max_skipped)
+    check_skipped(skipped, total, spec.max_skipped)
     checked = sum(len(selected_episodes(s, m)) for s, m in kept) + len(episodes_out)
     check_skipped_episodes(episodes_out, checked, spec.max_skipped)
     metas = [m for _, m in kept]

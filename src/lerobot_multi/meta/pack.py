@@ -170,10 +170,21 @@ class MetadataPack:
             )
         return {int(e): r for e, r in self.entry_of(repo_id)["failed_episodes"].items()}
 
-    def prepare(self, sources: Sequence[DatasetSource]) -> list[DatasetSource]:
-        """The sources pinned at the pack's commits (`commit`), their metadata in lerobot's cache (hub datasets),
-        each checked against the pack."""
-        return [self._prepare(source) for source in sources]
+    def prepare(
+        self, sources: Sequence[DatasetSource], skip: bool
+    ) -> tuple[list[DatasetSource], list[tuple[str, str]]]:
+        """(the sources pinned at the pack's commits (`commit`), their metadata in lerobot's cache (hub
+        datasets), each checked against the pack; (repo_id, reason) of those the pack's writer left
+        out, which `skip` leaves out again and `raise` refuses)."""
+        left_out = {s["repo_id"]: s["reason"] for s in self.header.get("skipped", [])}
+        out = [
+            (s.repo_id, f"left out when {self.location} was written: {left_out[s.repo_id]}")
+            for s in sources
+            if s.repo_id in left_out
+        ]
+        if out and not skip:
+            raise DatasetSourceError(f"dataset {out[0][0]!r}: {out[0][1]} (dataset.metadata_pack)")
+        return [self._prepare(s) for s in sources if s.repo_id not in left_out], out
 
     def _prepare(self, source: DatasetSource) -> DatasetSource:
         entry = self.entry(source)
