@@ -98,12 +98,15 @@ def _flaws(count: int) -> list[Shape]:
 
 
 def run_python(
-    hub: LoopbackHub, home: Path, code: str, args: list[str], latency_s: float
+    hub: LoopbackHub, home: Path, code: str, args: list[str], latency_s: float, setup=None
 ) -> tuple[dict, float]:
-    """(the last JSON line `python -c code *args` prints, its wall seconds), as a client of the hub
-    with its own cache; the proxy's counts start from zero."""
+    """(the last JSON line `python -c code *args` prints, with its stderr lines under "stderr"; its wall
+    seconds), as a client of the hub with its own cache; the proxy's counts start from zero, and
+    `setup(proxy)` (a rate limiter, say) runs before it starts."""
     hub.proxy.reset()
     hub.proxy.latency_s = latency_s
+    if setup is not None:
+        setup(hub.proxy)
     t = time.perf_counter()
     run = subprocess.run(
         [sys.executable, "-c", code, *args],
@@ -114,7 +117,8 @@ def run_python(
     )
     if run.returncode != 0:
         raise RuntimeError(run.stderr[-3000:])
-    return json.loads(run.stdout.strip().splitlines()[-1]), time.perf_counter() - t
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    return result | {"stderr": run.stderr.splitlines()}, time.perf_counter() - t
 
 
 def client(hub: LoopbackHub, home: Path, args: dict, latency_s: float) -> dict:

@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import yaml
-from bench_community import mix_config, publish_mix
+from bench_community import mix_config, publish_mix, run_python
 from loopback_hub import LoopbackHub
 
 FREE = {"api": 1000, "resolves": 5000, "window_s": 300.0}
@@ -80,20 +79,15 @@ print(json.dumps(out))
 
 def run(hub: LoopbackHub, home: Path, args: dict, limits: dict) -> dict:
     """One client under a fresh limiter (its windows start at its first request)."""
-    hub.proxy.reset()
-    hub.proxy.limit(limits["api"], limits["resolves"], limits["window_s"])
-    run = subprocess.run(
-        [sys.executable, "-c", CLIENT, json.dumps(args)],
-        env=hub.client_env(home),
-        capture_output=True,
-        text=True,
-        timeout=7200,
+    result, _ = run_python(
+        hub,
+        home,
+        CLIENT,
+        [json.dumps(args)],
+        0.0,
+        lambda proxy: proxy.limit(limits["api"], limits["resolves"], limits["window_s"]),
     )
-    if run.returncode != 0:
-        raise RuntimeError(run.stderr[-3000:])
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    said = [line for line in run.stderr.splitlines() if "hub rate limit" in line]
-    result["said"] = len(said)
+    result["said"] = len([line for line in result.pop("stderr") if "hub rate limit" in line])
     counts, n = dict(hub.proxy.counts), len(args["ids"])
     return result | {
         "api": counts.get("api", 0) / n,
