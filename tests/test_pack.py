@@ -80,6 +80,27 @@ def test_a_pack_opens_the_mixture_with_no_metadata_request(hub, tmp_path):
 
 
 @needs_hub
+def test_the_stream_opens_from_a_pack(hub, tmp_path):
+    """The streaming mixture takes the pack too: no refs, no meta/ listing or file, the same samples as
+    its plain open; what lerobot's own streaming loader then asks (its data-file listing, HfFileSystem's
+    for videos) is counted: fewer API calls than without the pack (docs/reading.md)."""
+    pack = tmp_path / "mix.pack"
+    client(hub, tmp_path / "writer", "pack", {"repo_ids": IDS, "path": str(pack)})
+    calls = {}
+    for name, options in (("plain", {}), ("pack", {"metadata_pack": str(pack)})):
+        hub.proxy.reset()
+        calls[name] = client(
+            hub, tmp_path / name, "stream", {"repo_ids": IDS, "options": options, "samples": 20}
+        )
+        paths = [p for _, p in hub.proxy.paths]
+        calls[name]["api"] = hub.proxy.counts["api"]
+        if name == "pack":
+            assert not [p for p in paths if p.endswith("/refs") or "/meta" in p], paths
+    assert calls["pack"]["api"] < calls["plain"]["api"]
+    assert_equal(calls["pack"]["samples"], calls["plain"]["samples"])
+
+
+@needs_hub
 def test_a_stale_or_altered_pack_is_an_error(hub, tmp_path):
     pack = tmp_path / "mix.pack"
     client(hub, tmp_path / "writer", "pack", {"repo_ids": IDS[:2], "path": str(pack)})
