@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import time
 import zipfile
 from collections.abc import Sequence
@@ -29,8 +28,6 @@ from pathlib import Path
 from lerobot_multi import compat
 from lerobot_multi.meta import hub
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError
-
-logger = logging.getLogger(__name__)
 
 FORMAT, VERSION = "lerobot-multi-metadata-pack", 1
 HEADER = "pack.json"

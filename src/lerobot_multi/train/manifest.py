@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from lerobot_multi.meta.formats import folder_format
+from lerobot_multi.meta.pack import meta_files
 from lerobot_multi.meta.sources import revisions_of
 
 MANIFEST_FILE = "mixture.json"
@@ -32,13 +33,6 @@ def fingerprint(root: Path) -> str:
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def meta_files(root: Path) -> list[str]:
-    """A hub dataset's `meta/` files as read (paths in the repo): what a resumed open fetches without
-    listing the repo's tree."""
-    meta = Path(root) / "meta"
-    return sorted(p.relative_to(root).as_posix() for p in meta.rglob("*") if p.is_file())
 
 
 def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
