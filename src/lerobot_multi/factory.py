@@ -78,15 +78,16 @@ def single_dataset_fields(ds_cfg) -> None:
         "exclude_episodes": bool(dataset_option(ds_cfg, "exclude_episodes")),
         "repo_type": dataset_option(ds_cfg, "repo_type", "dataset") != "dataset",
     }
-    for name in [n for n, set_ in given.items() if set_ and n not in LINE.dataset_config_fields]:
+    ignored = [name for name, set_ in given.items() if set_ and name not in LINE.dataset_config_fields]
+    if ignored:
+        hint = (
+            ""
+            if ignored[0] == "repo_type"
+            else "; give dataset.repo_id as a list or select with dataset.episodes"
+        )
         raise DatasetSourceError(
-            f"dataset.{name} with the single dataset {ds_cfg.repo_id!r}: lerobot {LINE.tested[0]}'s "
-            f"make_dataset has no such field and would ignore it"
-            + (
-                "; give dataset.repo_id as a list or select with dataset.episodes"
-                if name != "repo_type"
-                else ""
-            )
+            f"dataset.{ignored[0]} with the single dataset {ds_cfg.repo_id!r}: lerobot {LINE.tested[0]}'s "
+            f"make_dataset has no such field and would ignore it{hint}"
         )
     excluded = dataset_option(ds_cfg, "exclude_episodes")
     if isinstance(excluded, dict):  # {repo_id or pattern: ids}: lerobot's field is the list

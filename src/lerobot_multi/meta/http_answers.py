@@ -31,7 +31,7 @@ def http_status(error: BaseException | None) -> int | None:
 
 
 def is_transient(error: BaseException) -> bool:
-    """5xx/429/408 answers, dropped or cut connections (a file, or an API answer's JSON, cut short),
+    """5xx/408/425 answers, dropped or cut connections (a file, or an API answer's JSON, cut short),
     timeouts: worth another try."""
     status = http_status(error)
     if status is not None:

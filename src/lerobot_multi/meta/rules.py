@@ -56,13 +56,7 @@ def resolve_renames(renames: Mapping[str, str], features: Sequence[str]) -> dict
     """One dataset's {old: new} with patterns over its feature names expanded, in listed order (a later
     rule beats an earlier one for a key). A pattern that matches none of its features renames nothing:
     a rule for "every camera named like *wrist*" need not match every dataset."""
-    out: dict[str, str] = {}
-    for old, new in renames.items():
-        if is_pattern(old):
-            out.update({key: new for key in features if fnmatchcase(key, old) and key != new})
-        else:
-            out[old] = new
-    return out
+    return {key: new for key, new, _, _ in applied_rules({"": renames}, "", features)}
 
 
 def applied_rules(

@@ -63,12 +63,13 @@ class DatasetSource:
     """One dataset of the mixture and every fact about it that the user's options give, parsed once.
 
     `make_sources` builds them from a `MixtureSpec`; every consumer reads a dataset's options here, not
-    from the spec's `{repo_id: x}` mappings. What the dataset's files say (format, fps, robot type,
+    from the spec's `{repo_id: x}` mappings, except `rename_map`, whose rules are applied as written
+    (`rules.renames_in_use`: which rule renamed a key decides its errors). What the dataset's files say (format, fps, robot type,
     features) is its `SourceMetadata` (source_meta.py).
 
     Fields: position in the mixture (`dataset_index`), hub id, folder and whether the user named it,
     revision, selected source episode ids (None = all), weight (its share before normalizing, None =
-    by frames or temperature), key renames {old: new}, delta-timestamp overrides {key: seconds} (None =
+    by frames or temperature), delta-timestamp overrides {key: seconds} (None =
     the policy's), held-out episode ids named by `val_episodes` (None = by fraction/count or none),
     the episode filter until it is resolved into `episodes`, and, once its files are read, its format
     and normalization group.
@@ -85,7 +86,6 @@ class DatasetSource:
     # the hub commit its files are read at (meta/hub.py), set when they are read; None for a named folder
     commit: str | None = None
     weight: float | None = None
-    renames: Mapping[str, str] = field(default_factory=dict)
     delta_override: Mapping[str, tuple[float, ...]] | None = None
     val_episodes: tuple[int, ...] | None = None
     # lerobot 0.6's predicate over episode rows, until `opening.apply_episode_filter` resolves it
@@ -257,18 +257,16 @@ def normalize_weights(
     return out
 
 
-def renames_of(repo_id: str, value: object) -> dict[str, str]:
-    """One dataset's `rename_map` entry: {old key: new key}, strings (checked against its features
-    by `schema.apply_renames`)."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+def check_renames(repo_id: str, value: object) -> None:
+    """One dataset's merged `rename_map` entries: {old key: new key}, strings (applied per rule, against
+    its features, by `rules.renames_in_use`)."""
+    if value is not None and (
+        not isinstance(value, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
     ):
         raise DatasetSourceError(
             f"dataset.rename_map[{repo_id!r}]: expected {{old_key: new_key}}, got {value!r}"
         )
-    return dict(value)
 
 
 def delta_override_of(repo_id: str, value: object) -> dict[str, tuple[float, ...]] | None:
@@ -315,6 +313,8 @@ def make_sources(spec) -> list[DatasetSource]:
     weights = normalize_weights(spec.weights, ids) or {}
     revisions = revisions_of(spec.revision, ids)
     renames = per_dataset("rename_map", spec.rename_map, ids)
+    for rid in ids:
+        check_renames(rid, renames.get(rid))
     deltas = per_dataset("delta_timestamps", spec.delta_overrides, ids)
     held = per_dataset(
         "val_episodes", spec.val_episodes if isinstance(spec.val_episodes, Mapping) else None, ids
@@ -332,7 +332,6 @@ def make_sources(spec) -> list[DatasetSource]:
             exclude_episodes=excluded[rid] or None,
             revision=revisions[rid],
             weight=weights.get(rid),
-            renames=renames_of(rid, renames.get(rid)),
             delta_override=delta_override_of(rid, deltas.get(rid)),
             val_episodes=episode_ids("val_episodes", rid, held.get(rid)),
             episode_filter=filters.get(rid),

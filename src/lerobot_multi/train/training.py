@@ -20,8 +20,10 @@ def train(cfg, accelerator=None) -> None:
     from `cfg.accelerator` / `cfg.parallelism`."""
     with one_open_per_run() as opens, seam_class()(cfg) as seam:
         seam.run_loop(cfg, accelerator)
-    if seam.state is not None:  # the held-out split, training and validation mixtures shared them
-        logger.info("Dataset metadata read %d times, episodes checked %d times", opens.opens, opens.checks)
-    if seam.state is not None and PartialState().is_main_process:
+    if seam.state is None:
+        return
+    # the held-out split, training and validation mixtures shared them
+    logger.info("Dataset metadata read %d times, episodes checked %d times", opens.opens, opens.checks)
+    if PartialState().is_main_process:
         seam.state.watch.finish()
         logger.info("Training report written to %s", write_report(cfg.output_dir))
