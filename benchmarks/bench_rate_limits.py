@@ -52,13 +52,14 @@ if args["who"] == "stock":
 else:
     from lerobot_multi import MultiDatasetConfig, MultiLeRobotDataset
     from lerobot_multi.meta import hub
+    from lerobot_multi.meta.locations.hub_cache import remember_listings
     from lerobot_multi.meta.spec import MixtureSpec
     from lerobot_multi.train.manifest import build_manifest, pinned_revisions, recorded_listings
     cfg = MultiDatasetConfig(**args["dataset"])
     if args.get("recorded"):
         saved = json.loads(open(args["recorded"]).read())
         cfg.revision = pinned_revisions(cfg.revision, saved, cfg.repo_id)
-        hub.remember_listings(recorded_listings(saved))
+        remember_listings(recorded_listings(saved))
     if args.get("pack"):
         from lerobot_multi.meta.pack import write_pack
         t_pack = time.perf_counter()

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from lerobot_multi.meta import hub
+from lerobot_multi.meta.locations import fetch_all, location_of
 from lerobot_multi.meta.metadata import MultiDatasetMetadata
 from lerobot_multi.meta.pack import MetadataPack
 from lerobot_multi.meta.quality import (
@@ -130,11 +131,11 @@ def episode_failures(
 
 
 def short_videos(source: DatasetSource, meta: SourceMetadata, episodes: np.ndarray) -> dict[int, str]:
-    """`quality.short_video_episodes` over every camera of `episodes`, its videos fetched first for a hub
-    dataset."""
-    if meta.commit is not None and not source.explicit_root:
+    """`quality.short_video_episodes` over every camera of `episodes`, its videos fetched first for a
+    remote dataset."""
+    if meta.location.fetches:
         files = meta.format.files_for(meta, episodes, meta.video_keys)
-        hub.fetch_files([(source.repo_id, meta.commit, rel) for rel, (_, key) in files.items() if key])
+        fetch_all(meta.location.fetch_jobs([rel for rel, (_, key) in files.items() if key]), hub.CONNECTIONS)
     lengths = meta.column("length")
     spans = [
         (int(e), key, meta.root / meta.video_file(int(e), key), float(start), int(lengths[e]))
@@ -232,7 +233,7 @@ def load_all_metadata(
     """Every dataset's metadata, in the given order (see `sources.map_sources`), a failure kept as a
     `SkippedDataset` with `skip`; on `hub.CONNECTIONS` threads when some come from the hub (waiting on
     the network, not the CPU)."""
-    remote = any(not s.explicit_root and not hub.is_local_folder(s.root) for s in sources)
+    remote = any(location_of(s).is_remote for s in sources)
     if max_workers is None and remote:
         max_workers = hub.CONNECTIONS
     load = load_or_skip if skip else load_source_metadata

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from lerobot_multi import compat
 from lerobot_multi.meta import hub
+from lerobot_multi.meta.locations.hub_cache import LAYOUT
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError
 
 FORMAT, VERSION = "lerobot-multi-metadata-pack", 1
@@ -185,6 +186,11 @@ class MetadataPack:
 
     def _prepare(self, source: DatasetSource) -> DatasetSource:
         entry = self.entry(source)
+        if source.url is not None:  # a store's objects carry no commit a pack could be checked against
+            raise DatasetSourceError(
+                f"dataset {source.repo_id!r}: dataset.metadata_pack covers hub datasets and folders; this "
+                f"one is read from dataset.root {source.url!r}: leave the pack out or the URL"
+            )
         if source.explicit_root or entry["commit"] is None:
             self._check_folder(source, entry)
             return source
@@ -218,8 +224,8 @@ class MetadataPack:
 def install(repo_id: str, commit: str, rel: str, data: bytes, location: str) -> None:
     """One metadata file at `commit` in lerobot's cache, as a download would leave it (0.4.4: with
     huggingface_hub's download record); a file already there must hold the same bytes."""
-    path = hub.folder_of(repo_id, commit) / rel
-    if hub.is_cached(repo_id, commit, rel):
+    path = LAYOUT.folder(repo_id, commit) / rel
+    if LAYOUT.is_cached(repo_id, commit, rel):
         if sha256(path.read_bytes()) != sha256(data):
             raise DatasetSourceError(
                 f"dataset {repo_id!r}: {rel} at {commit} in lerobot's cache differs from "
@@ -230,7 +236,7 @@ def install(repo_id: str, commit: str, rel: str, data: bytes, location: str) -> 
     partial = path.with_name(path.name + ".pack-partial")
     partial.write_bytes(data)
     partial.replace(path)
-    record = hub.download_record(repo_id, rel)
+    record = LAYOUT.download_record(repo_id, rel)
     if record is not None:
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(f"{commit}\n{sha256(data)}\n{time.time()}\n")

@@ -28,7 +28,14 @@ class RunOpens:
         self.checks = 0  # episode-check passes over a dataset
 
     def metadata(self, source: DatasetSource, load: Callable[[DatasetSource], object]):
-        key = (source.repo_id, str(source.root), source.explicit_root, source.revision, source.commit)
+        key = (
+            source.repo_id,
+            str(source.root),
+            source.explicit_root,
+            source.url,
+            source.revision,
+            source.commit,
+        )
         with self.lock:
             known = self.metas.get(key)
         if known is not None:

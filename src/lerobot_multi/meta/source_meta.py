@@ -21,12 +21,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lerobot_multi.compat import LANGUAGE_DTYPE, LEROBOT_VERSION, LINE
-from lerobot_multi.meta import hub
 from lerobot_multi.meta.formats import DatasetFormat, MetadataParts, episode_files, format_of
+from lerobot_multi.meta.locations import Location, fetch_all, location_of
+from lerobot_multi.meta.locations.folder import NamedFolder
 from lerobot_multi.meta.schema import is_depth
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError
 
 logger = logging.getLogger(__name__)
+CONNECTIONS = 16
+"""Files fetched at once over a mixture's remote datasets (the links are latency-bound)."""
 DEFAULT_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 
 
@@ -34,11 +37,13 @@ class SourceMetadata:
     """One dataset's metadata under lerobot's names: `info`, `features`, `fps`, `tasks` (a DataFrame
     indexed by task), `subtasks` (or None), `episodes` (a pyarrow Table of meta/episodes without the
     per-episode `stats/*` columns, one row per episode in order), `stats`, the file-path helpers, and
-    its `format` (formats.py)."""
+    its `format` (formats.py) and `location` (where its files are)."""
 
-    def __init__(self, source: DatasetSource, fmt: DatasetFormat, parts: MetadataParts):
-        self.repo_id, self.root, self.revision = source.repo_id, source.root, source.revision
-        self.commit: str | None = source.commit  # the hub commit read (hub.py), None for a named folder
+    def __init__(self, source: DatasetSource, fmt: DatasetFormat, parts: MetadataParts, location: Location):
+        self.repo_id, self.revision = source.repo_id, source.revision
+        self.location = location  # where its files are (meta/locations/): read from `location.folder`
+        self.root = location.folder
+        self.commit: str | None = location.commit  # the hub commit read, None off the hub
         self.format = fmt
         self.info, self.episodes, self.stats = parts.info, parts.episodes, parts.stats
         self._episode_stats = parts.episode_stats  # v2.1: from episodes_stats.jsonl; v3.0: read on demand
@@ -203,14 +208,14 @@ def check_files_present(
         )
 
 
-def holds_every_file(source: DatasetSource, meta: SourceMetadata) -> bool:
-    """Every data and video file of the dataset (not only the selection's) is in its folder: a named
-    folder always counts (a missing file is an error later); a hub dataset once fully fetched."""
-    if source.explicit_root or source.commit is None:
+def holds_every_file(meta: SourceMetadata) -> bool:
+    """Every data and video file of the dataset (not only the selection's) is in its folder: a folder
+    read in place always counts (a missing file is an error later); a fetched one once fully fetched."""
+    if not meta.location.fetches:
         return True
     keys = meta.video_keys if meta.video_path else []
     files = meta.format.files_for(meta, np.arange(meta.total_episodes), keys)
-    return all((source.root / rel).is_file() for rel in files)
+    return all((meta.root / rel).is_file() for rel in files)
 
 
 def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
@@ -224,9 +229,14 @@ def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
         )
 
 
-def read_local_metadata(source: DatasetSource, check_files: bool = True) -> SourceMetadata:
-    """Read and check a dataset folder that is on disk; an incomplete one is an error naming the piece.
-    `check_files=False`: the metadata only (a hub dataset's data and videos are fetched later)."""
+def read_local_metadata(
+    source: DatasetSource, check_files: bool = True, location: Location | None = None
+) -> SourceMetadata:
+    """Read and check a dataset folder that is on disk (`location.folder`; default: `source.root`, read
+    in place); an incomplete one is an error naming the piece. `check_files=False`: the metadata only
+    (a fetched dataset's data and videos come later)."""
+    location = location or NamedFolder(source.repo_id, source.root, source.commit)
+    source = dataclasses.replace(source, root=location.folder, commit=location.commit)
     if not source.root.is_dir():
         raise IncompleteDatasetError(f"dataset {source.repo_id!r}: root folder {source.root} does not exist")
     if not (source.root / "meta" / "info.json").is_file():
@@ -236,55 +246,46 @@ def read_local_metadata(source: DatasetSource, check_files: bool = True) -> Sour
     info = read_info(source)
     check_episode_selection(source, int(info["total_episodes"]))
     fmt = format_of(str(info["codebase_version"]), source.repo_id, source.root / "meta" / "info.json")
-    meta = SourceMetadata(source, fmt, fmt.read_parts(source, info))
+    meta = SourceMetadata(source, fmt, fmt.read_parts(source, info), location)
     if check_files:
         check_files_present(source, meta)
     return meta
 
 
 def load_source_metadata(source: DatasetSource) -> SourceMetadata:
-    """One dataset's metadata from its files (module-level: it may run in a spawned process).
-
-    A named folder is read in place. Without one, a complete folder at `HF_LEROBOT_HOME/<repo_id>` is
-    read in place as lerobot reads it (a local recording; on 0.4.4 also lerobot's download folder);
-    otherwise the dataset comes from the hub at one commit, its metadata fetched into lerobot's cache
-    now, its data and videos once the mixture knows what it reads (`fetch_read_files`).
-    """
-    if source.explicit_root:
-        return read_local_metadata(source)
-    if hub.is_local_folder(source.root) and not hub.pinned_elsewhere(
-        source.repo_id, source.commit or source.revision
-    ):
+    """One dataset's metadata from its files (module-level: it may run in a spawned process), wherever
+    they are (`location_of`): read in place, or its `meta/` fetched first; a remote dataset's data and
+    videos are fetched once the mixture knows what it reads (`fetch_read_files`). A recording lerobot
+    reads in place that is incomplete is fetched from the hub instead."""
+    location = location_of(source)
+    if not location.is_remote:
         try:
-            meta = read_local_metadata(source)
+            return read_local_metadata(source, location=location.open())
         except IncompleteDatasetError:
+            fallback = location.when_incomplete()
+            if fallback is None:
+                raise
             logger.info("dataset %r is not complete under %s: fetching it", source.repo_id, source.root)
-        else:
-            meta.commit = hub.cached_commit(source.repo_id, source.revision)
-            return meta
-    commit = source.commit or hub.commit_of(source.repo_id, source.revision)  # a pack pins the commit
-    folder = hub.fetch_metadata(source.repo_id, commit)
-    meta = read_local_metadata(dataclasses.replace(source, root=folder, commit=commit), check_files=False)
-    return meta
+            location = fallback
+    return read_local_metadata(source, check_files=False, location=location.open())
 
 
 def fetch_read_files(mixture, every_camera: bool = False) -> None:
-    """Fetch what a mixture (`MultiDatasetMetadata`) reads of its hub datasets, all at once: the data
-    files of the selected episodes and the videos of the cameras it keeps (`every_camera`: all, for
-    lerobot's reader, which opens them all); then check they are there."""
-    plans = []
+    """Fetch what a mixture (`MultiDatasetMetadata`) reads of its remote datasets, all at once: the
+    data files of the selected episodes and the videos of the cameras it keeps (`every_camera`: all,
+    for lerobot's reader, which opens them all); then check they are there."""
+    plans, jobs = [], []
     for i, (source, meta) in enumerate(zip(mixture.sources, mixture.sub_metas)):
-        if source.commit is None or source.explicit_root:
+        if not meta.location.fetches:
             continue
         kept = (mixture.source_key(i, key) for key in mixture.schema.features)
         cameras = meta.video_keys if every_camera else [k for k in kept if k in meta.video_keys]
-        plans.append((source, meta, cameras if meta.video_path else []))
-    wanted = [
-        (source.repo_id, source.commit, rel)
-        for source, meta, cameras in plans
-        for rel in meta.format.files_for(meta, selected_episodes(source, meta), cameras)
-    ]
-    if wanted:
-        hub.fetch_files(wanted, progress=True)
+        cameras = cameras if meta.video_path else []
+        plans.append((source, meta, cameras))
+        jobs += meta.location.fetch_jobs(
+            list(meta.format.files_for(meta, selected_episodes(source, meta), cameras))
+        )
+    if jobs:
+        fetch_all(jobs, CONNECTIONS, f"downloading {len(plans)} datasets", progress=True)
     for source, meta, cameras in plans:
         check_files_present(source, meta, cameras)

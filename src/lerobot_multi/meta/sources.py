@@ -79,6 +79,8 @@ class DatasetSource:
     repo_id: str
     root: Path
     explicit_root: bool
+    # an object store's (fsspec) URL the files are fetched from into `root`; None off a store
+    url: str | None = None
     episodes: tuple[int, ...] | None = None
     # episode ids left out of `episodes`, until `opening.apply_exclusions` resolves them into it
     exclude_episodes: tuple[int, ...] | None = None
@@ -173,24 +175,31 @@ def normalize_repo_ids(repo_ids: str | Sequence[str]) -> list[str]:
     return ids
 
 
-def resolve_root(repo_id: str, root: RootSpec) -> tuple[Path, bool]:
-    """Return (dataset folder, whether the user named it) for one repo_id."""
+def resolve_root(repo_id: str, root: RootSpec) -> tuple[Path, bool, str | None]:
+    """Return (dataset folder, whether the user named it, its store URL) for one repo_id. A URL root
+    (`s3://bucket/prefix`, per dataset or as the parent of `<repo_id>/`) is read through fsspec, its
+    files fetched into a local cache folder (meta/locations/object_store.py)."""
     if not (root is None or isinstance(root, (str, Path, Mapping))):
         raise DatasetSourceError(
-            f"dataset.root: expected a folder (holding <repo_id>/ folders) or a mapping "
-            f"{{repo_id: folder}}, got {type(root).__name__} {root!r}"
+            f"dataset.root: expected a folder (holding <repo_id>/ folders), a URL or a mapping "
+            f"{{repo_id: folder or URL}}, got {type(root).__name__} {root!r}"
         )
-    if root is None:
-        return HF_LEROBOT_HOME / repo_id, False
-    if isinstance(root, Mapping):
-        if repo_id not in root:
-            return HF_LEROBOT_HOME / repo_id, False
-        return Path(root[repo_id]).expanduser(), True
+    if root is None or (isinstance(root, Mapping) and repo_id not in root):
+        return HF_LEROBOT_HOME / repo_id, False, None
+    own = isinstance(root, Mapping)
+    given = root[repo_id] if own else root
+    if isinstance(given, str) and "://" in given:
+        url = given.rstrip("/") if own else f"{given.rstrip('/')}/{repo_id}"
+        from lerobot_multi.meta.locations.object_store import cache_folder  # the store's layout
+
+        return cache_folder(url), False, url
+    if own:
+        return Path(given).expanduser(), True, None
     base = Path(root).expanduser().resolve()
     folder = (base / repo_id).resolve()
     if base not in folder.parents:
         raise DatasetSourceError(f"dataset {repo_id!r}: root {folder} escapes the root folder {base}")
-    return folder, True
+    return folder, True, None
 
 
 def normalize_episodes(
@@ -322,12 +331,18 @@ def make_sources(spec) -> list[DatasetSource]:
     filters = episode_filters(spec.episode_filter, ids)
     sources = []
     for i, rid in enumerate(ids):
-        folder, explicit = resolve_root(rid, root)
+        folder, explicit, url = resolve_root(rid, root)
+        if url is not None and revisions[rid] is not None:
+            raise DatasetSourceError(
+                f"dataset.revision[{rid!r}]: {revisions[rid]!r} names a hub revision, and this dataset is "
+                f"read from dataset.root {url!r}"
+            )
         source = DatasetSource(
             index=i,
             repo_id=rid,
             root=folder,
             explicit_root=explicit,
+            url=url,
             episodes=selection[rid],
             exclude_episodes=excluded[rid] or None,
             revision=revisions[rid],

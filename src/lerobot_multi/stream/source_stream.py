@@ -8,20 +8,53 @@ mixture: unapplied episode selection, video timestamps, window clamping, ...
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 
 import datasets
 import numpy as np
 import torch
+from lerobot.datasets import streaming_dataset
 from lerobot.datasets.streaming_dataset import StreamingLeRobotDataset
 
 from lerobot_multi.compat import LANGUAGE_DTYPE, Backtrackable, ShardExhausted
+from lerobot_multi.meta.locations import Location
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError
 from lerobot_multi.read.depth import depth_cameras
 from lerobot_multi.read.frame_store import decode_image
 from lerobot_multi.read.video import decode_with_lerobot
 
 _ROW_BATCH = 256  # rows converted from Arrow at once: per-row conversion would dominate reading
+
+
+class _StreamFiles(threading.local):
+    files: Sequence[str] | None = None  # the parquet URLs a store's stream reads, while it opens
+
+
+_DATA_FILES = _StreamFiles()
+_LOAD_DATASET = streaming_dataset.load_dataset
+
+
+def _load_stream_rows(*args, **kwargs):
+    """lerobot's stream globs `data/*/*.parquet` under a local root or a hub repo; a store's dataset
+    gives its objects' URLs instead (read in place, by byte ranges), the rest as lerobot asked."""
+    files = _DATA_FILES.files
+    if files is None:
+        return _LOAD_DATASET(*args, **kwargs)
+    return _LOAD_DATASET(
+        "parquet", data_files=list(files), split="train", streaming=kwargs.get("streaming", True)
+    )
+
+
+streaming_dataset.load_dataset = _load_stream_rows
+
+
+def _open_stream(stream: StreamingLeRobotDataset, files: Sequence[str] | None, **kwargs) -> None:
+    _DATA_FILES.files = files
+    try:
+        StreamingLeRobotDataset.__init__(stream, **kwargs)
+    finally:
+        _DATA_FILES.files = None
 
 
 def _image(value: dict) -> torch.Tensor:
@@ -57,19 +90,24 @@ class SourceStream(StreamingLeRobotDataset):
         video_backend: str,
         return_uint8: bool = False,
         depth_output_unit: str = "mm",
-        local: bool = True,
+        remote: Location | None = None,
     ):
-        """`local`: the dataset's every file is in `source.root`; else it streams from the hub at the
-        commit its metadata was read at (lerobot's stream reads every data file it lists)."""
+        """`remote`: where the dataset's files are read in place when `source.root` does not hold them
+        all: a hub repo at the commit its metadata was read at (lerobot's stream reads every data file
+        it lists), or a store's objects (their URLs; the metadata is the fetched `source.root`'s)."""
         self.return_uint8 = return_uint8
-        super().__init__(
-            source.repo_id,
-            root=source.root if local else None,
+        files = remote.stream_data_files() if remote is not None else None
+        from_hub = remote is not None and files is None
+        _open_stream(
+            self,
+            files,
+            repo_id=source.repo_id,
+            root=None if from_hub else source.root,
             tolerance_s=tolerance_s,
-            revision=source.revision if local else source.commit,
+            revision=source.commit if from_hub else source.revision,
             buffer_size=buffer_size,
         )
-        self.remote_root = None if local else f"hf://datasets/{source.repo_id}@{source.commit}"
+        self.remote_root = None if remote is None else remote.stream_root()
         self.depth = depth_cameras(self.meta.features, depth_output_unit)
         # lerobot's stream stores `episodes` but does not filter rows by it: `_rows` does
         self.selected = None if source.episodes is None else np.asarray(source.episodes)

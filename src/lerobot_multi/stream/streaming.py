@@ -137,7 +137,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         self.stopping = STOP_STRATEGIES[spec.stop_strategy]
         self.tolerance_s, self.image_transforms = tolerance_s, image_transforms
         backend = resolve_video_backend(spec.video_backend)
-        on_disk = [holds_every_file(s, m) for s, m in zip(self.meta.sources, self.meta.sub_metas)]
+        remote = [None if holds_every_file(m) else m.location for m in self.meta.sub_metas]
         self._sources: list[SourceStream] = parallel_map(
             lambda i: SourceStream(
                 self.meta.sources[i],
@@ -146,9 +146,9 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
                 backend,
                 spec.return_uint8,
                 spec.depth_output_unit,
-                local=on_disk[i],
+                remote=remote[i],
             ),
-            range(len(on_disk)),
+            range(len(remote)),
         )
         for i, src in enumerate(self._sources):
             # the mixture's cameras under the source's names: disabled ones are never decoded

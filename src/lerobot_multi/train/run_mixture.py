@@ -17,7 +17,7 @@ from pathlib import Path
 from lerobot_multi import compat
 from lerobot_multi.compat import load_training_step
 from lerobot_multi.factory import fill_min_episode_frames
-from lerobot_multi.meta import hub
+from lerobot_multi.meta.locations.hub_cache import remember_listings
 from lerobot_multi.meta.opening import open_sources
 from lerobot_multi.meta.sources import DatasetSourceError, normalize_repo_ids
 from lerobot_multi.meta.spec import MixtureSpec
@@ -100,7 +100,7 @@ def open_training_mixture(run_cfg, make) -> tuple[object, RunState]:
     saved = _saved_manifest(run_cfg)
     if saved is not None:  # read the hub commits and meta/ files the checkpoint was trained on: no API call
         ds_cfg.revision = pinned_revisions(ds_cfg.revision, saved, normalize_repo_ids(ds_cfg.repo_id))
-        hub.remember_listings(recorded_listings(saved))
+        remember_listings(recorded_listings(saved))
     selections, state.held_out = _held_out(ds_cfg, run_cfg.seed or 0, saved)
     if state.held_out is not None:
         train_episodes = {r: sorted(set(sel) - set(state.held_out[r])) for r, sel in selections.items()}
