@@ -48,7 +48,7 @@ def build_manifest(dataset, held_out: Mapping[str, list[int]] | None) -> dict:
                 "repo_id": source.repo_id,
                 "revision": source.revision,
                 "commit": source.commit,
-                "root": str(source.root),
+                "root": source.url or str(source.root),
                 "episodes": sorted(set(selected) | set(held)),
                 "held_out": held,
                 "weight": source.weight,
