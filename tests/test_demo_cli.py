@@ -30,3 +30,8 @@ def test_demo_tiny_runs_end_to_end(tmp_path, capsys):
     assert config["use_vae"] is False
     # a second run reuses the cached datasets
     assert len(list((tmp_path / "data").iterdir())) == 1
+    # the main job shows per-dataset validation: a held-out episode per task, its loss per dataset
+    metrics = [p.read_text().splitlines() for p in tmp_path.glob("runs/*/val_metrics.jsonl")]
+    assert len(metrics) == 4
+    losses = [set(json.loads(lines[-1])["loss"]) for lines in metrics]
+    assert {"local/metaworld_reach-v3", "local/metaworld_push-v3"} in losses

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -21,6 +22,7 @@ from lerobot_multi.compat import LINE
 from lerobot_multi.meta.mixing import apportion
 from lerobot_multi.scripts import info
 from lerobot_multi.train.manifest import compare, read_manifest, write_manifest
+from lerobot_multi.train.report import training_loss, write_report
 from lerobot_multi.train.validation import ValidationSet, split_by_task, split_episodes
 
 SELECTIONS = {"lab/sess_a": [0, 1, 2], "lab/sess_b": [0, 1, 2, 3], "lab/sess_c": [0, 1], "lab/one": [0]}
@@ -118,6 +120,9 @@ def test_run_logs_validation_shares_report_and_manifest(watched, data_root):
     window = json.loads((out / "mixture_shares.jsonl").read_text().splitlines()[0])
     assert list(window["drawn"].values()) == apportion(24, np.array([0.25, 0.25, 0.5])).tolist()
     assert "samples drawn per dataset: lab/sess_a 6 (25.0%, target 25.0%)" in log
+    # the window's training loss: lerobot's logged average over the same 6 updates
+    logged = re.search(r"step:6 .*?loss:([0-9.]+)", log)
+    assert logged is not None and f"{window['loss']:.3f}" == logged.group(1), (window, log[-2000:])
     assert (out / "training_report.png").stat().st_size > 10_000
     manifest = read_manifest(out / "checkpoints/last/pretrained_model")
     rows = {d["repo_id"]: d for d in manifest["datasets"]}
@@ -231,3 +236,16 @@ def test_eval_split_is_the_held_out_split_with_per_dataset_losses(data_root, tmp
     assert held == {"lab/sess_a": [1, 2], "lab/sess_b": [2, 3], "lab/sess_c": [1]}
     records = [json.loads(line) for line in (out / "val_metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 2 and set(records[-1]["loss"]) == set(SAME)
+
+
+def test_a_run_without_validation_reports_its_training_loss(tmp_path):
+    """The report's top panel: validation loss per dataset when there is validation, else the training
+    loss per log window (`mixture_shares.jsonl`), never an empty frame."""
+    lines = [
+        {"step": 10, "drawn": {"a": 30, "b": 10}, "target": {"a": 0.75, "b": 0.25}, "loss": 2.5},
+        {"step": 20, "drawn": {"a": 29, "b": 11}, "target": {"a": 0.75, "b": 0.25}, "loss": 1.25},
+    ]
+    (tmp_path / "mixture_shares.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert training_loss(lines) == [(10, 2.5), (20, 1.25)]
+    assert training_loss([{**lines[0], "loss": None}, {k: v for k, v in lines[1].items() if k != "loss"}]) == []
+    assert write_report(tmp_path).stat().st_size > 10_000

@@ -37,6 +37,8 @@ class DemoSetting:
     chunk_size: int
     eval_episodes: int
     max_steps: int = 150
+    # recorded episodes per task held out of training: the run's per-dataset validation loss
+    val_episodes: int = 5
     # std of the Gaussian perturbation of the executed hand motion while recording (the expert's
     # action is what is stored): demonstrations of recovering, see record_expert_episode
     execution_noise: float = 0.2
@@ -80,6 +82,7 @@ SETTINGS = {
         chunk_size=8,
         eval_episodes=1,
         max_steps=20,
+        val_episodes=1,
     ),
 }
 TASKS = ["reach-v3", "push-v3", "drawer-open-v3"]
@@ -116,6 +119,8 @@ def train_args(
         f"--batch_size={s.batch_size}",
         f"--save_freq={s.steps}",
         f"--log_freq={max(1, s.steps // 10)}",
+        f"--dataset.val_episodes={s.val_episodes}",
+        f"--dataset.val_freq={max(1, s.steps // 10)}",
         "--num_workers=1",
         f"--seed={seed}",
         "--wandb.enable=false",

@@ -1,7 +1,8 @@
 """The training report: one PNG of a lerobot-multi-train output dir.
 
-Three panels: the validation loss per dataset over steps (`val_metrics.jsonl`), the samples drawn per
-dataset against the target shares (`mixture_shares.jsonl`, summed over the run), and the mixture table
+Three panels: the validation loss per dataset over steps (`val_metrics.jsonl`; without validation, the
+training loss per log window from `mixture_shares.jsonl`), the samples drawn per dataset against the
+target shares (`mixture_shares.jsonl`, summed over the run), and the mixture table
 of the last checkpoint's `mixture.json`. Written at the end of training when matplotlib is installed,
 and by `lerobot-multi-report OUTPUT_DIR`.
 """
@@ -17,18 +18,20 @@ from lerobot_multi.train.validation import read_metrics
 REPORT_FILE = "training_report.png"
 
 
-def _shares(output_dir: Path) -> tuple[list[str], list[int], list[float]]:
+def _share_records(output_dir: Path) -> list[dict]:
     from lerobot_multi.train.watch import SHARES_FILE
 
     path = output_dir / SHARES_FILE
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _shares(records: list[dict]) -> tuple[list[str], list[int], list[float]]:
     drawn: dict[str, int] = {}
     target: dict[str, float] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            for repo_id, n in record["drawn"].items():
-                drawn[repo_id] = drawn.get(repo_id, 0) + n
-            target = record["target"]
+    for record in records:
+        for repo_id, n in record["drawn"].items():
+            drawn[repo_id] = drawn.get(repo_id, 0) + n
+        target = record["target"]
     names = list(target)
     return names, [drawn[r] for r in names], [target[r] for r in names]
 
@@ -43,8 +46,12 @@ def write_report(output_dir: str | Path, path: str | Path | None = None) -> Path
     output_dir = Path(output_dir)
     manifest_path = output_dir / "checkpoints" / "last" / "pretrained_model" / MANIFEST_FILE
     fig, axes = plt.subplots(3, 1, figsize=(10, 12), gridspec_kw={"height_ratios": [3, 2, 1.4]})
-    _draw_losses(axes[0], read_metrics(output_dir))
-    _draw_shares(axes[1], *_shares(output_dir))
+    records, validation = _share_records(output_dir), read_metrics(output_dir)
+    if validation:
+        _draw_losses(axes[0], validation)
+    else:
+        _draw_training_loss(axes[0], records)
+    _draw_shares(axes[1], *_shares(records))
     _draw_mixture(axes[2], read_manifest(manifest_path) if manifest_path.exists() else None)
     fig.tight_layout()
     path = Path(path) if path is not None else output_dir / REPORT_FILE
@@ -58,12 +65,29 @@ def _draw_losses(ax, records: list[dict]) -> None:
     for repo_id in repo_ids:
         points = [(rec["step"], rec["loss"][repo_id]) for rec in records if repo_id in rec["loss"]]
         ax.plot(*zip(*points), marker="o", label=repo_id)
-    if records:
-        ax.plot([r["step"] for r in records], [r["mean"] for r in records], "k--", label="mean")
+    ax.plot([r["step"] for r in records], [r["mean"] for r in records], "k--", label="mean")
+    ax.legend(fontsize=8)
+    ax.set(title="validation loss per dataset (held-out episodes)", xlabel="step", ylabel="loss")
+
+
+def training_loss(records: list[dict]) -> list[tuple[int, float]]:
+    """(step, mean training loss of the log window ending there) of `mixture_shares.jsonl`'s records
+    (runs from before the loss was recorded have none)."""
+    return [(r["step"], r["loss"]) for r in records if r.get("loss") is not None]
+
+
+def _draw_training_loss(ax, records: list[dict]) -> None:
+    points = training_loss(records)
+    if points:
+        ax.plot(*zip(*points), marker="o", color="k", label="training loss (mean per log window)")
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no validation (dataset.val_episodes not set)", ha="center", transform=ax.transAxes)
-    ax.set(title="validation loss per dataset (held-out episodes)", xlabel="step", ylabel="loss")
+        ax.text(0.5, 0.5, "no loss logged yet", ha="center", transform=ax.transAxes)
+    ax.set(
+        title="training loss (no validation: set dataset.val_episodes for per-dataset held-out loss)",
+        xlabel="step",
+        ylabel="loss",
+    )
 
 
 def _draw_shares(ax, names: list[str], drawn: list[int], target: list[float]) -> None:

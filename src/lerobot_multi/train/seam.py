@@ -228,7 +228,8 @@ class TrainSeam:
     def update_policy(self, *args, **kwargs):
         result = self.lerobot("update_policy")(*args, **kwargs)
         if self.state is not None:
-            self.state.watch.after_update(args[1], kwargs.get("accelerator"), self.preprocessor)
+            loss = float(result[0].loss.val)  # lerobot's MetricsTracker: this update's loss
+            self.state.watch.after_update(args[1], kwargs.get("accelerator"), self.preprocessor, loss)
         return result
 
     def _watch_batch(self, batch) -> None:

@@ -2,7 +2,7 @@
 
 - Realized shares: the samples drawn per dataset in each log window (all processes summed), next to
   the target shares, on the console, in wandb (`shares/<repo_id>/drawn`, `.../target`) and in
-  `mixture_shares.jsonl` in the output dir.
+  `mixture_shares.jsonl` in the output dir, with the window's mean training loss (main process).
 - Validation: every `val_freq` steps and at the last step, the policy's loss per dataset on a fixed
   sample of held-out frames (validation.py), computed once on the main process, logged on the console,
   in wandb (`val/<repo_id>/loss`, `val/mean`) and appended to `val_metrics.jsonl`.
@@ -42,6 +42,7 @@ class TrainingWatch:
         self.train_frames = {r: dataset.meta.num_frames_of(i) for i, r in enumerate(self.repo_ids)}
         self.target = np.asarray(shares, dtype=np.float64)
         self.counts = np.zeros(len(self.repo_ids), dtype=np.int64)
+        self.losses: list[float] = []  # this log window's training losses
         self.step = step
         self._val_set_factory, self._val_set = val_set_factory, None
         self.held_out_frames = held_out_frames or {}
@@ -54,8 +55,10 @@ class TrainingWatch:
         if ids is not None:
             self.counts += np.bincount(torch.as_tensor(ids).reshape(-1).numpy(), minlength=len(self.counts))
 
-    def after_update(self, policy, accelerator, preprocessor) -> None:
+    def after_update(self, policy, accelerator, preprocessor, loss: float | None = None) -> None:
         self.step += 1
+        if loss is not None:
+            self.losses.append(loss)
         main = accelerator is None or accelerator.is_main_process
         if self.cfg.log_freq > 0 and self.step % self.cfg.log_freq == 0:
             counts = self.counts
@@ -65,6 +68,7 @@ class TrainingWatch:
             if main:
                 self._log_shares(counts)
             self.counts[:] = 0
+            self.losses.clear()
         if (
             self._val_set_factory is not None
             and main
@@ -84,6 +88,7 @@ class TrainingWatch:
             "step": self.step,
             "drawn": dict(zip(self.repo_ids, counts.tolist())),
             "target": dict(zip(self.repo_ids, self.target.tolist())),
+            "loss": float(np.mean(self.losses)) if self.losses else None,
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)  # lerobot makes it at the first checkpoint
         with open(self.output_dir / SHARES_FILE, "a") as f:
