@@ -60,12 +60,14 @@ class S3Server:
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
         return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
 
-    def client_env(self, home: Path, offline: bool = False, credentials: bool = True) -> dict[str, str]:
-        """A client process's environment: this server, lerobot's cache under `home`, no AWS config
-        file of the machine's."""
+    def client_env(
+        self, home: Path, offline: bool = False, credentials: bool = True, endpoint: str | None = None
+    ) -> dict[str, str]:
+        """A client process's environment: this server (or `endpoint`, a proxy in front of it),
+        lerobot's cache under `home`, no AWS config file of the machine's."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "AWS_"))}
         env.update(
-            AWS_ENDPOINT_URL=self.endpoint,
+            AWS_ENDPOINT_URL=endpoint or self.endpoint,
             AWS_DEFAULT_REGION="us-east-1",
             AWS_CONFIG_FILE=str(home / "no-aws-config"),
             AWS_SHARED_CREDENTIALS_FILE=str(home / "no-aws-credentials"),

@@ -15,6 +15,7 @@ import pytest
 import torch
 from builders import build_dataset
 from helpers import train_cmd
+from hub_proxy import Fault, HubProxy
 
 pytest.importorskip("s3fs", reason="reading object stores needs s3fs (the `s3` extra)")
 s3_server = pytest.importorskip("s3_server", reason="the S3 tests need moto[server] (the `test` extra)")
@@ -38,12 +39,20 @@ def store(tmp_path_factory):
     server.stop()
 
 
-def client(store, home: Path, scenario: str, args: dict, offline: bool = False, credentials: bool = True):
+def client(
+    store,
+    home: Path,
+    scenario: str,
+    args: dict,
+    offline: bool = False,
+    credentials: bool = True,
+    endpoint: str | None = None,
+):
     home.mkdir(parents=True, exist_ok=True)
     out = home / f"result-{len(list(home.glob('result-*')))}.pt"
     run = subprocess.run(
         [sys.executable, str(CLIENT), scenario, str(out), json.dumps(args)],
-        env=store.client_env(home, offline, credentials),
+        env=store.client_env(home, offline, credentials, endpoint),
         capture_output=True,
         text=True,
         timeout=300,
@@ -109,6 +118,31 @@ def test_a_changed_object_is_fetched_again(store, tmp_path):
     )
     assert_same_samples(new["samples"], local["samples"])
     assert not torch.equal(old["samples"][0]["observation.state"], new["samples"][0]["observation.state"])
+
+
+def test_store_faults_are_retried_and_a_failing_file_is_named(store, tmp_path):
+    """Through a proxy that injects faults, as the hub tests do: transient ones are retried (by the S3
+    driver) to the same samples; a file that keeps failing is an error naming the dataset and the file,
+    and leaves no partial file in the cache."""
+    proxy = HubProxy(store.port).start()
+    try:
+        proxy.faults += [Fault("/lab/a/data/", "503", times=2), Fault("/lab/b/meta/info.json", "drop")]
+        args = {"repo_ids": IDS, "options": {"root": URL}}
+        ours = client(store, tmp_path / "home", "mixture", args, endpoint=proxy.endpoint)
+        local = client(
+            store, tmp_path / "local", "mixture", {"repo_ids": IDS, "options": {"root": str(store.base)}}
+        )
+        assert_same_samples(ours["samples"], local["samples"])
+        assert not proxy.faults  # each fault was met, and retried past
+        proxy.reset()
+        proxy.faults.append(Fault("/lab/b/videos/", "500", times=10_000))
+        failed = client(store, tmp_path / "other", "mixture", args, endpoint=proxy.endpoint)
+        expected = "dataset 'lab/b': cannot fetch videos/observation.images.top/chunk-000/file-000.mp4 from "
+        assert expected + "dataset.root 's3://labdata/robots/lab/b'" in failed["error"], failed
+        assert "Internal Server Error" in failed["error"]
+        assert not list((tmp_path / "other").rglob("*.partial"))
+    finally:
+        proxy.stop()
 
 
 def test_the_stream_reads_the_store_in_place(store, tmp_path):

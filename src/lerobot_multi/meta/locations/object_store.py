@@ -75,7 +75,7 @@ def object_version(info: dict) -> str:
     return f"{info.get('size')}-{info.get('mtime') or info.get('LastModified') or info.get('updated')}"
 
 
-def store_error(repo_id: str, url: str, error: BaseException) -> DatasetSourceError:
+def store_error(repo_id: str, url: str, error: BaseException, rel: str | None = None) -> DatasetSourceError:
     """A store's failure as an error naming the dataset and the field (no credential is ever printed:
     the drivers' messages name none)."""
     name = type(error).__name__
@@ -87,7 +87,8 @@ def store_error(repo_id: str, url: str, error: BaseException) -> DatasetSourceEr
         why = "access denied"
     else:
         why = f"{name}: {error}"
-    return DatasetSourceError(f"dataset {repo_id!r}: dataset.root {url!r}: {why}")
+    what = f"cannot fetch {rel} from " if rel else ""
+    return DatasetSourceError(f"dataset {repo_id!r}: {what}dataset.root {url!r}: {why}")
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ class StoreLocation(Location):
             fs.get_file(f"{self.url}/{rel}", str(partial))
         except Exception as e:  # each driver raises its own types
             partial.unlink(missing_ok=True)
-            raise store_error(self.repo_id, f"{self.url}/{rel}", e) from e
+            raise store_error(self.repo_id, self.url, e, rel) from e
         partial.replace(target)
         self.write_record(f"versions/{rel}", version)
         return target.stat().st_size
