@@ -218,6 +218,13 @@ def holds_every_file(meta: SourceMetadata) -> bool:
     return all((meta.root / rel).is_file() for rel in files)
 
 
+def stream_files(location: Location, meta: SourceMetadata) -> list[str]:
+    """Every data file of a remote dataset, as the URLs a stream reads in place, in the order lerobot's
+    stream globs them (`data/*/*.parquet`)."""
+    rels = sorted(meta.data_files(np.arange(meta.total_episodes)))
+    return [f"{location.stream_root()}/{rel}" for rel in rels]
+
+
 def check_episode_selection(source: DatasetSource, total_episodes: int) -> None:
     if source.episodes is None:
         return

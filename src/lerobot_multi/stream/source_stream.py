@@ -28,7 +28,7 @@ _ROW_BATCH = 256  # rows converted from Arrow at once: per-row conversion would 
 
 
 class _StreamFiles(threading.local):
-    files: Sequence[str] | None = None  # the parquet URLs a store's stream reads, while it opens
+    files: Sequence[str] | None = None  # the parquet URLs a remote dataset's stream reads, while it opens
 
 
 _DATA_FILES = _StreamFiles()
@@ -36,8 +36,8 @@ _LOAD_DATASET = streaming_dataset.load_dataset
 
 
 def _load_stream_rows(*args, **kwargs):
-    """lerobot's stream globs `data/*/*.parquet` under a local root or a hub repo; a store's dataset
-    gives its objects' URLs instead (read in place, by byte ranges), the rest as lerobot asked."""
+    """lerobot's stream globs `data/*/*.parquet` under its root; a remote dataset's stream reads its
+    files' URLs instead (in place, by byte ranges), the rest as lerobot asked."""
     files = _DATA_FILES.files
     if files is None:
         return _LOAD_DATASET(*args, **kwargs)
@@ -91,20 +91,19 @@ class SourceStream(StreamingLeRobotDataset):
         return_uint8: bool = False,
         depth_output_unit: str = "mm",
         remote: Location | None = None,
+        data_files: Sequence[str] | None = None,
     ):
-        """`remote`: where the dataset's files are read in place when `source.root` does not hold them
-        all: a hub repo at the commit its metadata was read at (lerobot's stream reads every data file
-        it lists), or a store's objects (their URLs; the metadata is the fetched `source.root`'s)."""
+        """`remote`: where the dataset's files are read in place when `source.root` holds only its
+        metadata (a hub repo at the commit it was read at, a store), `data_files` their parquet URLs in
+        lerobot's glob order (`data/*/*.parquet`)."""
         self.return_uint8 = return_uint8
-        files = remote.stream_data_files() if remote is not None else None
-        from_hub = remote is not None and files is None
         _open_stream(
             self,
-            files,
+            data_files if remote is not None else None,
             repo_id=source.repo_id,
-            root=None if from_hub else source.root,
+            root=source.root,
             tolerance_s=tolerance_s,
-            revision=source.commit if from_hub else source.revision,
+            revision=source.revision,
             buffer_size=buffer_size,
         )
         self.remote_root = None if remote is None else remote.stream_root()

@@ -44,7 +44,7 @@ from lerobot_multi.meta.mixing import STOP_STRATEGIES, apportion, epoch_labels, 
 from lerobot_multi.meta.opening import open_mixture_metadata
 from lerobot_multi.meta.parallel import parallel_map
 from lerobot_multi.meta.schema import resolve_windows
-from lerobot_multi.meta.source_meta import holds_every_file
+from lerobot_multi.meta.source_meta import holds_every_file, stream_files
 from lerobot_multi.meta.sources import DatasetSourceError, EpisodesSpec, RootSpec
 from lerobot_multi.meta.spec import MixtureSpec, make_spec
 from lerobot_multi.read.schema_step import SchemaStep, transforms_of_step
@@ -138,6 +138,9 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
         self.tolerance_s, self.image_transforms = tolerance_s, image_transforms
         backend = resolve_video_backend(spec.video_backend)
         remote = [None if holds_every_file(m) else m.location for m in self.meta.sub_metas]
+        files = [
+            None if where is None else stream_files(where, m) for where, m in zip(remote, self.meta.sub_metas)
+        ]
         self._sources: list[SourceStream] = parallel_map(
             lambda i: SourceStream(
                 self.meta.sources[i],
@@ -147,6 +150,7 @@ class StreamingMultiLeRobotDataset(torch.utils.data.IterableDataset):
                 spec.return_uint8,
                 spec.depth_output_unit,
                 remote=remote[i],
+                data_files=files[i],
             ),
             range(len(remote)),
         )

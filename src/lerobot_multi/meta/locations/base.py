@@ -50,13 +50,9 @@ class Location:
         return []
 
     def stream_root(self) -> str:
-        """Where a stream reads the dataset's files in place: `folder` here; a URL for remote ones."""
+        """Where a stream reads the dataset's files in place: `folder` here; for remote ones a URL that
+        fsspec opens (lerobot's video decoder does)."""
         return str(self.folder)
-
-    def stream_data_files(self) -> list[str] | None:
-        """The parquet files a stream reads in place, where lerobot's stream cannot list them itself (it
-        globs a local folder or a hub repo): None, it can."""
-        return None
 
     def describe(self) -> str:
         return str(self.folder)

@@ -25,6 +25,7 @@ from lerobot.utils.constants import HF_LEROBOT_HOME
 from lerobot_multi import compat
 from lerobot_multi.meta import hub
 from lerobot_multi.meta.locations.base import Job, Location, fetch_all
+from lerobot_multi.meta.locations.hub_files import resolve_root
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ class HubRepo(Location):
         return [functools.partial(hub.download, self.repo_id, rel, self.commit, where) for rel in missing]
 
     def stream_root(self) -> str:
-        return f"hf://datasets/{self.repo_id}@{self.commit}"
+        return resolve_root(self.repo_id, self.commit)
 
     def describe(self) -> str:
         return f"hf://datasets/{self.repo_id}@{self.commit or self.revision or 'latest'}"

@@ -189,11 +189,6 @@ class StoreLocation(Location):
         partial.write_text(text)
         partial.replace(path)
 
-    def stream_data_files(self) -> list[str]:
-        """Every data file's URL, in the order lerobot's stream globs them (`data/*/*.parquet`)."""
-        rels = sorted(r for r in self.current_listing() if r.startswith("data/") and r.endswith(".parquet"))
-        return [f"{self.url}/{rel}" for rel in rels if rel.count("/") == 2]
-
     def stream_root(self) -> str:
         return self.url
 
