@@ -247,5 +247,7 @@ def test_a_run_without_validation_reports_its_training_loss(tmp_path):
     ]
     (tmp_path / "mixture_shares.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert training_loss(lines) == [(10, 2.5), (20, 1.25)]
-    assert training_loss([{**lines[0], "loss": None}, {k: v for k, v in lines[1].items() if k != "loss"}]) == []
+    assert (
+        training_loss([{**lines[0], "loss": None}, {k: v for k, v in lines[1].items() if k != "loss"}]) == []
+    )
     assert write_report(tmp_path).stat().st_size > 10_000
