@@ -25,6 +25,21 @@ def test_streaming_calls_make_backtrackable_dataset():
     assert "self.make_frame(" in source, "StreamingLeRobotDataset.__iter__ no longer calls make_frame"
 
 
+def test_the_stream_loads_its_rows_with_the_modules_load_dataset():
+    """stream/source_stream.py gives a remote dataset's stream its files' URLs by replacing the name
+    `load_dataset` in `lerobot.datasets.streaming_dataset`: lerobot's `__init__` must still load the
+    rows through that module-level name."""
+    from lerobot.datasets import streaming_dataset
+
+    import lerobot_multi.stream.source_stream  # noqa: F401 - installs the replacement
+
+    source = inspect.getsource(streaming_dataset.StreamingLeRobotDataset.__init__)
+    assert "load_dataset(" in source, "StreamingLeRobotDataset.__init__ no longer calls load_dataset"
+    assert streaming_dataset.load_dataset.__name__ == "_load_stream_rows", (
+        "lerobot.datasets.streaming_dataset.load_dataset is not the stream's replacement"
+    )
+
+
 @pytest.mark.skipif(not LINE.stream_shard_error, reason="0.4.4's stream ends a shard on StopIteration")
 def test_shard_exhausted_error_is_what_the_stream_catches():
     """compat.ShardExhausted is lerobot 0.6's private `_ShardExhaustedError`, which our `make_frame`

@@ -35,8 +35,6 @@ logger = logging.getLogger(__name__)
 STORE_CACHE = HF_LEROBOT_HOME / "stores"
 _RECORDS = ".lerobot-multi"  # inside a cached dataset: the store's listing and each file's version
 CONNECTIONS = 16
-_FILESYSTEMS: dict[str, fsspec.AbstractFileSystem] = {}
-_FS_LOCK = threading.Lock()
 
 
 def is_url(root: object) -> bool:
@@ -51,20 +49,17 @@ def cache_folder(url: str) -> Path:
 
 
 def filesystem(repo_id: str, url: str) -> fsspec.AbstractFileSystem:
-    """The fsspec filesystem of `url` (one per protocol and process), or an error naming the package to
-    install when no driver for it is."""
+    """The fsspec filesystem of `url` (fsspec keeps one per protocol and process), or an error naming the
+    package to install when no driver for it is."""
     protocol = url.split("://", 1)[0]
-    with _FS_LOCK:
-        if protocol not in _FILESYSTEMS:
-            try:
-                _FILESYSTEMS[protocol] = fsspec.filesystem(protocol)
-            except (ImportError, ValueError) as e:
-                known = known_implementations.get(protocol)
-                hint = f": {known['err']}" if known else " (no fsspec filesystem has this name)"
-                raise DatasetSourceError(
-                    f"dataset {repo_id!r}: dataset.root {url!r}: cannot read '{protocol}://'{hint}"
-                ) from e
-    return _FILESYSTEMS[protocol]
+    try:
+        return fsspec.filesystem(protocol)
+    except (ImportError, ValueError) as e:
+        known = known_implementations.get(protocol)
+        hint = f": {known['err']}" if known else " (no fsspec filesystem has this name)"
+        raise DatasetSourceError(
+            f"dataset {repo_id!r}: dataset.root {url!r}: cannot read '{protocol}://'{hint}"
+        ) from e
 
 
 def object_version(info: dict) -> str:
