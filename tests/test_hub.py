@@ -211,6 +211,23 @@ def test_streaming_from_the_hub_keeps_only_metadata_on_disk(hub, tmp_path):
         assert all(same(sample[k], expected[k]) for k in expected), int(sample["index"])
 
 
+def test_a_streams_reads_are_retried_through_faults(hub, tmp_path):
+    """A stream reads its rows by their resolve URLs: a 503, a dropped connection or a 429 on them is
+    retried (waited out) as the open's own requests are, to the same samples."""
+    ids = ["org/a", "org/b"]
+    clean = client(hub, tmp_path / "clean", "stream", {"repo_ids": ids, "samples": 12})
+    hub.proxy.reset()
+    hub.proxy.faults += [
+        Fault("/data/chunk-000/file-000.parquet", "503", times=2),
+        Fault("/data/chunk-000/file-001.parquet", "drop", times=1),
+        Fault("/org/a/resolve/", "429", times=1, method="GET"),
+    ]
+    faulty = client(hub, tmp_path / "faulty", "stream", {"repo_ids": ids, "samples": 12})
+    assert not hub.proxy.faults, hub.proxy.faults  # every fault met, and got past
+    for a, b in zip(faulty["samples"], clean["samples"], strict=True):
+        assert set(a) == set(b) and all(same(a[k], b[k]) for k in b)
+
+
 def test_training_resumes_on_the_commits_it_recorded(hub, tmp_path):
     """lerobot-multi-train on hub ids records each commit and trains offline from the cache with no
     request; resumed on a machine with a fresh cache after the hub's tag moved, it reads the recorded

@@ -97,6 +97,8 @@ class SourceStream(StreamingLeRobotDataset):
         metadata (a hub repo at the commit it was read at, a store), `data_files` their parquet URLs in
         lerobot's glob order (`data/*/*.parquet`)."""
         self.return_uint8 = return_uint8
+        if remote is not None:
+            remote.prepare_stream(data_files or [])
         _open_stream(
             self,
             data_files if remote is not None else None,

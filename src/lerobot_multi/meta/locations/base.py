@@ -54,6 +54,9 @@ class Location:
         fsspec opens (lerobot's video decoder does)."""
         return str(self.folder)
 
+    def prepare_stream(self, files: Sequence[str]) -> None:
+        """Before a stream reads `files` (URLs under `stream_root()`) in place: nothing, here."""
+
     def describe(self) -> str:
         return str(self.folder)
 

@@ -25,7 +25,7 @@ from lerobot.utils.constants import HF_LEROBOT_HOME
 from lerobot_multi import compat
 from lerobot_multi.meta import hub
 from lerobot_multi.meta.locations.base import Job, Location, fetch_all
-from lerobot_multi.meta.locations.hub_files import resolve_root
+from lerobot_multi.meta.locations.hub_files import prepare, resolve_root
 from lerobot_multi.meta.sources import DatasetSourceError
 
 logger = logging.getLogger(__name__)
@@ -199,6 +199,10 @@ class HubRepo(Location):
 
     def stream_root(self) -> str:
         return resolve_root(self.repo_id, self.commit)
+
+    def prepare_stream(self, files: Sequence[str]) -> None:
+        """Each data file's size asked once, retried and rate-limit paced as the open's requests."""
+        prepare(files)
 
     def describe(self) -> str:
         return f"hf://datasets/{self.repo_id}@{self.commit or self.revision or 'latest'}"
