@@ -135,7 +135,7 @@ def short_videos(source: DatasetSource, meta: SourceMetadata, episodes: np.ndarr
     remote dataset."""
     if meta.location.fetches:
         files = meta.format.files_for(meta, episodes, meta.video_keys)
-        fetch_all(meta.location.fetch_jobs([rel for rel, (_, key) in files.items() if key]), hub.CONNECTIONS)
+        fetch_all(meta.location.fetch_jobs([rel for rel, (_, key) in files.items() if key]))
     lengths = meta.column("length")
     spans = [
         (int(e), key, meta.root / meta.video_file(int(e), key), float(start), int(lengths[e]))

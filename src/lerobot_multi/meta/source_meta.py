@@ -28,8 +28,6 @@ from lerobot_multi.meta.schema import is_depth
 from lerobot_multi.meta.sources import DatasetSource, DatasetSourceError, IncompleteDatasetError
 
 logger = logging.getLogger(__name__)
-CONNECTIONS = 16
-"""Files fetched at once over a mixture's remote datasets (the links are latency-bound)."""
 DEFAULT_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 
 
@@ -293,6 +291,6 @@ def fetch_read_files(mixture, every_camera: bool = False) -> None:
             list(meta.format.files_for(meta, selected_episodes(source, meta), cameras))
         )
     if jobs:
-        fetch_all(jobs, CONNECTIONS, f"downloading {len(plans)} datasets", progress=True)
+        fetch_all(jobs, desc=f"downloading {len(plans)} datasets", progress=True)
     for source, meta, cameras in plans:
         check_files_present(source, meta, cameras)

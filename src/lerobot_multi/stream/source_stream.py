@@ -101,7 +101,7 @@ class SourceStream(StreamingLeRobotDataset):
             remote.prepare_stream(data_files or [])
         _open_stream(
             self,
-            data_files if remote is not None else None,
+            data_files,
             repo_id=source.repo_id,
             root=source.root,
             tolerance_s=tolerance_s,

@@ -12,6 +12,8 @@ from typing import ClassVar
 
 from huggingface_hub.utils import are_progress_bars_disabled
 
+from lerobot_multi.meta import hub
+
 Job = Callable[[], int]
 """One file to fetch: returns its size in bytes."""
 
@@ -57,14 +59,13 @@ class Location:
     def prepare_stream(self, files: Sequence[str]) -> None:
         """Before a stream reads `files` (URLs under `stream_root()`) in place: nothing, here."""
 
-    def describe(self) -> str:
-        return str(self.folder)
-
     def with_commit(self, commit: str | None) -> Location:
         return dataclasses.replace(self, commit=commit)
 
 
-def fetch_all(jobs: Sequence[Job], workers: int, desc: str = "", progress: bool = False) -> int:
+def fetch_all(
+    jobs: Sequence[Job], workers: int = hub.CONNECTIONS, desc: str = "", progress: bool = False
+) -> int:
     """Run every download of a mixture's read on `workers` threads (the links are latency-bound);
     returns the bytes fetched. A file is written under a temporary name and moved in place when whole,
     so a failed run leaves no partial file behind."""

@@ -184,7 +184,7 @@ class HubRepo(Location):
             raise DatasetSourceError(
                 f"dataset {repo_id!r}: no meta/info.json at {commit}: not a LeRobot dataset"
             )
-        fetch_all(self.fetch_jobs([f for f in files if f != "meta/info.json"]), hub.CONNECTIONS)
+        fetch_all(self.fetch_jobs([f for f in files if f != "meta/info.json"]))
         fetch_all(self.fetch_jobs(["meta/info.json"]), 1)
 
     def fetch_jobs(self, rels: Sequence[str]) -> list[Job]:
@@ -204,15 +204,12 @@ class HubRepo(Location):
         """Each data file's size asked once, retried and rate-limit paced as the open's requests."""
         prepare(files)
 
-    def describe(self) -> str:
-        return f"hf://datasets/{self.repo_id}@{self.commit or self.revision or 'latest'}"
-
 
 @dataclass(frozen=True)
 class RecordingFolder(Location):
     """A dataset at `HF_LEROBOT_HOME/<repo_id>` that lerobot reads in place: a local recording, or on
     0.4.4 its download folder (`commit`: the one its download records name). Incomplete, it is fetched
-    from the hub instead (`hub_repo`)."""
+    from the hub instead (`when_incomplete`)."""
 
     revision: str | None = None
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -31,14 +30,8 @@ from lerobot_multi.meta import hub
 from lerobot_multi.meta.locations.base import Job, Location, fetch_all
 from lerobot_multi.meta.sources import DatasetSourceError
 
-logger = logging.getLogger(__name__)
 STORE_CACHE = HF_LEROBOT_HOME / "stores"
 _RECORDS = ".lerobot-multi"  # inside a cached dataset: the store's listing and each file's version
-CONNECTIONS = 16
-
-
-def is_url(root: object) -> bool:
-    return isinstance(root, str) and "://" in root
 
 
 def cache_folder(url: str) -> Path:
@@ -109,7 +102,7 @@ class StoreLocation(Location):
                 f"dataset {self.repo_id!r}: dataset.root {self.url!r} holds no meta/info.json: not a "
                 "LeRobot dataset"
             )
-        fetch_all(located.fetch_jobs([r for r in meta if r != "meta/info.json"]), CONNECTIONS)
+        fetch_all(located.fetch_jobs([r for r in meta if r != "meta/info.json"]))
         fetch_all(located.fetch_jobs(["meta/info.json"]), 1)
         if not hub.is_offline():
             located.write_record("listing.json", json.dumps(listing))
@@ -185,7 +178,4 @@ class StoreLocation(Location):
         partial.replace(path)
 
     def stream_root(self) -> str:
-        return self.url
-
-    def describe(self) -> str:
         return self.url
